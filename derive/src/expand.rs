@@ -1,0 +1,194 @@
+//! The `impl RenderState` a derive input expands to.
+
+use std::collections::HashSet;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, Ident, WherePredicate};
+
+use crate::attr::{self, Errors, Role};
+
+/// Expands `#[derive(RenderState)]` on `input`.
+pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
+    let ident = &input.ident;
+    let fields = match &input.data {
+        Data::Struct(data) => match &data.fields {
+            Fields::Named(fields) => fields,
+            Fields::Unnamed(fields) => {
+                return Err(syn::Error::new_spanned(
+                    fields,
+                    format!(
+                        "RenderState needs named fields, since each field's name is its form \
+                         field's name: write `struct {ident} {{ name: Type, ... }}`, or \
+                         implement RenderState by hand"
+                    ),
+                ));
+            }
+            Fields::Unit => {
+                let struct_token = data.struct_token;
+                return Err(syn::Error::new_spanned(
+                    quote!(#struct_token #ident),
+                    format!(
+                        "RenderState needs named fields, one per form field, and `{ident}` has \
+                         none: write `struct {ident} {{ name: Type, ... }}`, or implement \
+                         RenderState by hand"
+                    ),
+                ));
+            }
+        },
+        Data::Enum(data) => {
+            let enum_token = data.enum_token;
+            return Err(syn::Error::new_spanned(
+                quote!(#enum_token #ident),
+                format!(
+                    "RenderState can be derived for structs with named fields; for an enum, \
+                     implement RenderState by hand:\n\
+                     \n\
+                     impl RenderState for {ident} {{\n    \
+                         const FORM_NAME: &'static str = \"{ident}\";\n    \
+                         fn render_state(&self, state: &mut FormState) {{\n        \
+                             match self {{\n            \
+                                 {ident}::Variant {{ id, name }} => {{\n                \
+                                     state.key(\"id\", id);\n                \
+                                     state.input(\"name\", name);\n            \
+                                 }}\n            \
+                                 // one arm per variant\n        \
+                             }}\n    \
+                         }}\n\
+                     }}"
+                ),
+            ));
+        }
+        Data::Union(data) => {
+            let union_token = data.union_token;
+            return Err(syn::Error::new_spanned(
+                quote!(#union_token #ident),
+                format!(
+                    "RenderState can be derived for structs with named fields, not for a \
+                     union: implement RenderState by hand, as in `impl RenderState for {ident} \
+                     {{ const FORM_NAME: &'static str = \"{ident}\"; fn render_state(&self, \
+                     state: &mut FormState) {{ state.input(\"name\", ...); }} }}`"
+                ),
+            ));
+        }
+    };
+
+    let mut errors = Errors::default();
+    let form_name = attr::container_options(&input.attrs, &mut errors)
+        .map(|lit| lit.value())
+        .unwrap_or_else(|| ident.unraw().to_string());
+
+    let type_params: HashSet<Ident> = input
+        .generics
+        .type_params()
+        .map(|p| p.ident.clone())
+        .collect();
+    // Hygienic: a user's function named `state` stays reachable from `with`.
+    let state = Ident::new("state", Span::mixed_site());
+    let mut entries = Vec::new();
+    let mut bounds: Vec<WherePredicate> = Vec::new();
+    let mut bounded = HashSet::new();
+
+    for field in &fields.named {
+        let options = attr::field_options(&field.attrs, &mut errors);
+        let Some(role) = options.role else { continue };
+        let Some(field_ident) = &field.ident else {
+            continue;
+        };
+        let name = options
+            .rename
+            .map(|lit| lit.value())
+            .unwrap_or_else(|| field_ident.unraw().to_string());
+        let method = match role {
+            Role::Input => format_ident!("input"),
+            Role::Context => format_ident!("context"),
+            Role::Key => format_ident!("key"),
+        };
+        let ty = &field.ty;
+        let value = match &options.with {
+            Some(path) => quote_spanned! {path.span()=> &#path(&self.#field_ident) },
+            None => {
+                if mentions(ty.to_token_stream(), &type_params)
+                    && bounded.insert(ty.to_token_stream().to_string())
+                {
+                    bounds.push(syn::parse_quote_spanned! {ty.span()=>
+                        #ty: ::concurrency_guard::RenderValue
+                    });
+                }
+                quote_spanned! {ty.span()=> &self.#field_ident }
+            }
+        };
+        entries.push(quote! {
+            ::concurrency_guard::FormState::#method(#state, #name, #value);
+        });
+    }
+    errors.finish()?;
+
+    let mut generics = input.generics.clone();
+    if !bounds.is_empty() {
+        generics.make_where_clause().predicates.extend(bounds);
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let state_param = if entries.is_empty() {
+        format_ident!("_state", span = Span::mixed_site())
+    } else {
+        state
+    };
+
+    Ok(quote! {
+        #[automatically_derived]
+        impl #impl_generics ::concurrency_guard::RenderState for #ident #ty_generics #where_clause {
+            const FORM_NAME: &'static str = #form_name;
+
+            fn render_state(&self, #state_param: &mut ::concurrency_guard::FormState) {
+                #(#entries)*
+            }
+        }
+    })
+}
+
+/// Whether `tokens` (a type) names one of `params`.
+fn mentions(tokens: TokenStream, params: &HashSet<Ident>) -> bool {
+    let mut after_quote = false;
+    for token in tokens {
+        let found = match &token {
+            // `'a` is a lifetime, not a type parameter named `a`.
+            TokenTree::Ident(ident) => !after_quote && params.contains(ident),
+            TokenTree::Group(group) => mentions(group.stream(), params),
+            _ => false,
+        };
+        if found {
+            return true;
+        }
+        after_quote = matches!(&token, TokenTree::Punct(p) if p.as_char() == '\'');
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::Type;
+
+    fn ty(text: &str) -> Type {
+        syn::parse_str(text).unwrap()
+    }
+
+    fn params(names: &[&str]) -> HashSet<Ident> {
+        names.iter().map(|n| format_ident!("{n}")).collect()
+    }
+
+    #[test]
+    fn a_type_mentions_the_parameters_it_names() {
+        let p = params(&["T", "a"]);
+        assert!(mentions(ty("T").to_token_stream(), &p));
+        assert!(mentions(ty("Option<Vec<T>>").to_token_stream(), &p));
+        assert!(mentions(ty("[T; 3]").to_token_stream(), &p));
+        assert!(mentions(ty("<T as Tr>::Out").to_token_stream(), &p));
+        assert!(!mentions(ty("&'a str").to_token_stream(), &p));
+        assert!(!mentions(ty("String").to_token_stream(), &p));
+        assert!(!mentions(ty("[u8; N]").to_token_stream(), &p));
+    }
+}

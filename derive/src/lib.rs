@@ -1,0 +1,64 @@
+//! `#[derive(RenderState)]` for [`concurrency-guard`](https://docs.rs/concurrency-guard).
+//!
+//! Use it through the main crate (`concurrency_guard::RenderState`, feature
+//! `derive`, on by default); the generated code names `::concurrency_guard`.
+
+mod attr;
+mod expand;
+
+use proc_macro::TokenStream;
+
+/// Implements `concurrency_guard::RenderState` for a struct with named fields.
+///
+/// Each field writes one entry into the form state, in declaration order:
+/// an input named after the field, unless its options say otherwise. All
+/// options live under `#[render_state(...)]`; several may be written in one
+/// attribute (`#[render_state(context, rename = "qty")]`) or spread over
+/// several.
+///
+/// On a field:
+///
+/// | option | effect |
+/// |---|---|
+/// | *(none)* | `state.input("field", &self.field)` |
+/// | `skip` | no entry: the field takes no part |
+/// | `context` | `state.context(..)`: shown, not editable, still checked |
+/// | `key` | `state.key(..)`: the record's identity; several make a composite key |
+/// | `rename = "name"` | the entry's name instead of the field's (default: the field's name without `r#`) |
+/// | `with = path` | the value is `path(&self.field)`, with `path: fn(&FieldType) -> impl RenderValue` |
+///
+/// `skip` goes alone; `key` and `context` exclude each other; `rename` and
+/// `with` combine with either.
+///
+/// On the struct, `#[render_state(form = "name")]` sets `FORM_NAME`
+/// (default: the struct's name).
+///
+/// Generic structs keep their generics; every field whose type mentions a
+/// type parameter (and has no `with`) gets a `FieldType: RenderValue` bound.
+///
+/// ```ignore
+/// use concurrency_guard::RenderState;
+///
+/// #[derive(RenderState)]
+/// #[render_state(form = "item")]
+/// struct ItemForm {
+///     #[render_state(key)]
+///     id: i64,
+///     name: String,
+///     #[render_state(with = two_decimals, rename = "unit_price")]
+///     price: f64,
+///     #[render_state(context)]
+///     stock: i64,
+///     #[render_state(skip)]
+///     views: u64,
+/// }
+///
+/// fn two_decimals(v: &f64) -> String { format!("{v:.2}") }
+/// ```
+#[proc_macro_derive(RenderState, attributes(render_state))]
+pub fn derive_render_state(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    expand::render_state(input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -1,0 +1,165 @@
+//! What changed under a user's feet: the [`Conflict`] a stale submission meets.
+
+use std::fmt;
+
+use crate::fingerprint::StateDigests;
+use crate::state::FormState;
+use crate::token::{Claims, ConcurrencyToken};
+
+/// A submission based on data that changed since its form was rendered.
+///
+/// Says which inputs changed (by form field name, with the values they
+/// render now) and whether a context value changed. The guard answers it
+/// with a 409 page by default; a handler can take it over instead (see
+/// [`ConflictHandling`](crate::ConflictHandling)).
+#[derive(Debug, Clone)]
+pub struct Conflict {
+    form: &'static str,
+    changed: Option<Vec<ChangedInput>>,
+    context_changed: bool,
+    current: Vec<(String, String)>,
+    submitted: Option<Vec<(String, String)>>,
+    fresh_token: Option<ConcurrencyToken>,
+}
+
+/// An input whose value changed since the form was rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedInput {
+    /// The form field's name.
+    pub name: String,
+    /// The value it renders now.
+    pub current: String,
+}
+
+impl Conflict {
+    pub(crate) fn new(
+        form: &'static str,
+        claims: &Claims,
+        now: &StateDigests,
+        state: &FormState,
+    ) -> Conflict {
+        let context_changed = claims.context != now.context;
+        let inputs: Vec<_> = state.inputs().collect();
+        let changed = if claims.inputs.len() == now.inputs.len() && now.inputs.len() == inputs.len()
+        {
+            let changed: Vec<ChangedInput> = claims
+                .inputs
+                .iter()
+                .zip(&now.inputs)
+                .zip(&inputs)
+                .filter(|((then, now), _)| then != now)
+                .map(|(_, entry)| ChangedInput {
+                    name: entry.name().to_owned(),
+                    current: entry.value().to_owned(),
+                })
+                .collect();
+            // Something changed, but neither an input nor the context: the
+            // form's layout changed (entries reordered); say we do not know.
+            if changed.is_empty() && !context_changed {
+                None
+            } else {
+                Some(changed)
+            }
+        } else {
+            None
+        };
+        Conflict {
+            form,
+            changed,
+            context_changed,
+            current: inputs
+                .iter()
+                .map(|e| (e.name().to_owned(), e.value().to_owned()))
+                .collect(),
+            submitted: None,
+            fresh_token: None,
+        }
+    }
+
+    /// The form's [`FORM_NAME`](crate::RenderState::FORM_NAME).
+    pub fn form_name(&self) -> &'static str {
+        self.form
+    }
+
+    /// The inputs someone else changed, in form order; `None` when the
+    /// token cannot tell (the form's layout changed, or it has more than
+    /// [`MAX_INPUTS`](crate::token::MAX_INPUTS) inputs).
+    pub fn changed_inputs(&self) -> Option<&[ChangedInput]> {
+        self.changed.as_deref()
+    }
+
+    /// Whether `name` is among the inputs that changed (`true` when unknown).
+    pub fn input_changed(&self, name: &str) -> bool {
+        match &self.changed {
+            Some(changed) => changed.iter().any(|c| c.name == name),
+            None => true,
+        }
+    }
+
+    /// Whether a context value (shown, not editable) changed.
+    pub fn context_changed(&self) -> bool {
+        self.context_changed
+    }
+
+    /// Every input with the value it renders now, in form order.
+    pub fn current_inputs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.current.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// What the user submitted, field by field, when the guard read it (an
+    /// urlencoded body); the token field is left out.
+    pub fn submitted(&self) -> Option<&[(String, String)]> {
+        self.submitted.as_deref()
+    }
+
+    /// The first value the user submitted for field `name`.
+    pub fn submitted_value(&self, name: &str) -> Option<&str> {
+        self.submitted
+            .as_deref()?
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A token for the data as it is now: a form re-rendered with it and
+    /// submitted again overwrites the other change knowingly.
+    pub fn fresh_token(&self) -> Option<&ConcurrencyToken> {
+        self.fresh_token.as_ref()
+    }
+
+    pub(crate) fn with_submitted(mut self, submitted: Option<Vec<(String, String)>>) -> Conflict {
+        self.submitted = submitted;
+        self
+    }
+
+    pub(crate) fn with_fresh_token(mut self, token: ConcurrencyToken) -> Conflict {
+        self.fresh_token = Some(token);
+        self
+    }
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("someone else changed this record since the form was opened")?;
+        match &self.changed {
+            Some(changed) if !changed.is_empty() => {
+                f.write_str(" (changed: ")?;
+                for (i, c) in changed.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(&c.name)?;
+                }
+                if self.context_changed {
+                    f.write_str(", and what the form shows around them")?;
+                }
+                f.write_str(")")?;
+            }
+            _ if self.context_changed => f.write_str(" (what the form shows changed)")?,
+            _ => {}
+        }
+        f.write_str("; reload the form to see the current data")
+    }
+}
+
+impl std::error::Error for Conflict {}

@@ -1,0 +1,541 @@
+//! Finding the token in a submission without taking the body from the handler.
+//!
+//! - header [`HEADER_NAME`](crate::token::HEADER_NAME): the body is not touched;
+//! - `application/x-www-form-urlencoded`: the body is buffered up to the
+//!   limit and the same bytes are handed on;
+//! - `multipart/form-data`: parts are read in order only until the token
+//!   part; what was read is replayed in front of the rest of the stream, so
+//!   a file after the token is never buffered.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::RequestExt as _;
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use http::request::Parts;
+use http::{HeaderMap, Request, header};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt as _;
+use memchr::memmem;
+
+use super::Rejection;
+use crate::token::{HEADER_NAME, MAX_TOKEN_LEN, TokenError};
+
+/// Where the token was found, and the body to hand on.
+pub(crate) struct Found {
+    pub(crate) token: String,
+    pub(crate) body: Body,
+    /// The urlencoded body, when it was buffered (to show the user what
+    /// they typed if the submission conflicts).
+    pub(crate) form: Option<Bytes>,
+}
+
+/// How the body limit is set.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BodyLimit {
+    /// Axum's `DefaultBodyLimit` where set, else 2 MiB.
+    Axum,
+    /// This many bytes.
+    Bytes(usize),
+}
+
+/// What a request body is.
+enum BodyKind<'a> {
+    None,
+    UrlEncoded,
+    Multipart(Result<&'a str, &'static str>),
+    Other(&'a str),
+}
+
+fn body_kind(headers: &HeaderMap) -> BodyKind<'_> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return BodyKind::None;
+    };
+    let Ok(value) = value.to_str() else {
+        return BodyKind::Other("(not valid text)");
+    };
+    let mut params = value.split(';');
+    let essence = params.next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        BodyKind::UrlEncoded
+    } else if essence.eq_ignore_ascii_case("multipart/form-data") {
+        let boundary = params
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+            .map(|(_, v)| v.trim().trim_matches('"'));
+        BodyKind::Multipart(match boundary {
+            Some(b) if !b.is_empty() && b.len() <= 70 => Ok(b),
+            Some(_) => Err("the multipart boundary must be 1 to 70 characters"),
+            None => Err("the multipart body has no boundary in its Content-Type"),
+        })
+    } else {
+        BodyKind::Other(value)
+    }
+}
+
+/// Finds the token of a submission.
+pub(crate) async fn find_token(
+    parts: Parts,
+    body: Body,
+    field: &str,
+    limit: BodyLimit,
+    multipart_prefix_limit: usize,
+) -> (Parts, Result<Found, Rejection>) {
+    if let Some(value) = parts.headers.get(HEADER_NAME) {
+        let found = match value.to_str() {
+            Ok(token) => Ok(Found {
+                token: token.trim().to_owned(),
+                body,
+                form: None,
+            }),
+            Err(_) => Err(Rejection::InvalidToken(TokenError::Malformed {
+                reason: "the header is not base64url text",
+            })),
+        };
+        return (parts, found);
+    }
+    match body_kind(&parts.headers) {
+        BodyKind::UrlEncoded => {
+            let (parts, body) = limited(parts, body, limit);
+            let bytes = match body.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) => return (parts, Err(read_error(&e, limit))),
+            };
+            let found = scan_urlencoded(&bytes, field).map(|token| Found {
+                token,
+                body: Body::from(bytes.clone()),
+                form: Some(bytes),
+            });
+            (parts, found)
+        }
+        BodyKind::Multipart(Ok(boundary)) => {
+            let boundary = boundary.to_owned();
+            let (parts, body) = limited(parts, body, limit);
+            let found = read_multipart_prefix(body, &boundary, field, multipart_prefix_limit).await;
+            (parts, found.map_err(|e| e.with_limit(limit)))
+        }
+        BodyKind::Multipart(Err(reason)) => (parts, Err(Rejection::BadMultipart { reason })),
+        BodyKind::None => (
+            parts,
+            Err(Rejection::MissingToken {
+                field: field.to_owned(),
+            }),
+        ),
+        BodyKind::Other(content_type) => {
+            let content_type = content_type.to_owned();
+            (parts, Err(Rejection::UnsupportedMediaType { content_type }))
+        }
+    }
+}
+
+/// Wraps the body in the limit, refusing at once a declared length over it.
+fn limited(parts: Parts, body: Body, limit: BodyLimit) -> (Parts, Body) {
+    match limit {
+        BodyLimit::Axum => {
+            let (parts, body) = Request::from_parts(parts, body)
+                .with_limited_body()
+                .into_parts();
+            (parts, body)
+        }
+        BodyLimit::Bytes(n) => (parts, Body::new(http_body_util::Limited::new(body, n))),
+    }
+}
+
+fn read_error(error: &axum::Error, limit: BodyLimit) -> Rejection {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return Rejection::PayloadTooLarge {
+                limit: match limit {
+                    BodyLimit::Bytes(n) => Some(n),
+                    BodyLimit::Axum => None,
+                },
+            };
+        }
+        source = e.source();
+    }
+    Rejection::BodyRead
+}
+
+/// Finds `field` in an urlencoded body. Duplicates must agree.
+#[doc(hidden)]
+pub fn scan_urlencoded(body: &[u8], field: &str) -> Result<String, Rejection> {
+    let mut found: Option<String> = None;
+    for pair in body.split(|&b| b == b'&') {
+        let (name, value) = match memchr::memchr(b'=', pair) {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        let is_field = if name.contains(&b'%') || name.contains(&b'+') {
+            decode_component(name) == field
+        } else {
+            name == field.as_bytes()
+        };
+        if !is_field {
+            continue;
+        }
+        if value.len() > MAX_TOKEN_LEN * 3 {
+            return Err(Rejection::InvalidToken(TokenError::Malformed {
+                reason: "it is too long",
+            }));
+        }
+        let value = if value.contains(&b'%') || value.contains(&b'+') {
+            decode_component(value)
+        } else {
+            String::from_utf8_lossy(value).into_owned()
+        };
+        match &found {
+            Some(first) if *first != value => return Err(Rejection::DuplicateTokens),
+            Some(_) => {}
+            None => found = Some(value),
+        }
+    }
+    found.ok_or_else(|| Rejection::MissingToken {
+        field: field.to_owned(),
+    })
+}
+
+fn decode_component(raw: &[u8]) -> String {
+    form_urlencoded::parse(raw)
+        .next()
+        .map(|(k, _)| k.into_owned())
+        .unwrap_or_default()
+}
+
+/// The pairs of an urlencoded body, the token field left out.
+pub(crate) fn submitted_pairs(body: &[u8], field: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(body)
+        .filter(|(k, _)| k != field)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// One step of reading a multipart body.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    NeedMore,
+    Found(String),
+    /// The closing delimiter came and no part was the token.
+    End,
+    Malformed(&'static str),
+}
+
+/// Reads multipart parts in order, remembering where it stopped.
+struct MultipartScanner {
+    /// `--boundary`
+    dash_boundary: Vec<u8>,
+    /// `\r\n--boundary`
+    delimiter: Vec<u8>,
+    field: Vec<u8>,
+    phase: Phase,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Looking for the first boundary.
+    Preamble,
+    /// At the start of a part's headers.
+    Headers { at: usize },
+    /// Inside a part's body; `scanned` is how far the delimiter was sought.
+    Body {
+        start: usize,
+        scanned: usize,
+        is_token: bool,
+    },
+}
+
+const MAX_PART_HEADERS: usize = 16 * 1024;
+
+impl MultipartScanner {
+    fn new(boundary: &str, field: &str) -> MultipartScanner {
+        let dash_boundary = [b"--".as_slice(), boundary.as_bytes()].concat();
+        let delimiter = [b"\r\n".as_slice(), &dash_boundary].concat();
+        MultipartScanner {
+            dash_boundary,
+            delimiter,
+            field: field.as_bytes().to_vec(),
+            phase: Phase::Preamble,
+        }
+    }
+
+    /// Advances over `buf` (everything read so far).
+    fn step(&mut self, buf: &[u8]) -> Step {
+        loop {
+            match self.phase {
+                Phase::Preamble => {
+                    let Some(i) = memmem::find(buf, &self.dash_boundary) else {
+                        return Step::NeedMore;
+                    };
+                    if i != 0 && (i < 2 || &buf[i - 2..i] != b"\r\n") {
+                        return Step::Malformed("the body does not start with its boundary");
+                    }
+                    match self.after_delimiter(buf, i + self.dash_boundary.len()) {
+                        Ok(Some(at)) => self.phase = Phase::Headers { at },
+                        Ok(None) => return Step::NeedMore,
+                        Err(step) => return step,
+                    }
+                }
+                Phase::Headers { at } => {
+                    let Some(end) = memmem::find(&buf[at..], b"\r\n\r\n") else {
+                        if buf.len() - at > MAX_PART_HEADERS {
+                            return Step::Malformed("a part's headers are too long");
+                        }
+                        return Step::NeedMore;
+                    };
+                    let headers = &buf[at..at + end];
+                    let is_token = part_name(headers).is_some_and(|name| name == self.field);
+                    let start = at + end + 4;
+                    self.phase = Phase::Body {
+                        start,
+                        scanned: start,
+                        is_token,
+                    };
+                }
+                Phase::Body {
+                    start,
+                    scanned,
+                    is_token,
+                } => {
+                    // A delimiter may begin in the middle of the last search
+                    // window: search again from just before its end.
+                    let from = scanned.min(buf.len());
+                    let Some(i) = memmem::find(&buf[from..], &self.delimiter) else {
+                        let keep = self.delimiter.len() - 1;
+                        self.phase = Phase::Body {
+                            start,
+                            scanned: buf.len().saturating_sub(keep).max(start),
+                            is_token,
+                        };
+                        return Step::NeedMore;
+                    };
+                    let end = from + i;
+                    if is_token {
+                        return match std::str::from_utf8(&buf[start..end]) {
+                            Ok(value) => Step::Found(value.trim().to_owned()),
+                            Err(_) => Step::Malformed("the token part is not UTF-8"),
+                        };
+                    }
+                    match self.after_delimiter(buf, end + self.delimiter.len()) {
+                        Ok(Some(at)) => self.phase = Phase::Headers { at },
+                        Ok(None) => {
+                            // Come back to this delimiter when more is read.
+                            self.phase = Phase::Body {
+                                start,
+                                scanned: end,
+                                is_token,
+                            };
+                            return Step::NeedMore;
+                        }
+                        Err(step) => return step,
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a boundary: `--` closes the body, else (optional white space
+    /// then) CRLF opens the next part, whose headers start at the returned
+    /// position. `Ok(None)`: not enough bytes yet.
+    fn after_delimiter(&self, buf: &[u8], mut i: usize) -> Result<Option<usize>, Step> {
+        if buf.len() < i + 2 {
+            return Ok(None);
+        }
+        if &buf[i..i + 2] == b"--" {
+            return Err(Step::End);
+        }
+        while i < buf.len() && (buf[i] == b' ' || buf[i] == b'\t') {
+            i += 1;
+        }
+        if buf.len() < i + 2 {
+            return Ok(None);
+        }
+        if &buf[i..i + 2] != b"\r\n" {
+            return Err(Step::Malformed(
+                "a boundary is not followed by a line break",
+            ));
+        }
+        Ok(Some(i + 2))
+    }
+}
+
+/// The `name` of a part, from its Content-Disposition header.
+fn part_name(headers: &[u8]) -> Option<&[u8]> {
+    for line in headers.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        if !line[..colon]
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"content-disposition")
+        {
+            continue;
+        }
+        for param in line[colon + 1..].split(|&b| b == b';').skip(1) {
+            let param = param.trim_ascii();
+            let Some(eq) = memchr::memchr(b'=', param) else {
+                continue;
+            };
+            if param[..eq].trim_ascii().eq_ignore_ascii_case(b"name") {
+                let value = param[eq + 1..].trim_ascii();
+                let value = value
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(value);
+                return Some(value);
+            }
+        }
+    }
+    None
+}
+
+/// Reads parts until the token part; the bytes read are replayed in front
+/// of the rest of the body.
+async fn read_multipart_prefix(
+    mut body: Body,
+    boundary: &str,
+    field: &str,
+    prefix_limit: usize,
+) -> Result<Found, Rejection> {
+    let mut scanner = MultipartScanner::new(boundary, field);
+    let mut buf = BytesMut::new();
+    loop {
+        match scanner.step(&buf) {
+            Step::Found(token) => {
+                return Ok(Found {
+                    token,
+                    body: Body::new(ReplayBody {
+                        prefix: Some(buf.freeze()),
+                        rest: body,
+                    }),
+                    form: None,
+                });
+            }
+            Step::End => {
+                return Err(Rejection::MissingToken {
+                    field: field.to_owned(),
+                });
+            }
+            Step::Malformed(reason) => return Err(Rejection::BadMultipart { reason }),
+            Step::NeedMore => {}
+        }
+        if buf.len() > prefix_limit {
+            return Err(Rejection::TokenNotFirst {
+                limit: prefix_limit,
+            });
+        }
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+            }
+            Some(Err(e)) => return Err(read_error(&e, BodyLimit::Axum)),
+            None => {
+                return Err(Rejection::BadMultipart {
+                    reason: "the body ended before the concurrency token part was complete",
+                });
+            }
+        }
+    }
+}
+
+/// A body whose first bytes were already read: they come first, then the rest.
+struct ReplayBody {
+    prefix: Option<Bytes>,
+    rest: Body,
+}
+
+impl http_body::Body for ReplayBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if let Some(prefix) = self.prefix.take() {
+            if !prefix.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(prefix))));
+            }
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let extra = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + extra);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + extra);
+        }
+        hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urlencoded_scan() {
+        assert_eq!(scan_urlencoded(b"a=1&t=abc&b=2", "t").unwrap(), "abc");
+        assert_eq!(scan_urlencoded(b"t=abc&t=abc", "t").unwrap(), "abc");
+        assert!(matches!(
+            scan_urlencoded(b"t=abc&t=abd", "t"),
+            Err(Rejection::DuplicateTokens)
+        ));
+        assert!(matches!(
+            scan_urlencoded(b"a=1", "t"),
+            Err(Rejection::MissingToken { .. })
+        ));
+        assert_eq!(scan_urlencoded(b"%74=a%62c", "t").unwrap(), "abc");
+        assert_eq!(scan_urlencoded(b"x=%ff%fe&t=abc", "t").unwrap(), "abc");
+        assert_eq!(scan_urlencoded(b"t=", "t").unwrap(), "");
+    }
+
+    fn scan_all(body: &[u8], chunk: usize) -> Step {
+        let mut s = MultipartScanner::new("XyZ", "t");
+        let mut buf = Vec::new();
+        for piece in body.chunks(chunk) {
+            buf.extend_from_slice(piece);
+            match s.step(&buf) {
+                Step::NeedMore => {}
+                other => return other,
+            }
+        }
+        Step::NeedMore
+    }
+
+    #[test]
+    fn multipart_scan_in_any_chunking() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\ntok123\r\n--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\nDATA\r\n--XyZ--\r\n";
+        for chunk in 1..body.len() {
+            assert_eq!(
+                scan_all(body, chunk),
+                Step::Found("tok123".into()),
+                "chunk {chunk}"
+            );
+        }
+        let no_token =
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nhello\r\n--XyZ--\r\n";
+        assert_eq!(scan_all(no_token, 3), Step::End);
+        assert!(matches!(
+            scan_all(b"garbage--XyZ\r\n", 100),
+            Step::Malformed(_)
+        ));
+        assert_eq!(
+            scan_all(
+                b"--XyZ\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\ntok",
+                4
+            ),
+            Step::NeedMore
+        );
+    }
+}

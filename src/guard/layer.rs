@@ -1,0 +1,200 @@
+//! [`ConcurrencyGuardLayer`]: the guard's configuration, a tower [`Layer`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::Response;
+use http::request::Parts;
+use tower_layer::Layer;
+
+use super::body::BodyLimit;
+use super::service::ConcurrencyGuard;
+use crate::conflict::Conflict;
+use crate::key::KeyRing;
+use crate::token::Tokens;
+
+/// A function that answers a conflict.
+pub type ConflictResponder = Arc<dyn Fn(&Conflict, &Parts) -> Response + Send + Sync>;
+
+/// What the guard does with a stale submission.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum ConflictHandling {
+    /// Answer 409 itself: an HTML page naming the changed fields, keeping
+    /// what the user typed and offering a refresh; `application/problem+json`
+    /// when the client prefers JSON; an HTML fragment for htmx.
+    #[default]
+    Respond,
+    /// Call the handler with the [`Conflict`] in the request: take
+    /// `Option<Conflict>` and, when it is `Some`, re-render the form with an
+    /// alert instead of writing (Reahl's way). The handler must not write.
+    Handler,
+    /// Answer with a response of your own.
+    Custom(ConflictResponder),
+}
+
+impl fmt::Debug for ConflictHandling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConflictHandling::Respond => f.write_str("Respond"),
+            ConflictHandling::Handler => f.write_str("Handler"),
+            ConflictHandling::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) tokens: Tokens,
+    pub(crate) auto_embed: bool,
+    pub(crate) body_limit: BodyLimit,
+    pub(crate) multipart_prefix_limit: usize,
+    pub(crate) conflicts: ConflictHandling,
+}
+
+/// The default for [`ConcurrencyGuardLayer::with_multipart_prefix_limit`]: 256 KiB.
+pub const DEFAULT_MULTIPART_PREFIX_LIMIT: usize = 256 * 1024;
+
+/// Guards the routes it wraps against lost updates for form `T`.
+///
+/// `T` is the form: it implements [`RenderState`](crate::RenderState) (what
+/// the form shows) and axum's `FromRequestParts<S>` (how to load what it
+/// shows *now*, e.g. `SELECT … WHERE id = $path_id`). `S` is the state the
+/// loader needs.
+///
+/// - Safe methods (GET, HEAD): loads `T`, signs a token, hands the handler
+///   [`Guarded<T>`](crate::Guarded) and [`ConcurrencyToken`](crate::ConcurrencyToken),
+///   and embeds the token in every `<form method="post">` of an HTML answer.
+/// - Unsafe methods (POST, PUT, PATCH, DELETE…): finds and verifies the
+///   token, loads `T` again under the record's lock and calls the handler
+///   only if nothing the form showed has changed; else answers 409.
+/// - OPTIONS and TRACE pass through.
+///
+/// See the [crate docs](crate) for a complete example.
+#[must_use]
+pub struct ConcurrencyGuardLayer<T, S> {
+    pub(crate) config: Arc<Config>,
+    pub(crate) state: S,
+    _form: PhantomData<fn() -> T>,
+}
+
+impl<T, S: Clone> Clone for ConcurrencyGuardLayer<T, S> {
+    fn clone(&self) -> Self {
+        ConcurrencyGuardLayer {
+            config: self.config.clone(),
+            state: self.state.clone(),
+            _form: PhantomData,
+        }
+    }
+}
+
+impl<T, S> fmt::Debug for ConcurrencyGuardLayer<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrencyGuardLayer")
+            .field("form", &std::any::type_name::<T>())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, S> ConcurrencyGuardLayer<T, S> {
+    /// A guard signing with `keys` (a [`KeyRing`] or a single [`Key`](crate::Key)),
+    /// loading `T` with `state`.
+    pub fn new(keys: impl Into<KeyRing>, state: S) -> Self {
+        ConcurrencyGuardLayer::with_tokens(Tokens::new(keys.into()), state)
+    }
+
+    /// A guard issuing and checking tokens as `tokens` says.
+    pub fn with_tokens(tokens: Tokens, state: S) -> Self {
+        ConcurrencyGuardLayer {
+            config: Arc::new(Config {
+                tokens,
+                auto_embed: true,
+                body_limit: BodyLimit::Axum,
+                multipart_prefix_limit: DEFAULT_MULTIPART_PREFIX_LIMIT,
+                conflicts: ConflictHandling::Respond,
+            }),
+            state,
+            _form: PhantomData,
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// The form field the token travels in (default
+    /// [`DEFAULT_FIELD_NAME`](crate::token::DEFAULT_FIELD_NAME)).
+    pub fn with_field_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        let tokens = self.config.tokens.clone().with_field_name(name);
+        self.config_mut().tokens = tokens;
+        self
+    }
+
+    /// How long a rendered form stays valid (default 24 hours; `None`: for
+    /// ever). An older submission is answered 409 with a request to reload.
+    pub fn with_max_age(mut self, max_age: Option<Duration>) -> Self {
+        let tokens = self.config.tokens.clone().with_max_age(max_age);
+        self.config_mut().tokens = tokens;
+        self
+    }
+
+    /// Whether to embed the token in HTML answers' post forms (default
+    /// `true`). Switch it off when templates render
+    /// [`ConcurrencyToken`](crate::ConcurrencyToken) themselves.
+    pub fn with_auto_embed(mut self, on: bool) -> Self {
+        self.config_mut().auto_embed = on;
+        self
+    }
+
+    /// The most bytes of an urlencoded body the guard buffers (413 beyond).
+    /// Without it, axum's `DefaultBodyLimit` applies (2 MiB unless set).
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.config_mut().body_limit = BodyLimit::Bytes(bytes);
+        self
+    }
+
+    /// How far into a multipart body the token part may come (default
+    /// 256 KiB). Auto-embed puts it first; a template that puts it after a
+    /// file field is refused with a message saying so.
+    pub fn with_multipart_prefix_limit(mut self, bytes: usize) -> Self {
+        self.config_mut().multipart_prefix_limit = bytes;
+        self
+    }
+
+    /// What to do with a stale submission (default: answer 409).
+    pub fn with_conflict_handling(mut self, handling: ConflictHandling) -> Self {
+        self.config_mut().conflicts = handling;
+        self
+    }
+
+    /// Answer stale submissions with `f` instead of the default 409 page.
+    pub fn with_conflict_response<F>(self, f: F) -> Self
+    where
+        F: Fn(&Conflict, &Parts) -> Response + Send + Sync + 'static,
+    {
+        self.with_conflict_handling(ConflictHandling::Custom(Arc::new(f)))
+    }
+
+    /// The tokens this guard issues and checks: use them to issue tokens for
+    /// forms a handler renders itself (one per table row).
+    pub fn tokens(&self) -> &Tokens {
+        &self.config.tokens
+    }
+}
+
+impl<I, T, S: Clone> Layer<I> for ConcurrencyGuardLayer<T, S> {
+    type Service = ConcurrencyGuard<I, T, S>;
+
+    fn layer(&self, inner: I) -> Self::Service {
+        ConcurrencyGuard {
+            inner,
+            config: self.config.clone(),
+            state: self.state.clone(),
+            _form: PhantomData,
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Per-resource locks: one submission at a time checks and writes a record.
+//!
+//! The table is process-wide, so every route guarding the same record (an
+//! edit form, a delete button, a per-row form on a list page) serializes on
+//! the same lock, whatever layer instance guards it. Entries are removed as
+//! soon as nobody holds or waits for them.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use tokio::sync::OwnedMutexGuard;
+
+/// Which record: the id of the key that digested it and its resource digest.
+pub(crate) type LockKey = (u32, u64);
+
+const SHARDS: usize = 16;
+
+type Shard = Mutex<HashMap<LockKey, Arc<tokio::sync::Mutex<()>>>>;
+
+struct LockTable {
+    shards: [Shard; SHARDS],
+    hasher: std::collections::hash_map::RandomState,
+}
+
+static LOCKS: LazyLock<LockTable> = LazyLock::new(|| LockTable {
+    shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+    hasher: std::collections::hash_map::RandomState::new(),
+});
+
+fn shard(key: &LockKey) -> &'static Shard {
+    &LOCKS.shards[(LOCKS.hasher.hash_one(key) as usize) % SHARDS]
+}
+
+/// Held from the check until the handler's future completes.
+pub(crate) struct ResourceLock {
+    key: LockKey,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+/// Waits for the lock of `key`.
+pub(crate) async fn lock(key: LockKey) -> ResourceLock {
+    let mutex = {
+        let mut map = shard(&key).lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(key).or_default().clone()
+    };
+    let guard = mutex.lock_owned().await;
+    ResourceLock {
+        key,
+        guard: Some(guard),
+    }
+}
+
+impl Drop for ResourceLock {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = shard(&self.key).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = map.get(&self.key) {
+            // Only the table holds it: nobody holds or waits for this lock.
+            if Arc::strong_count(entry) == 1 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn held_locks() -> usize {
+    LOCKS
+        .shards
+        .iter()
+        .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn one_holder_at_a_time_and_entries_are_cleaned() {
+        let key = (u32::MAX, 42);
+        let first = lock(key).await;
+        let waiter = tokio::spawn(async move {
+            let _second = lock(key).await;
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "the second waits for the first");
+        drop(first);
+        waiter.await.unwrap();
+        let map = shard(&key).lock().unwrap();
+        assert!(!map.contains_key(&key), "the entry is removed when free");
+    }
+}

@@ -1,0 +1,492 @@
+//! What a form shows: the [`RenderState`] trait, its values and the [`FormState`] they make.
+//!
+//! A form's state is a list of entries in a fixed order, each of one
+//! [`EntryKind`]:
+//!
+//! | kind | what it is | takes part in the fingerprint |
+//! |---|---|---|
+//! | [`EntryKind::Input`] | an editable field, named as the form field is named | yes, and gets its own digest |
+//! | [`EntryKind::Context`] | shown but not editable (a stock level, a counter) | yes |
+//! | [`EntryKind::Key`] | the resource's identity (`id`) | no: it binds the token to the resource |
+//!
+//! Fields that take no part (`#[render_state(skip)]`) write no entry at all.
+//!
+//! Values are strings *as rendered*: what `<input value="…">` shows. The
+//! [`RenderValue`] trait says how a Rust value renders; implement it for your
+//! own types, or pick a function per field with
+//! `#[render_state(with = path)]`.
+//!
+//! # A hand-written impl
+//!
+//! Hand-written impls are first class; a widget may add several entries:
+//!
+//! ```
+//! use concurrency_guard::{FormState, RenderState};
+//!
+//! struct Counter { id: i64, label: String, clicks: u32, last_clicked_by: String }
+//!
+//! impl RenderState for Counter {
+//!     const FORM_NAME: &'static str = "counter";
+//!     fn render_state(&self, state: &mut FormState) {
+//!         state.key("id", &self.id);
+//!         state.input("label", &self.label);
+//!         // The counter widget shows two values the user cannot edit:
+//!         state.context("clicks", &self.clicks);
+//!         state.context("last_clicked_by", &self.last_clicked_by);
+//!     }
+//! }
+//!
+//! let state = FormState::of(&Counter { id: 1, label: "hi".into(), clicks: 3, last_clicked_by: "ann".into() });
+//! assert_eq!(state.input_named("label").unwrap().value(), "hi");
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// A form whose rendered state the guard checks.
+///
+/// Usually derived: `#[derive(RenderState)]` (feature `derive`, on by
+/// default) writes one entry per field in declaration order. Field options,
+/// all under `#[render_state(...)]`:
+///
+/// - *(none)*: an input named after the field;
+/// - `skip`: takes no part (a view counter, a last-seen timestamp);
+/// - `context`: shown but not editable; a change still conflicts;
+/// - `key`: the resource's identity; binds tokens to one record;
+/// - `rename = "name"`: the form field's name when it differs from the Rust name;
+/// - `with = path`: render through `fn(&FieldType) -> impl RenderValue`.
+///
+/// On the struct, `#[render_state(form = "name")]` sets [`FORM_NAME`](RenderState::FORM_NAME)
+/// (default: the struct's name).
+///
+/// ```
+/// use concurrency_guard::{FormState, RenderState};
+///
+/// #[derive(RenderState)]
+/// struct ItemForm {
+///     #[render_state(key)]
+///     id: i64,
+///     name: String,
+///     #[render_state(with = two_decimals)]
+///     price: f64,
+///     #[render_state(skip)]
+///     views: i64,
+///     #[render_state(context)]
+///     stock: i64,
+/// }
+///
+/// fn two_decimals(v: &f64) -> String { format!("{v:.2}") }
+///
+/// let item = ItemForm { id: 7, name: "Lamp".into(), price: 9.5, views: 3, stock: 12 };
+/// let state = FormState::of(&item);
+/// assert_eq!(state.input_named("price").unwrap().value(), "9.50");
+/// assert!(state.input_named("views").is_none());
+/// ```
+pub trait RenderState {
+    /// The form's name; a token issued for one form is refused by another.
+    const FORM_NAME: &'static str;
+
+    /// Writes the form's entries, in a fixed order, into `state`.
+    fn render_state(&self, state: &mut FormState);
+}
+
+/// How a value renders in a form: the text of `value="…"`.
+///
+/// Implemented for strings, `char`, every integer and float (as `Display`
+/// writes them), `bool` (`"on"` when true, `""` when false: what a checkbox
+/// submits), `Option<T>` (`None` renders empty) and references and smart
+/// pointers to any of them.
+pub trait RenderValue {
+    /// Writes the rendered text into `out`.
+    fn render_value(&self, out: &mut Rendered<'_>);
+}
+
+/// The text a [`RenderValue`] writes into. Implements [`fmt::Write`], so
+/// `write!(out, "{:.2}", price)` works.
+pub struct Rendered<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl Rendered<'_> {
+    /// Appends `text`.
+    pub fn push_str(&mut self, text: &str) {
+        self.buf.extend_from_slice(text.as_bytes());
+    }
+}
+
+impl fmt::Write for Rendered<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+impl RenderValue for str {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        out.push_str(self);
+    }
+}
+
+impl RenderValue for String {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        out.push_str(self);
+    }
+}
+
+impl RenderValue for Cow<'_, str> {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        out.push_str(self);
+    }
+}
+
+impl RenderValue for char {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        out.push_str(self.encode_utf8(&mut [0; 4]));
+    }
+}
+
+impl RenderValue for bool {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        out.push_str(if *self { "on" } else { "" });
+    }
+}
+
+macro_rules! render_with_display {
+    ($($t:ty),*) => {$(
+        impl RenderValue for $t {
+            fn render_value(&self, out: &mut Rendered<'_>) {
+                use fmt::Write as _;
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+
+render_with_display!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64
+);
+
+impl<T: RenderValue> RenderValue for Option<T> {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        if let Some(value) = self {
+            value.render_value(out);
+        }
+    }
+}
+
+impl<T: RenderValue + ?Sized> RenderValue for &T {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        (**self).render_value(out);
+    }
+}
+
+impl<T: RenderValue + ?Sized> RenderValue for Box<T> {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        (**self).render_value(out);
+    }
+}
+
+impl<T: RenderValue + ?Sized> RenderValue for Rc<T> {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        (**self).render_value(out);
+    }
+}
+
+impl<T: RenderValue + ?Sized> RenderValue for Arc<T> {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        (**self).render_value(out);
+    }
+}
+
+/// What an entry of a [`FormState`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// An editable field: takes part and has its own digest.
+    Input,
+    /// Shown, not editable: takes part.
+    Context,
+    /// The resource's identity: binds the token to the resource.
+    Key,
+}
+
+impl EntryKind {
+    /// The byte that stands for this kind in the canonical encoding.
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            EntryKind::Input => b'I',
+            EntryKind::Context => b'C',
+            EntryKind::Key => b'K',
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    kind: EntryKind,
+    /// The whole encoded entry (tag byte to the end of the value).
+    entry: Range<usize>,
+    name: Range<usize>,
+    value: Range<usize>,
+}
+
+/// The rendered entries of one form, in order, already in canonical encoding.
+///
+/// Made by [`FormState::of`] from a [`RenderState`], or filled by hand with
+/// [`input`](FormState::input), [`context`](FormState::context) and
+/// [`key`](FormState::key). The encoding is described in
+/// [`crate::fingerprint`].
+#[derive(Clone, Default)]
+pub struct FormState {
+    /// `'F'` then every input and context entry, encoded.
+    state: Vec<u8>,
+    /// `'R'` then every key entry, encoded.
+    resource: Vec<u8>,
+    /// `'X'` then every context entry, encoded (a copy of those in `state`).
+    context: Vec<u8>,
+    slots: Vec<Slot>,
+}
+
+impl FormState {
+    /// An empty state.
+    pub fn new() -> FormState {
+        FormState {
+            state: vec![b'F'],
+            resource: vec![b'R'],
+            context: vec![b'X'],
+            slots: Vec::new(),
+        }
+    }
+
+    /// The state `form` renders now.
+    pub fn of<T: RenderState + ?Sized>(form: &T) -> FormState {
+        let mut state = FormState::new();
+        form.render_state(&mut state);
+        state
+    }
+
+    /// Adds an input (an editable field) named as the form field is named.
+    pub fn input<V: RenderValue + ?Sized>(&mut self, name: &str, value: &V) -> &mut Self {
+        self.push(EntryKind::Input, name, value)
+    }
+
+    /// Adds a context value: shown, not editable, still checked.
+    pub fn context<V: RenderValue + ?Sized>(&mut self, name: &str, value: &V) -> &mut Self {
+        self.push(EntryKind::Context, name, value)
+    }
+
+    /// Adds a part of the resource's identity.
+    pub fn key<V: RenderValue + ?Sized>(&mut self, name: &str, value: &V) -> &mut Self {
+        self.push(EntryKind::Key, name, value)
+    }
+
+    /// Adds an entry of `kind`.
+    pub fn push<V: RenderValue + ?Sized>(
+        &mut self,
+        kind: EntryKind,
+        name: &str,
+        value: &V,
+    ) -> &mut Self {
+        if self.state.is_empty() {
+            // A `Default` state: lay the domain bytes first.
+            self.state.push(b'F');
+            self.resource.push(b'R');
+            self.context.push(b'X');
+        }
+        let buf = match kind {
+            EntryKind::Key => &mut self.resource,
+            _ => &mut self.state,
+        };
+        let start = buf.len();
+        buf.push(kind.tag());
+        buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
+        let name_range = buf.len()..buf.len() + name.len();
+        buf.extend_from_slice(name.as_bytes());
+        let len_at = buf.len();
+        buf.extend_from_slice(&[0; 8]);
+        let value_start = buf.len();
+        value.render_value(&mut Rendered { buf });
+        let value_end = buf.len();
+        buf[len_at..value_start].copy_from_slice(&((value_end - value_start) as u64).to_le_bytes());
+        if kind == EntryKind::Context {
+            self.context
+                .extend_from_slice(&self.state[start..value_end]);
+        }
+        self.slots.push(Slot {
+            kind,
+            entry: start..value_end,
+            name: name_range,
+            value: value_start..value_end,
+        });
+        self
+    }
+
+    /// Every entry, in the order they were added.
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> + '_ {
+        self.slots.iter().map(|slot| self.entry(slot))
+    }
+
+    /// The inputs, in order.
+    pub fn inputs(&self) -> impl Iterator<Item = Entry<'_>> + '_ {
+        self.entries().filter(|e| e.kind() == EntryKind::Input)
+    }
+
+    /// The first input named `name`.
+    pub fn input_named(&self, name: &str) -> Option<Entry<'_>> {
+        self.inputs().find(|e| e.name() == name)
+    }
+
+    /// How many inputs there are.
+    pub fn input_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.kind == EntryKind::Input)
+            .count()
+    }
+
+    fn entry<'a>(&'a self, slot: &'a Slot) -> Entry<'a> {
+        let buf = match slot.kind {
+            EntryKind::Key => &self.resource,
+            _ => &self.state,
+        };
+        Entry { buf, slot }
+    }
+
+    /// The canonical encoding of the inputs and context values.
+    pub(crate) fn state_bytes(&self) -> &[u8] {
+        if self.state.is_empty() {
+            b"F"
+        } else {
+            &self.state
+        }
+    }
+
+    /// The canonical encoding of the key entries.
+    pub(crate) fn resource_bytes(&self) -> &[u8] {
+        if self.resource.is_empty() {
+            b"R"
+        } else {
+            &self.resource
+        }
+    }
+
+    /// The canonical encoding of the context entries.
+    pub(crate) fn context_bytes(&self) -> &[u8] {
+        if self.context.is_empty() {
+            b"X"
+        } else {
+            &self.context
+        }
+    }
+
+    /// The encoded bytes of each input entry, in order.
+    pub(crate) fn encoded_inputs(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| s.kind == EntryKind::Input)
+            .map(|s| &self.state[s.entry.clone()])
+    }
+}
+
+impl fmt::Debug for FormState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.entries()).finish()
+    }
+}
+
+/// One entry of a [`FormState`].
+#[derive(Clone, Copy)]
+pub struct Entry<'a> {
+    buf: &'a [u8],
+    slot: &'a Slot,
+}
+
+impl<'a> Entry<'a> {
+    /// What the entry is.
+    pub fn kind(&self) -> EntryKind {
+        self.slot.kind
+    }
+
+    /// The form field's name.
+    pub fn name(&self) -> &'a str {
+        std::str::from_utf8(&self.buf[self.slot.name.clone()]).unwrap_or_default()
+    }
+
+    /// The value as rendered.
+    pub fn value(&self) -> &'a str {
+        // Only `&str` is ever written into a value, so this never fails.
+        std::str::from_utf8(&self.buf[self.slot.value.clone()]).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Entry<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} {:?} = {:?}",
+            self.kind(),
+            self.name(),
+            self.value()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_render_as_a_form_shows_them() {
+        let mut s = FormState::new();
+        s.input("a", &42u8)
+            .input("b", &-3i64)
+            .input("c", &1.5f64)
+            .input("d", &true)
+            .input("e", &false)
+            .input("f", &None::<i32>)
+            .input("g", &Some("x"))
+            .input("h", &'é')
+            .input("i", "text");
+        let values: Vec<_> = s.inputs().map(|e| (e.name(), e.value())).collect();
+        assert_eq!(
+            values,
+            vec![
+                ("a", "42"),
+                ("b", "-3"),
+                ("c", "1.5"),
+                ("d", "on"),
+                ("e", ""),
+                ("f", ""),
+                ("g", "x"),
+                ("h", "é"),
+                ("i", "text"),
+            ]
+        );
+    }
+
+    #[test]
+    fn kinds_go_to_their_buffers() {
+        let mut s = FormState::new();
+        s.key("id", &7).input("name", "n").context("stock", &3);
+        assert_eq!(s.input_count(), 1);
+        assert_eq!(
+            s.entries().map(|e| e.kind()).collect::<Vec<_>>(),
+            vec![EntryKind::Key, EntryKind::Input, EntryKind::Context]
+        );
+        assert_eq!(s.resource_bytes()[0], b'R');
+        assert_eq!(s.resource_bytes()[1], b'K');
+        assert!(s.state_bytes().starts_with(b"FI"));
+    }
+
+    #[test]
+    fn default_state_equals_new_state() {
+        let mut a = FormState::default();
+        a.input("x", "1");
+        let mut b = FormState::new();
+        b.input("x", "1");
+        assert_eq!(a.state_bytes(), b.state_bytes());
+        assert_eq!(a.resource_bytes(), b.resource_bytes());
+    }
+}

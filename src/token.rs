@@ -1,0 +1,682 @@
+//! The signed token a form carries: what it holds, how it is written and checked.
+//!
+//! # Format, version 1
+//!
+//! A token is base64url without padding of these bytes (integers big-endian):
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 1 | version, `1` |
+//! | 4 | key id |
+//! | 4 | issued at, seconds since the Unix epoch |
+//! | 4 | form digest (keyed digest of [`RenderState::FORM_NAME`], high 32 bits) |
+//! | 8 | resource digest (keyed digest of the key entries) |
+//! | 16 | fingerprint |
+//! | 8 | context digest |
+//! | 1 | number of inputs *n* (0 when the form has more than [`MAX_INPUTS`]) |
+//! | 8 × *n* | one digest per input, in order |
+//! | 16 | HMAC-SHA256 of all the bytes before, with the signing subkey, first 16 bytes |
+//!
+//! A form with 20 inputs makes a token of 296 characters. The digests are
+//! keyed (see [`crate::fingerprint`]), so a token reveals nothing about the
+//! values it covers; the tag is checked in constant time.
+//!
+//! The token is **not** a CSRF defence: it is bound to a form and a record,
+//! not to a user's session. Use it beside a CSRF layer.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::Mac;
+
+use crate::fingerprint::{Fingerprint, StateDigests, form_digest};
+use crate::key::{Key, KeyRing};
+use crate::state::{FormState, RenderState};
+
+/// The token format version this crate writes.
+pub const TOKEN_VERSION: u8 = 1;
+
+/// The most inputs that get their own digest in a token. A form with more
+/// is still checked as a whole, but a conflict cannot name its fields.
+pub const MAX_INPUTS: usize = 255;
+
+/// The form field the token travels in unless configured otherwise.
+pub const DEFAULT_FIELD_NAME: &str = "_concurrency_token";
+
+/// The request header that may carry the token instead of a form field.
+pub const HEADER_NAME: &str = "x-concurrency-token";
+
+const HEAD_LEN: usize = 46;
+const TAG_LEN: usize = 16;
+const MAX_TOKEN_BYTES: usize = HEAD_LEN + 8 * MAX_INPUTS + TAG_LEN;
+/// The longest text a valid token can be.
+pub const MAX_TOKEN_LEN: usize = MAX_TOKEN_BYTES.div_ceil(3) * 4;
+
+/// A signed token for one form showing one record, ready to embed.
+///
+/// The guard puts one in the request extensions on safe methods; take it as
+/// an extractor and render it in your template. Its `Display` is the hidden
+/// input, escaped:
+///
+/// ```
+/// use concurrency_guard::{ConcurrencyToken, FormState, Key, KeyRing, RenderState};
+///
+/// struct Note { id: i64, text: String }
+/// impl RenderState for Note {
+///     const FORM_NAME: &'static str = "note";
+///     fn render_state(&self, s: &mut FormState) {
+///         s.key("id", &self.id);
+///         s.input("text", &self.text);
+///     }
+/// }
+///
+/// let keys = KeyRing::from(Key::generate());
+/// let token = ConcurrencyToken::issue(&keys, &Note { id: 1, text: "hi".into() });
+/// let html = token.to_string();
+/// assert!(html.starts_with(r#"<input type="hidden" name="_concurrency_token" value=""#));
+/// ```
+///
+/// A page with several forms (one per table row) issues one token per row
+/// with [`ConcurrencyToken::issue`], each bound to its own record.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConcurrencyToken {
+    value: String,
+    field_name: Cow<'static, str>,
+}
+
+impl ConcurrencyToken {
+    /// Signs a token for `form` as it renders now, with the ring's signing key.
+    pub fn issue<T: RenderState + ?Sized>(keys: &KeyRing, form: &T) -> ConcurrencyToken {
+        ConcurrencyToken::issue_at(keys, form, SystemTime::now())
+    }
+
+    /// Like [`issue`](ConcurrencyToken::issue), with the issue time given
+    /// (for tests of expiry, or a clock of your own).
+    pub fn issue_at<T: RenderState + ?Sized>(
+        keys: &KeyRing,
+        form: &T,
+        issued_at: SystemTime,
+    ) -> ConcurrencyToken {
+        let state = FormState::of(form);
+        let key = keys.signing_key();
+        let digests = StateDigests::of(&state, key);
+        ConcurrencyToken::sign(
+            keys.signing_key_id(),
+            key,
+            T::FORM_NAME,
+            &digests,
+            unix_seconds(issued_at),
+        )
+    }
+
+    pub(crate) fn sign(
+        key_id: u32,
+        key: &Key,
+        form_name: &str,
+        digests: &StateDigests,
+        issued_at: u32,
+    ) -> ConcurrencyToken {
+        let claims = Claims {
+            key_id,
+            issued_at,
+            form: form_prefix(form_name, key),
+            resource: digests.resource,
+            fingerprint: digests.fingerprint,
+            context: digests.context,
+            inputs: digests.inputs.clone(),
+        };
+        ConcurrencyToken {
+            value: claims.encode(key),
+            field_name: Cow::Borrowed(DEFAULT_FIELD_NAME),
+        }
+    }
+
+    /// The same token, to be sent in form field `name`.
+    pub fn with_field_name(mut self, name: impl Into<Cow<'static, str>>) -> ConcurrencyToken {
+        self.field_name = name.into();
+        self
+    }
+
+    /// The token text (base64url, safe in URLs, headers and HTML).
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The form field it travels in.
+    pub fn field_name(&self) -> &str {
+        &self.field_name
+    }
+
+    /// The hidden input, as `Display` writes it.
+    pub fn hidden_input(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for ConcurrencyToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"<input type="hidden" name=""#)?;
+        crate::html::escape_into(f, &self.field_name)?;
+        f.write_str(r#"" value=""#)?;
+        crate::html::escape_into(f, &self.value)?;
+        f.write_str(r#"">"#)
+    }
+}
+
+impl fmt::Debug for ConcurrencyToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrencyToken")
+            .field("field_name", &self.field_name)
+            .field("value", &self.value)
+            .finish()
+    }
+}
+
+/// Why a token was refused. Every message tells the user what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not a token: wrong length, not base64url, padded, truncated or extended.
+    Malformed {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A token version this release does not read.
+    UnsupportedVersion {
+        /// The version byte found.
+        version: u8,
+    },
+    /// Signed with a key that is not (or no longer) in the ring.
+    UnknownKey {
+        /// The key id it names.
+        key_id: u32,
+    },
+    /// The signature does not match: the token was altered.
+    BadSignature,
+    /// Older than the configured maximum age.
+    Expired {
+        /// How old it is.
+        age: Duration,
+        /// The maximum age.
+        max_age: Duration,
+    },
+    /// Issued later than now, beyond the allowed clock skew.
+    IssuedInFuture {
+        /// How far in the future.
+        ahead: Duration,
+    },
+    /// Issued for another form.
+    WrongForm,
+    /// Issued for another record.
+    WrongResource,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::Malformed { reason } => write!(
+                f,
+                "the concurrency token is malformed ({reason}); reload the page and submit the form again"
+            ),
+            TokenError::UnsupportedVersion { version } => write!(
+                f,
+                "the concurrency token has version {version}, which this server does not read; reload the page and submit the form again"
+            ),
+            TokenError::UnknownKey { key_id } => write!(
+                f,
+                "the concurrency token was signed with key {key_id}, which this server no longer accepts; reload the page to get a fresh form"
+            ),
+            TokenError::BadSignature => f.write_str(
+                "the concurrency token's signature does not match: it was altered; reload the page and submit the form again",
+            ),
+            TokenError::Expired { age, max_age } => write!(
+                f,
+                "the form was opened {} minutes ago, longer than the {} minutes a form stays valid; reload it to see the current data",
+                age.as_secs() / 60,
+                max_age.as_secs() / 60
+            ),
+            TokenError::IssuedInFuture { ahead } => write!(
+                f,
+                "the concurrency token claims to be issued {} seconds in the future; reload the page and submit the form again",
+                ahead.as_secs()
+            ),
+            TokenError::WrongForm => f.write_str(
+                "the concurrency token belongs to another form; reload the page and submit the form again",
+            ),
+            TokenError::WrongResource => f.write_str(
+                "the concurrency token belongs to another record; reload the page and submit the form again",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// The decoded content of a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Claims {
+    pub(crate) key_id: u32,
+    pub(crate) issued_at: u32,
+    pub(crate) form: u32,
+    pub(crate) resource: u64,
+    pub(crate) fingerprint: Fingerprint,
+    pub(crate) context: u64,
+    pub(crate) inputs: Vec<u64>,
+}
+
+/// The form digest as a token holds it.
+pub(crate) fn form_prefix(form_name: &str, key: &Key) -> u32 {
+    (form_digest(form_name, key) >> 32) as u32
+}
+
+impl Claims {
+    pub(crate) fn encode(&self, key: &Key) -> String {
+        let n = self.inputs.len().min(MAX_INPUTS);
+        let mut bytes = Vec::with_capacity(HEAD_LEN + 8 * n + TAG_LEN);
+        bytes.push(TOKEN_VERSION);
+        bytes.extend_from_slice(&self.key_id.to_be_bytes());
+        bytes.extend_from_slice(&self.issued_at.to_be_bytes());
+        bytes.extend_from_slice(&self.form.to_be_bytes());
+        bytes.extend_from_slice(&self.resource.to_be_bytes());
+        bytes.extend_from_slice(&self.fingerprint.0.to_be_bytes());
+        bytes.extend_from_slice(&self.context.to_be_bytes());
+        bytes.push(n as u8);
+        for digest in &self.inputs[..n] {
+            bytes.extend_from_slice(&digest.to_be_bytes());
+        }
+        let mut mac = key.material().signer.clone();
+        mac.update(&bytes);
+        let tag = mac.finalize().into_bytes();
+        bytes.extend_from_slice(&tag[..TAG_LEN]);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Decodes `text` and checks its version, key and signature.
+    ///
+    /// Never panics; allocates at most the input digests (bounded by
+    /// [`MAX_INPUTS`]).
+    pub(crate) fn decode<'k>(
+        text: &str,
+        keys: &'k KeyRing,
+    ) -> Result<(Claims, &'k Key), TokenError> {
+        let malformed = |reason| Err(TokenError::Malformed { reason });
+        if text.is_empty() {
+            return malformed("it is empty");
+        }
+        if text.len() > MAX_TOKEN_LEN {
+            return malformed("it is too long");
+        }
+        let mut buf = [0u8; MAX_TOKEN_BYTES + 3];
+        let len = match URL_SAFE_NO_PAD.decode_slice(text.as_bytes(), &mut buf) {
+            Ok(len) => len,
+            Err(_) => return malformed("it is not base64url without padding"),
+        };
+        let bytes = &buf[..len];
+        if len < HEAD_LEN + TAG_LEN {
+            return malformed("it is too short");
+        }
+        if bytes[0] != TOKEN_VERSION {
+            return Err(TokenError::UnsupportedVersion { version: bytes[0] });
+        }
+        let n = bytes[HEAD_LEN - 1] as usize;
+        if len != HEAD_LEN + 8 * n + TAG_LEN {
+            return malformed("its length does not match its content");
+        }
+        let key_id = u32::from_be_bytes(bytes[1..5].try_into().expect("4 bytes"));
+        let key = keys.get(key_id).ok_or(TokenError::UnknownKey { key_id })?;
+        let (signed, tag) = bytes.split_at(len - TAG_LEN);
+        let mut mac = key.material().signer.clone();
+        mac.update(signed);
+        mac.verify_truncated_left(tag)
+            .map_err(|_| TokenError::BadSignature)?;
+        let u64_at = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let claims = Claims {
+            key_id,
+            issued_at: u32::from_be_bytes(bytes[5..9].try_into().expect("4 bytes")),
+            form: u32::from_be_bytes(bytes[9..13].try_into().expect("4 bytes")),
+            resource: u64_at(13),
+            fingerprint: Fingerprint(u128::from_be_bytes(
+                bytes[21..37].try_into().expect("16 bytes"),
+            )),
+            context: u64_at(37),
+            inputs: (0..n).map(|i| u64_at(HEAD_LEN + 8 * i)).collect(),
+        };
+        Ok((claims, key))
+    }
+
+    /// Checks the token's age against `now`.
+    pub(crate) fn check_time(
+        &self,
+        now: u32,
+        max_age: Option<Duration>,
+        max_skew: Duration,
+    ) -> Result<(), TokenError> {
+        if self.issued_at > now {
+            let ahead = Duration::from_secs(u64::from(self.issued_at - now));
+            if ahead > max_skew {
+                return Err(TokenError::IssuedInFuture { ahead });
+            }
+        }
+        let age = Duration::from_secs(u64::from(now.saturating_sub(self.issued_at)));
+        match max_age {
+            Some(max_age) if age > max_age => Err(TokenError::Expired { age, max_age }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, clamped to what a token holds.
+pub(crate) fn unix_seconds(at: SystemTime) -> u32 {
+    let secs = at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Form {
+        id: u32,
+        inputs: Vec<String>,
+    }
+
+    impl RenderState for Form {
+        const FORM_NAME: &'static str = "form";
+        fn render_state(&self, s: &mut FormState) {
+            s.key("id", &self.id);
+            for (i, v) in self.inputs.iter().enumerate() {
+                s.input(&format!("field{i}"), v);
+            }
+        }
+    }
+
+    fn ring() -> KeyRing {
+        KeyRing::new(3, Key::from_bytes(&[9; 32]).unwrap())
+    }
+
+    #[test]
+    fn twenty_inputs_fit_in_300_characters() {
+        let form = Form {
+            id: 1,
+            inputs: (0..20).map(|i| format!("value {i}")).collect(),
+        };
+        let token = ConcurrencyToken::issue(&ring(), &form);
+        assert_eq!(token.value().len(), 296);
+    }
+
+    #[test]
+    fn round_trip() {
+        let form = Form {
+            id: 1,
+            inputs: vec!["a".into(), "b".into()],
+        };
+        let keys = ring();
+        let token = ConcurrencyToken::issue(&keys, &form);
+        let (claims, _) = Claims::decode(token.value(), &keys).unwrap();
+        assert_eq!(claims.key_id, 3);
+        assert_eq!(claims.inputs.len(), 2);
+        let state = FormState::of(&form);
+        let d = StateDigests::of(&state, keys.signing_key());
+        assert_eq!(claims.fingerprint, d.fingerprint);
+        assert_eq!(claims.resource, d.resource);
+        assert_eq!(claims.inputs, d.inputs);
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let keys = ring();
+        let form = Form {
+            id: 1,
+            inputs: vec!["a".into()],
+        };
+        let token = ConcurrencyToken::issue(&keys, &form).value().to_owned();
+        let err = |t: &str| Claims::decode(t, &keys).unwrap_err();
+        assert_eq!(
+            err(""),
+            TokenError::Malformed {
+                reason: "it is empty"
+            }
+        );
+        assert!(matches!(err("%%%"), TokenError::Malformed { .. }));
+        assert!(matches!(
+            err(&token[..token.len() - 1]),
+            TokenError::Malformed { .. }
+        ));
+        assert!(matches!(
+            err(&format!("{token}AA")),
+            TokenError::Malformed { .. }
+        ));
+        assert!(matches!(
+            err(&"A".repeat(MAX_TOKEN_LEN + 1)),
+            TokenError::Malformed { .. }
+        ));
+        let other = KeyRing::new(4, Key::from_bytes(&[9; 32]).unwrap());
+        assert_eq!(
+            Claims::decode(&token, &other).unwrap_err(),
+            TokenError::UnknownKey { key_id: 3 }
+        );
+        let forged = KeyRing::new(3, Key::from_bytes(&[8; 32]).unwrap());
+        assert_eq!(
+            Claims::decode(&token, &forged).unwrap_err(),
+            TokenError::BadSignature
+        );
+    }
+
+    #[test]
+    fn time_checks() {
+        let keys = ring();
+        let form = Form {
+            id: 1,
+            inputs: vec![],
+        };
+        let at = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let token = ConcurrencyToken::issue_at(&keys, &form, at);
+        let (claims, _) = Claims::decode(token.value(), &keys).unwrap();
+        let skew = Duration::from_secs(60);
+        let hour = Some(Duration::from_secs(3600));
+        assert!(claims.check_time(1_000_000, hour, skew).is_ok());
+        assert!(claims.check_time(1_003_600, hour, skew).is_ok());
+        assert!(matches!(
+            claims.check_time(1_003_601, hour, skew),
+            Err(TokenError::Expired { .. })
+        ));
+        assert!(claims.check_time(999_940, hour, skew).is_ok());
+        assert!(matches!(
+            claims.check_time(999_939, hour, skew),
+            Err(TokenError::IssuedInFuture { .. })
+        ));
+        assert!(claims.check_time(u32::MAX, None, skew).is_ok());
+    }
+
+    #[test]
+    fn display_is_an_escaped_hidden_input() {
+        let keys = ring();
+        let token = ConcurrencyToken::issue(
+            &keys,
+            &Form {
+                id: 1,
+                inputs: vec![],
+            },
+        )
+        .with_field_name("a\"<b");
+        let html = token.to_string();
+        assert!(html.contains(r#"name="a&quot;&lt;b""#));
+        assert!(html.ends_with("\">"));
+    }
+}
+
+/// How an application issues and checks tokens: the key ring, the form
+/// field's name and how long a token stays valid.
+///
+/// The guard holds one; use it directly to check a token yourself, e.g.
+/// inside a database transaction after loading the record with a row lock.
+///
+/// ```
+/// use concurrency_guard::{FormState, Key, KeyRing, RenderState, Tokens};
+/// use concurrency_guard::token::CheckError;
+///
+/// #[derive(Clone)]
+/// struct Note { id: i64, text: String }
+/// impl RenderState for Note {
+///     const FORM_NAME: &'static str = "note";
+///     fn render_state(&self, s: &mut FormState) {
+///         s.key("id", &self.id);
+///         s.input("text", &self.text);
+///     }
+/// }
+///
+/// let tokens = Tokens::new(KeyRing::from(Key::generate()));
+/// let shown = Note { id: 1, text: "draft".into() };
+/// let token = tokens.issue(&shown);
+/// assert!(tokens.check(token.value(), &shown).is_ok());
+///
+/// let now = Note { id: 1, text: "edited by someone else".into() };
+/// let Err(CheckError::Conflict(conflict)) = tokens.check(token.value(), &now) else { panic!() };
+/// assert_eq!(conflict.changed_inputs().unwrap()[0].name, "text");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    keys: KeyRing,
+    field_name: Cow<'static, str>,
+    max_age: Option<Duration>,
+    max_skew: Duration,
+}
+
+/// The default for [`Tokens::with_max_age`]: 24 hours.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+impl Tokens {
+    /// Tokens signed by `keys`, in field [`DEFAULT_FIELD_NAME`], valid for
+    /// [`DEFAULT_MAX_AGE`], with 60 seconds of clock skew allowed.
+    pub fn new(keys: KeyRing) -> Tokens {
+        Tokens {
+            keys,
+            field_name: Cow::Borrowed(DEFAULT_FIELD_NAME),
+            max_age: Some(DEFAULT_MAX_AGE),
+            max_skew: Duration::from_secs(60),
+        }
+    }
+
+    /// The form field tokens travel in.
+    pub fn with_field_name(mut self, name: impl Into<Cow<'static, str>>) -> Tokens {
+        self.field_name = name.into();
+        self
+    }
+
+    /// How long a token stays valid (`None`: for ever). An older token is
+    /// refused with a request to reload the form.
+    pub fn with_max_age(mut self, max_age: Option<Duration>) -> Tokens {
+        self.max_age = max_age;
+        self
+    }
+
+    /// How far in the future a token's issue time may be (clocks of several
+    /// servers disagree a little).
+    pub fn with_max_skew(mut self, skew: Duration) -> Tokens {
+        self.max_skew = skew;
+        self
+    }
+
+    /// The key ring.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// The form field tokens travel in.
+    pub fn field_name(&self) -> &str {
+        &self.field_name
+    }
+
+    /// A token for `form` as it renders now.
+    pub fn issue<T: RenderState + ?Sized>(&self, form: &T) -> ConcurrencyToken {
+        ConcurrencyToken::issue(&self.keys, form).with_field_name(self.field_name.clone())
+    }
+
+    pub(crate) fn issue_for_state(&self, form_name: &str, state: &FormState) -> ConcurrencyToken {
+        let key = self.keys.signing_key();
+        let digests = StateDigests::of(state, key);
+        ConcurrencyToken::sign(
+            self.keys.signing_key_id(),
+            key,
+            form_name,
+            &digests,
+            unix_seconds(SystemTime::now()),
+        )
+        .with_field_name(self.field_name.clone())
+    }
+
+    /// Decodes `token` and checks everything that needs no state: version,
+    /// key, signature, age and form.
+    pub(crate) fn open(&self, token: &str, form_name: &str) -> Result<Opened<'_>, TokenError> {
+        let (claims, key) = Claims::decode(token, &self.keys)?;
+        claims.check_time(unix_seconds(SystemTime::now()), self.max_age, self.max_skew)?;
+        if claims.form != form_prefix(form_name, key) {
+            return Err(TokenError::WrongForm);
+        }
+        Ok(Opened { claims, key })
+    }
+
+    /// Checks `token` against `current`, the form as it renders now:
+    /// `Ok` when nothing the form shows has changed since the token was
+    /// issued.
+    pub fn check<T: RenderState + ?Sized>(
+        &self,
+        token: &str,
+        current: &T,
+    ) -> Result<(), CheckError> {
+        let opened = self.open(token, T::FORM_NAME).map_err(CheckError::Token)?;
+        opened.compare(T::FORM_NAME, &FormState::of(current))
+    }
+}
+
+/// A token whose signature, age and form have been checked.
+pub(crate) struct Opened<'k> {
+    pub(crate) claims: Claims,
+    pub(crate) key: &'k Key,
+}
+
+impl Opened<'_> {
+    /// Compares the token with the state the form renders now.
+    pub(crate) fn compare(
+        &self,
+        form_name: &'static str,
+        state: &FormState,
+    ) -> Result<(), CheckError> {
+        let now = StateDigests::of(state, self.key);
+        if now.resource != self.claims.resource {
+            return Err(CheckError::Token(TokenError::WrongResource));
+        }
+        if now.fingerprint == self.claims.fingerprint {
+            return Ok(());
+        }
+        Err(CheckError::Conflict(Box::new(
+            crate::conflict::Conflict::new(form_name, &self.claims, &now, state),
+        )))
+    }
+}
+
+/// Why [`Tokens::check`] refused a token.
+#[derive(Debug, Clone)]
+pub enum CheckError {
+    /// The token itself is wrong: altered, expired, another form's…
+    Token(TokenError),
+    /// The token is fine, but the data changed since the form was rendered.
+    Conflict(Box<crate::conflict::Conflict>),
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckError::Token(e) => e.fmt(f),
+            CheckError::Conflict(c) => c.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CheckError {}
