@@ -65,15 +65,6 @@ impl Drop for ResourceLock {
 }
 
 #[cfg(test)]
-pub(crate) fn held_locks() -> usize {
-    LOCKS
-        .shards
-        .iter()
-        .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
-        .sum()
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;

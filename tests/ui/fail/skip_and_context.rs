@@ -1,0 +1,10 @@
+use concurrency_guard::RenderState;
+
+#[derive(RenderState)]
+struct Form {
+    #[render_state(skip)]
+    #[render_state(context)]
+    stock: i64,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use concurrency_guard::RenderState;
+
+#[derive(RenderState)]
+struct Nothing;
+
+fn main() {}
