@@ -1,4 +1,107 @@
 //! Stop lost updates on web forms.
+//!
+//! Ann and Bob open the same edit page. Ann saves. Bob, still looking at the
+//! old page, saves a minute later, and Ann's work is silently gone: a *lost
+//! update*. This crate makes that impossible without touching your schema:
+//! when a form is rendered it fingerprints what the form shows and embeds the
+//! fingerprint as a signed hidden field; when the form comes back, *before
+//! your handler runs*, it fingerprints what the form would show now and
+//! refuses the submission (409) if anything changed, naming what changed.
+//!
+//! # Guarding a route
+//!
+//! ```
+//! use axum::extract::{FromRequestParts, Path};
+//! use axum::http::{StatusCode, request::Parts};
+//! use axum::response::Html;
+//! use axum::routing::get;
+//! use axum::{Form, Router};
+//! use concurrency_guard::{ConcurrencyGuardLayer, Guarded, Key, KeyRing, RenderState};
+//! use std::collections::HashMap;
+//! use std::sync::{Arc, Mutex};
+//!
+//! #[derive(Clone, Default)]
+//! struct AppState { items: Arc<Mutex<HashMap<i64, ItemForm>>> }
+//!
+//! /// What the edit form shows.
+//! #[derive(Clone, RenderState)]
+//! struct ItemForm {
+//!     #[render_state(key)]      // which record: binds the token to it
+//!     id: i64,
+//!     name: String,             // an input: a change conflicts
+//!     #[render_state(skip)]     // opted out: a change never conflicts
+//!     views: i64,
+//!     #[render_state(context)]  // shown, not editable: a change conflicts
+//!     stock: i64,
+//! }
+//!
+//! /// How the guard loads what the form shows *now*: an ordinary extractor.
+//! impl FromRequestParts<AppState> for ItemForm {
+//!     type Rejection = StatusCode;
+//!     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, StatusCode> {
+//!         let Path(id) = Path::<i64>::from_request_parts(parts, state)
+//!             .await
+//!             .map_err(|_| StatusCode::BAD_REQUEST)?;
+//!         state.items.lock().unwrap().get(&id).cloned().ok_or(StatusCode::NOT_FOUND)
+//!     }
+//! }
+//!
+//! // The guard already loaded the item: render exactly what it fingerprinted.
+//! // The token is embedded in the form automatically.
+//! async fn edit(Guarded(item): Guarded<ItemForm>) -> Html<String> {
+//!     Html(format!(
+//!         r#"<form method="post"><input name="name" value="{}"><button>Save</button></form>"#,
+//!         item.name // escape this in real code; templates do
+//!     ))
+//! }
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Edit { name: String }
+//!
+//! // Runs only if nothing the form showed has changed since it was rendered.
+//! async fn save(axum::extract::State(state): axum::extract::State<AppState>,
+//!               Guarded(item): Guarded<ItemForm>, Form(edit): Form<Edit>) -> &'static str {
+//!     state.items.lock().unwrap().get_mut(&item.id).unwrap().name = edit.name;
+//!     "saved"
+//! }
+//!
+//! let state = AppState::default();
+//! let keys = KeyRing::new(1, Key::generate()); // share one ring across processes in production
+//! let app: Router = Router::new()
+//!     .route("/items/{id}", get(edit).post(save))
+//!     .route_layer(ConcurrencyGuardLayer::<ItemForm, _>::new(keys, state.clone()))
+//!     .with_state(state);
+//! # let _ = app;
+//! ```
+//!
+//! # How it works
+//!
+//! - **GET/HEAD**: the guard runs the loader, computes the form's
+//!   [`FormState`] (each value *as rendered*), signs a [`ConcurrencyToken`]
+//!   (key id, time, form, record, keyed fingerprint, one digest per input)
+//!   and embeds it first inside every `<form method="post">` of the HTML
+//!   answer, streaming. Templates can render it themselves instead.
+//! - **POST/PUT/PATCH/DELETE**: the guard takes the token from the
+//!   `x-concurrency-token` header or the form field (reading only what it
+//!   must of the body, and handing the body on intact), verifies it, locks the
+//!   record, loads it again and compares. Equal: the handler runs, under the
+//!   lock. Different: a [`Conflict`], answered 409 with the changed fields,
+//!   what the user typed and a fresh token; or handed to the handler
+//!   ([`ConflictHandling::Handler`]).
+//! - Every bad input is a 4xx with a message ([`Rejection`]); the handler
+//!   does not run.
+//!
+//! The token is **not** a CSRF defence: it binds a submission to a form and
+//! a record, not to a user's session. Keep a CSRF layer in front (e.g.
+//! checking `Origin`/`Sec-Fetch-Site`, or a session-bound CSRF token).
+//!
+//! # Scaling out
+//!
+//! Tokens are stateless: give every process the same [`KeyRing`]
+//! ([`KeyRing::from_env`]) and any process verifies any token. The in-process
+//! record lock serializes check and write within one process; across
+//! processes, check inside your database transaction with [`Tokens::check`]
+//! after loading the record with a row lock.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
