@@ -599,13 +599,22 @@ impl Tokens {
     }
 
     pub(crate) fn issue_for_state(&self, form_name: &str, state: &FormState) -> ConcurrencyToken {
+        let digests = StateDigests::of(state, self.keys.signing_key());
+        self.issue_for_digests(form_name, &digests)
+    }
+
+    /// A token for digests made with the signing key.
+    pub(crate) fn issue_for_digests(
+        &self,
+        form_name: &str,
+        digests: &StateDigests,
+    ) -> ConcurrencyToken {
         let key = self.keys.signing_key();
-        let digests = StateDigests::of(state, key);
         ConcurrencyToken::sign(
             self.keys.signing_key_id(),
             key,
             form_name,
-            &digests,
+            digests,
             unix_seconds(SystemTime::now()),
         )
         .with_field_name(self.field_name.clone())

@@ -48,6 +48,14 @@ enum BodyKind<'a> {
     Other(&'a str),
 }
 
+/// Whether the body is a form (urlencoded or multipart).
+pub(crate) fn is_form(headers: &HeaderMap) -> bool {
+    matches!(
+        body_kind(headers),
+        BodyKind::UrlEncoded | BodyKind::Multipart(_)
+    )
+}
+
 fn body_kind(headers: &HeaderMap) -> BodyKind<'_> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return BodyKind::None;
@@ -388,6 +396,30 @@ fn part_name(headers: &[u8]) -> Option<&[u8]> {
         }
     }
     None
+}
+
+/// Runs the multipart reader over `body` delivered in pieces of `chunk`
+/// bytes: `Ok(Some(token))` when found, `Ok(None)` when the body closes (or
+/// ends) without it, `Err` for a malformed body. For fuzzing and benches.
+#[doc(hidden)]
+pub fn scan_multipart(
+    body: &[u8],
+    boundary: &str,
+    field: &str,
+    chunk: usize,
+) -> Result<Option<String>, &'static str> {
+    let mut scanner = MultipartScanner::new(boundary, field);
+    let chunk = chunk.max(1);
+    let mut read = 0;
+    loop {
+        match scanner.step(&body[..read]) {
+            Step::Found(token) => return Ok(Some(token)),
+            Step::End => return Ok(None),
+            Step::Malformed(reason) => return Err(reason),
+            Step::NeedMore if read == body.len() => return Ok(None),
+            Step::NeedMore => read = (read + chunk).min(body.len()),
+        }
+    }
 }
 
 /// Reads parts until the token part; the bytes read are replayed in front

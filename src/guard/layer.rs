@@ -46,8 +46,28 @@ impl fmt::Debug for ConflictHandling {
     }
 }
 
+/// How the guard treats conditional requests (`If-Match`, `If-None-Match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Preconditions {
+    /// GET/HEAD answers carry an `ETag`; `If-None-Match` answers 304 and
+    /// `If-Match` 412 before the handler. A submission without a token
+    /// must carry `If-Match` (or `If-None-Match`): else 428, unless its body
+    /// is a form (then 400, missing token).
+    #[default]
+    Required,
+    /// Like `Required`, but a submission with neither a token nor a
+    /// precondition, whose body is not a form, reaches the handler unchecked
+    /// (for API routes where a blind overwrite is allowed).
+    Optional,
+    /// No `ETag`, and the precondition headers are ignored: every submission
+    /// needs the token (a body the guard cannot read is 415).
+    Off,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
+    pub(crate) preconditions: Preconditions,
     pub(crate) tokens: Tokens,
     pub(crate) auto_embed: bool,
     pub(crate) body_limit: BodyLimit,
@@ -116,6 +136,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 body_limit: BodyLimit::Axum,
                 multipart_prefix_limit: DEFAULT_MULTIPART_PREFIX_LIMIT,
                 conflicts: ConflictHandling::Respond,
+                preconditions: Preconditions::Required,
             }),
             state,
             _form: PhantomData,
@@ -168,6 +189,14 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// What to do with a stale submission (default: answer 409).
     pub fn with_conflict_handling(mut self, handling: ConflictHandling) -> Self {
         self.config_mut().conflicts = handling;
+        self
+    }
+
+    /// How conditional requests are treated (default
+    /// [`Preconditions::Required`]): `ETag` on reads, `If-Match` as the API
+    /// clients' alternative to the form token.
+    pub fn with_preconditions(mut self, preconditions: Preconditions) -> Self {
+        self.config_mut().preconditions = preconditions;
         self
     }
 

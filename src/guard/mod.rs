@@ -12,6 +12,7 @@
 //! layers to inspect.
 
 mod body;
+mod conditional;
 mod extract;
 pub mod inject;
 mod layer;
@@ -22,6 +23,7 @@ mod service;
 pub use extract::{Guarded, NotGuarded};
 pub use layer::{
     ConcurrencyGuardLayer, ConflictHandling, ConflictResponder, DEFAULT_MULTIPART_PREFIX_LIMIT,
+    Preconditions,
 };
 pub use respond::Rejection;
 pub use service::{ConcurrencyGuard, ResponseFuture};
@@ -29,5 +31,5 @@ pub use service::{ConcurrencyGuard, ResponseFuture};
 #[doc(hidden)]
 pub mod __private {
     //! For the crate's fuzz targets and benches only; not a stable API.
-    pub use super::body::scan_urlencoded;
+    pub use super::body::{scan_multipart, scan_urlencoded};
 }

@@ -52,6 +52,21 @@ pub enum Rejection {
     },
     /// The body could not be read (the connection failed).
     BodyRead,
+    /// `If-Match` or `If-None-Match` does not hold: the client's copy is
+    /// stale (412).
+    PreconditionFailed {
+        /// The failing header.
+        header: &'static str,
+    },
+    /// A submission with neither a token nor `If-Match` (428).
+    PreconditionRequired,
+    /// `If-Match` or `If-None-Match` cannot be read.
+    BadPrecondition {
+        /// The header.
+        header: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Rejection {
@@ -61,6 +76,8 @@ impl Rejection {
             Rejection::InvalidToken(TokenError::Expired { .. }) => StatusCode::CONFLICT,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Rejection::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -77,6 +94,9 @@ impl Rejection {
             Rejection::BadMultipart { .. } => "bad-multipart",
             Rejection::TokenNotFirst { .. } => "token-not-first",
             Rejection::BodyRead => "body-read",
+            Rejection::PreconditionFailed { .. } => "precondition-failed",
+            Rejection::PreconditionRequired => "precondition-required",
+            Rejection::BadPrecondition { .. } => "bad-precondition",
         }
     }
 
@@ -119,6 +139,16 @@ impl fmt::Display for Rejection {
                 "the concurrency token was not within the first {limit} bytes of the multipart body: put the token field before any file field"
             ),
             Rejection::BodyRead => f.write_str("the submission's body could not be read"),
+            Rejection::PreconditionFailed { header } => write!(
+                f,
+                "{header} does not hold: the record changed since you read it; GET it again for its current ETag and retry"
+            ),
+            Rejection::PreconditionRequired => f.write_str(
+                "this request must be conditional: send If-Match with the ETag from a GET of this resource, or the concurrency token in the x-concurrency-token header",
+            ),
+            Rejection::BadPrecondition { header, reason } => {
+                write!(f, "the {header} header is malformed: {reason}")
+            }
         }
     }
 }
@@ -234,7 +264,11 @@ pub(crate) fn reload_target(parts: &Parts) -> String {
 pub(crate) fn rejection(rejection: Rejection, parts: &Parts) -> Response {
     let status = rejection.status();
     let message = rejection.to_string();
-    let format = Format::of(&parts.headers);
+    let format = match status {
+        // API answers: always problem+json.
+        StatusCode::PRECONDITION_FAILED | StatusCode::PRECONDITION_REQUIRED => Format::ProblemJson,
+        _ => Format::of(&parts.headers),
+    };
     let mut res = match format {
         Format::ProblemJson => problem_json(
             status,
@@ -264,6 +298,8 @@ fn title_of(status: StatusCode) -> &'static str {
         StatusCode::CONFLICT => "This form is out of date",
         StatusCode::PAYLOAD_TOO_LARGE => "The submission is too large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "The submission cannot be checked",
+        StatusCode::PRECONDITION_FAILED => "Precondition failed",
+        StatusCode::PRECONDITION_REQUIRED => "Precondition required",
         _ => "The submission was refused",
     }
 }

@@ -11,19 +11,21 @@ use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::response::IntoResponse;
 use bytes::Bytes;
-use http::{Method, Request, Response};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode, header};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::{self, Found};
+use super::conditional::{self, Condition};
 use super::extract::Guarded;
 use super::inject;
-use super::layer::{Config, ConflictHandling};
+use super::layer::{Config, ConflictHandling, Preconditions};
 use super::lock::{self, ResourceLock};
 use super::respond::{self, Rejection};
 use crate::fingerprint::StateDigests;
 use crate::state::{FormState, RenderState};
-use crate::token::{CheckError, ConcurrencyToken};
+use crate::token::{CheckError, ConcurrencyToken, HEADER_NAME};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type BoxFuture<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
@@ -154,25 +156,122 @@ where
     B::Error: Into<BoxError>,
     T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
 {
+    let form = T::FORM_NAME;
     let (mut parts, body) = req.into_parts();
     let loaded = match T::from_request_parts(&mut parts, &state).await {
         Ok(loaded) => loaded,
         Err(rejection) => return Ok(rejection.into_response()),
     };
-    let token = config
-        .tokens
-        .issue_for_state(T::FORM_NAME, &FormState::of(&loaded));
-    tracing::debug!(form = T::FORM_NAME, "concurrency token issued");
+    let current = FormState::of(&loaded);
+    let keys = config.tokens.keys();
+    let digests = StateDigests::of(&current, keys.signing_key());
+    let etag = (config.preconditions != Preconditions::Off)
+        .then(|| conditional::etag(keys.signing_key_id(), keys.signing_key(), form, &digests));
+    if config.preconditions != Preconditions::Off {
+        let preconditions = match RequestPreconditions::read(&parts.headers) {
+            Ok(p) => p,
+            Err(rejection) => return Ok(refuse(form, rejection, &parts)),
+        };
+        match preconditions.evaluate(keys, form, &current) {
+            Ok(()) => {}
+            Err(Failed::IfNoneMatch) => {
+                tracing::debug!(form, "not modified");
+                let mut res = StatusCode::NOT_MODIFIED.into_response();
+                if let Some(etag) = &etag {
+                    conditional::set_etag(res.headers_mut(), etag, false);
+                }
+                return Ok(res);
+            }
+            Err(Failed::IfMatch) => {
+                let rejection = Rejection::PreconditionFailed { header: "If-Match" };
+                return Ok(refuse(form, rejection, &parts));
+            }
+        }
+    }
+    let token = config.tokens.issue_for_digests(form, &digests);
+    tracing::debug!(form, "concurrency token issued");
     let hidden_input = config
         .auto_embed
         .then(|| Arc::<str>::from(token.to_string()));
     parts.extensions.insert(Guarded(loaded));
     parts.extensions.insert(token);
-    let response = inner.call(Request::from_parts(parts, body)).await?;
+    let mut response = inner.call(Request::from_parts(parts, body)).await?;
+    let embeds = hidden_input.is_some() && inject::is_rewritable_html(response.headers());
+    if let Some(etag) = &etag {
+        if response.status().is_success() {
+            conditional::set_etag(response.headers_mut(), etag, embeds);
+        }
+    }
     Ok(match hidden_input {
-        Some(hidden_input) => inject::embed(response, hidden_input),
-        None => response.map(Body::new),
+        Some(hidden_input) if embeds => inject::embed(response, hidden_input),
+        _ => response.map(Body::new),
     })
+}
+
+fn refuse(form: &'static str, rejection: Rejection, parts: &Parts) -> Response<Body> {
+    tracing::info!(form, reason = %rejection, status = rejection.status().as_u16(), "submission refused");
+    respond::rejection(rejection, parts)
+}
+
+/// The precondition headers of a request.
+struct RequestPreconditions {
+    if_match: Option<Condition>,
+    if_none_match: Option<Condition>,
+}
+
+enum Failed {
+    IfMatch,
+    IfNoneMatch,
+}
+
+impl RequestPreconditions {
+    fn read(headers: &http::HeaderMap) -> Result<RequestPreconditions, Rejection> {
+        let read = |name: http::HeaderName, header: &'static str| {
+            conditional::condition(headers, name).map_err(|conditional::Malformed(reason)| {
+                Rejection::BadPrecondition { header, reason }
+            })
+        };
+        Ok(RequestPreconditions {
+            if_match: read(header::IF_MATCH, "If-Match")?,
+            if_none_match: read(header::IF_NONE_MATCH, "If-None-Match")?,
+        })
+    }
+
+    fn any(&self) -> bool {
+        self.if_match.is_some() || self.if_none_match.is_some()
+    }
+
+    /// RFC 9110 §13.2.2: If-Match first, then If-None-Match.
+    fn evaluate(
+        &self,
+        keys: &crate::KeyRing,
+        form: &str,
+        current: &FormState,
+    ) -> Result<(), Failed> {
+        let now = |key: &crate::Key| StateDigests::of(current, key);
+        if let Some(condition) = &self.if_match {
+            if !conditional::if_match(condition, keys, form, &now) {
+                return Err(Failed::IfMatch);
+            }
+        }
+        if let Some(condition) = &self.if_none_match {
+            if !conditional::if_none_match(condition, keys, form, &now) {
+                return Err(Failed::IfNoneMatch);
+            }
+        }
+        Ok(())
+    }
+
+    /// The record an `If-Match` tag of the signing key names, if any.
+    fn signing_resource(&self, signing_id: u32) -> Option<u64> {
+        let Some(Condition::Tags(tags)) = &self.if_match else {
+            return None;
+        };
+        tags.iter()
+            .filter_map(|(_, opaque)| conditional::parse_ours(opaque))
+            .find(|(id, _)| *id == signing_id)
+            .map(|(_, resource)| resource)
+    }
 }
 
 /// POST, PUT, PATCH, DELETE: find, verify, lock, load, compare; then the
@@ -190,7 +289,74 @@ where
     T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
 {
     let form = T::FORM_NAME;
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let keys = config.tokens.keys();
+    let signing_id = keys.signing_key_id();
+
+    let preconditions = if config.preconditions == Preconditions::Off {
+        RequestPreconditions {
+            if_match: None,
+            if_none_match: None,
+        }
+    } else {
+        match RequestPreconditions::read(&parts.headers) {
+            Ok(p) => p,
+            Err(rejection) => return Ok(refuse(form, rejection, &parts)),
+        }
+    };
+    let token_header = parts.headers.contains_key(HEADER_NAME);
+
+    // An API client's conditional request: If-Match instead of a token.
+    if !token_header && preconditions.any() {
+        let lock_key = match preconditions.signing_resource(signing_id) {
+            Some(resource) => (signing_id, resource),
+            None => match lock_key_of_loaded::<T, S>(&mut parts, &state, keys).await {
+                Ok(key) => key,
+                Err(response) => return Ok(response),
+            },
+        };
+        let held = lock::lock(lock_key).await;
+        let loaded = match T::from_request_parts(&mut parts, &state).await {
+            Ok(loaded) => loaded,
+            Err(rejection) => return Ok(rejection.into_response()),
+        };
+        let current = FormState::of(&loaded);
+        if let Err(failed) = preconditions.evaluate(keys, form, &current) {
+            let header = match failed {
+                Failed::IfMatch => "If-Match",
+                Failed::IfNoneMatch => "If-None-Match",
+            };
+            let mut response = refuse(form, Rejection::PreconditionFailed { header }, &parts);
+            let digests = StateDigests::of(&current, keys.signing_key());
+            let etag = conditional::etag(signing_id, keys.signing_key(), form, &digests);
+            conditional::set_etag(response.headers_mut(), &etag, false);
+            return Ok(response);
+        }
+        tracing::debug!(form, "precondition holds; handler runs");
+        parts.extensions.insert(Guarded(loaded));
+        let response = inner.call(Request::from_parts(parts, body)).await;
+        drop(held);
+        return Ok(response?.map(Body::new));
+    }
+
+    // Neither token header nor precondition, and not a form body.
+    if !token_header && !body::is_form(&parts.headers) {
+        match config.preconditions {
+            Preconditions::Required => {
+                return Ok(refuse(form, Rejection::PreconditionRequired, &parts));
+            }
+            Preconditions::Optional => {
+                tracing::debug!(
+                    form,
+                    "unconditional submission allowed; handler runs unchecked"
+                );
+                let response = inner.call(Request::from_parts(parts, body)).await;
+                return Ok(response?.map(Body::new));
+            }
+            Preconditions::Off => {}
+        }
+    }
+
     let (mut parts, found) = body::find_token(
         parts,
         body,
@@ -199,38 +365,30 @@ where
         config.multipart_prefix_limit,
     )
     .await;
-    let refuse = |rejection: Rejection, parts: &http::request::Parts| {
-        tracing::info!(form, reason = %rejection, status = rejection.status().as_u16(), "submission refused");
-        Ok(respond::rejection(rejection, parts))
-    };
     let Found {
         token,
         body,
         form: submitted,
     } = match found {
         Ok(found) => found,
-        Err(rejection) => return refuse(rejection, &parts),
+        Err(rejection) => return Ok(refuse(form, rejection, &parts)),
     };
     let opened = match config.tokens.open(&token, form) {
         Ok(opened) => opened,
-        Err(e) => return refuse(Rejection::InvalidToken(e), &parts),
+        Err(e) => return Ok(refuse(form, Rejection::InvalidToken(e), &parts)),
     };
 
     // Lock the record before loading it, so the state compared is the state
     // the handler writes over. The lock is keyed by the signing key's digest
     // of the record; a token of an older key names the record under that
     // key, so the record is loaded once to learn its signing-key digest.
-    let keys = config.tokens.keys();
-    let signing_id = keys.signing_key_id();
     let lock_key = if opened.claims.key_id == signing_id {
         (signing_id, opened.claims.resource)
     } else {
-        let loaded = match T::from_request_parts(&mut parts, &state).await {
-            Ok(loaded) => loaded,
-            Err(rejection) => return Ok(rejection.into_response()),
-        };
-        let digests = StateDigests::of(&FormState::of(&loaded), keys.signing_key());
-        (signing_id, digests.resource)
+        match lock_key_of_loaded::<T, S>(&mut parts, &state, keys).await {
+            Ok(key) => key,
+            Err(response) => return Ok(response),
+        }
     };
     let held: ResourceLock = lock::lock(lock_key).await;
 
@@ -241,6 +399,17 @@ where
     let current = FormState::of(&loaded);
     match opened.compare(form, &current) {
         Ok(()) => {
+            if let Err(failed) = preconditions.evaluate(keys, form, &current) {
+                let header = match failed {
+                    Failed::IfMatch => "If-Match",
+                    Failed::IfNoneMatch => "If-None-Match",
+                };
+                return Ok(refuse(
+                    form,
+                    Rejection::PreconditionFailed { header },
+                    &parts,
+                ));
+            }
             tracing::debug!(form, "submission is current; handler runs");
             parts.extensions.insert(Guarded(loaded));
             let response = inner.call(Request::from_parts(parts, body)).await;
@@ -249,7 +418,7 @@ where
         }
         Err(CheckError::Token(e)) => {
             drop(held);
-            refuse(Rejection::InvalidToken(e), &parts)
+            Ok(refuse(form, Rejection::InvalidToken(e), &parts))
         }
         Err(CheckError::Conflict(conflict)) => {
             let fresh: ConcurrencyToken = config.tokens.issue_for_state(form, &current);
@@ -286,5 +455,24 @@ where
                 }
             }
         }
+    }
+}
+
+/// Loads the record once to learn its lock key (for tokens and tags that do
+/// not name it under the signing key).
+async fn lock_key_of_loaded<T, S>(
+    parts: &mut Parts,
+    state: &S,
+    keys: &crate::KeyRing,
+) -> Result<lock::LockKey, Response<Body>>
+where
+    T: RenderState + FromRequestParts<S>,
+{
+    match T::from_request_parts(parts, state).await {
+        Ok(loaded) => {
+            let digests = StateDigests::of(&FormState::of(&loaded), keys.signing_key());
+            Ok((keys.signing_key_id(), digests.resource))
+        }
+        Err(rejection) => Err(rejection.into_response()),
     }
 }

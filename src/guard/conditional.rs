@@ -1,0 +1,266 @@
+//! Conditional requests (RFC 9110 §13) from the same fingerprint: `ETag`, `If-Match`, `If-None-Match`.
+//!
+//! The guard gives every successful GET/HEAD answer an entity tag derived
+//! from the keyed fingerprint of the form's state:
+//!
+//! ```text
+//! "<key id>.<base64url(resource digest ‖ keyed xxh3-128 of form and fingerprint)>"
+//! ```
+//!
+//! It reveals nothing about the data (every part is keyed) and changes
+//! whenever anything the form shows changes. A page rewritten by auto-embed
+//! gets a weak tag (`W/"…"`), since its bytes differ per request (each has a
+//! fresh token) while its data is the same.
+//!
+//! On unsafe methods an `If-Match` carrying a current tag is an alternative
+//! to the form token for API clients; a stale one is answered 412; a request
+//! with neither a token nor a precondition 428 (RFC 6585), unless the guard
+//! is told preconditions are optional.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, HeaderValue, header};
+use xxhash_rust::xxh3::xxh3_128_with_secret;
+
+use crate::fingerprint::{StateDigests, form_digest};
+use crate::key::{Key, KeyRing};
+
+/// The entity tag of a state under one key, quotes included.
+pub(crate) fn etag(key_id: u32, key: &Key, form_name: &str, digests: &StateDigests) -> String {
+    let mut input = [0u8; 1 + 8 + 16];
+    input[0] = b'E';
+    input[1..9].copy_from_slice(&form_digest(form_name, key).to_be_bytes());
+    input[9..].copy_from_slice(&digests.fingerprint.0.to_be_bytes());
+    let tag = xxh3_128_with_secret(&input, &key.material().fingerprint_secret);
+    let mut raw = [0u8; 24];
+    raw[..8].copy_from_slice(&digests.resource.to_be_bytes());
+    raw[8..].copy_from_slice(&tag.to_be_bytes());
+    format!("\"{key_id}.{}\"", URL_SAFE_NO_PAD.encode(raw))
+}
+
+/// The key id and resource digest an entity tag of ours names.
+pub(crate) fn parse_ours(opaque: &str) -> Option<(u32, u64)> {
+    let inner = opaque.strip_prefix('"')?.strip_suffix('"')?;
+    let (id, rest) = inner.split_once('.')?;
+    let id: u32 = id.parse().ok()?;
+    let mut raw = [0u8; 24];
+    if rest.len() != 32 || URL_SAFE_NO_PAD.decode_slice(rest, &mut raw).ok()? != 24 {
+        return None;
+    }
+    Some((id, u64::from_be_bytes(raw[..8].try_into().ok()?)))
+}
+
+/// A parsed `If-Match` or `If-None-Match`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Condition {
+    /// `*`
+    Any,
+    /// A list of entity tags: (weak, opaque tag with its quotes).
+    Tags(Vec<(bool, String)>),
+}
+
+/// Why a precondition header could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Malformed(pub(crate) &'static str);
+
+/// Reads every `name` field (a list may span several fields).
+pub(crate) fn condition(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+) -> Result<Option<Condition>, Malformed> {
+    let mut values = headers.get_all(&name).iter().peekable();
+    if values.peek().is_none() {
+        return Ok(None);
+    }
+    let mut tags = Vec::new();
+    let mut any = false;
+    for value in values {
+        let text = value
+            .to_str()
+            .map_err(|_| Malformed("it is not ASCII text"))?;
+        parse_list(text, &mut tags, &mut any)?;
+    }
+    match (any, tags.is_empty()) {
+        (true, true) => Ok(Some(Condition::Any)),
+        (true, false) => Err(Malformed("`*` cannot be combined with entity tags")),
+        (false, true) => Err(Malformed("it lists no entity tag")),
+        (false, false) => Ok(Some(Condition::Tags(tags))),
+    }
+}
+
+fn parse_list(
+    mut text: &str,
+    tags: &mut Vec<(bool, String)>,
+    any: &mut bool,
+) -> Result<(), Malformed> {
+    loop {
+        text = text.trim_start_matches([' ', '\t', ',']);
+        if text.is_empty() {
+            return Ok(());
+        }
+        if let Some(rest) = text.strip_prefix('*') {
+            *any = true;
+            text = rest;
+        } else {
+            let (weak, rest) = match text.strip_prefix("W/") {
+                Some(rest) => (true, rest),
+                None => (false, text),
+            };
+            if !rest.starts_with('"') {
+                return Err(Malformed("an entity tag must be a quoted string"));
+            }
+            let end = rest[1..]
+                .find('"')
+                .ok_or(Malformed("an entity tag is not closed"))?
+                + 2;
+            let opaque = &rest[..end];
+            // etagc = %x21 / %x23-7E / obs-text
+            if !opaque[1..end - 1]
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+            {
+                return Err(Malformed("an entity tag holds a character it may not"));
+            }
+            tags.push((weak, opaque.to_owned()));
+            text = &rest[end..];
+        }
+        let next = text.trim_start_matches([' ', '\t']);
+        if !(next.is_empty() || next.starts_with(',')) {
+            return Err(Malformed("entity tags must be separated by commas"));
+        }
+        text = next;
+    }
+}
+
+/// `If-Match`: true when the state exists and one listed strong tag is the
+/// state's tag now, under the key the tag names (strong comparison).
+pub(crate) fn if_match(
+    condition: &Condition,
+    keys: &KeyRing,
+    form_name: &str,
+    now: &dyn Fn(&Key) -> StateDigests,
+) -> bool {
+    match condition {
+        Condition::Any => true,
+        Condition::Tags(tags) => tags
+            .iter()
+            .any(|(weak, opaque)| !weak && current_tag_matches(opaque, keys, form_name, now)),
+    }
+}
+
+/// `If-None-Match`: false when the state exists and matches `*` or one
+/// listed tag (weak comparison).
+pub(crate) fn if_none_match(
+    condition: &Condition,
+    keys: &KeyRing,
+    form_name: &str,
+    now: &dyn Fn(&Key) -> StateDigests,
+) -> bool {
+    match condition {
+        Condition::Any => false,
+        Condition::Tags(tags) => !tags
+            .iter()
+            .any(|(_, opaque)| current_tag_matches(opaque, keys, form_name, now)),
+    }
+}
+
+fn current_tag_matches(
+    opaque: &str,
+    keys: &KeyRing,
+    form_name: &str,
+    now: &dyn Fn(&Key) -> StateDigests,
+) -> bool {
+    let Some((key_id, _)) = parse_ours(opaque) else {
+        return false;
+    };
+    let Some(key) = keys.get(key_id) else {
+        return false;
+    };
+    etag(key_id, key, form_name, &now(key)) == opaque
+}
+
+/// Sets `ETag` (weak when `weak`) unless the handler set one.
+pub(crate) fn set_etag(headers: &mut HeaderMap, tag: &str, weak: bool) {
+    if headers.contains_key(header::ETAG) {
+        return;
+    }
+    let value = if weak {
+        HeaderValue::from_str(&format!("W/{tag}"))
+    } else {
+        HeaderValue::from_str(tag)
+    };
+    if let Ok(value) = value {
+        headers.insert(header::ETAG, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::FormState;
+
+    fn state(v: &str) -> FormState {
+        let mut s = FormState::new();
+        s.key("id", &1).input("name", v);
+        s
+    }
+
+    fn list(v: &'static str) -> Result<Option<Condition>, Malformed> {
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_MATCH, HeaderValue::from_static(v));
+        condition(&h, header::IF_MATCH)
+    }
+
+    #[test]
+    fn parse_lists() {
+        assert_eq!(list("*").unwrap(), Some(Condition::Any));
+        assert_eq!(
+            list(r#""a", W/"b" ,"c""#).unwrap(),
+            Some(Condition::Tags(vec![
+                (false, "\"a\"".into()),
+                (true, "\"b\"".into()),
+                (false, "\"c\"".into())
+            ]))
+        );
+        assert!(list("abc").is_err());
+        assert!(list(r#""a"  "b""#).is_err());
+        assert!(list(r#""a"#).is_err());
+        assert!(list(r#"*, "a""#).is_err());
+        assert!(list(" , ").is_err());
+        assert_eq!(
+            condition(&HeaderMap::new(), header::IF_MATCH).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn tags_follow_the_state_and_the_key() {
+        let keys = KeyRing::new(1, Key::from_bytes(&[1; 32]).unwrap())
+            .rotate(2, Key::from_bytes(&[2; 32]).unwrap());
+        let k1 = keys.get(1).unwrap();
+        let tag1 = etag(1, k1, "f", &StateDigests::of(&state("a"), k1));
+        assert_eq!(parse_ours(&tag1).map(|(id, _)| id), Some(1));
+        let now_a = |k: &Key| StateDigests::of(&state("a"), k);
+        let now_b = |k: &Key| StateDigests::of(&state("b"), k);
+        let cond = Condition::Tags(vec![(false, tag1.clone())]);
+        assert!(
+            if_match(&cond, &keys, "f", &now_a),
+            "an older key's tag still matches"
+        );
+        assert!(!if_match(&cond, &keys, "f", &now_b));
+        assert!(!if_match(&cond, &keys, "g", &now_a), "another form's tag");
+        let weak = Condition::Tags(vec![(true, tag1.clone())]);
+        assert!(
+            !if_match(&weak, &keys, "f", &now_a),
+            "If-Match compares strongly"
+        );
+        assert!(
+            !if_none_match(&weak, &keys, "f", &now_a),
+            "If-None-Match weakly"
+        );
+        assert!(if_none_match(&weak, &keys, "f", &now_b));
+        assert!(!if_none_match(&Condition::Any, &keys, "f", &now_a));
+        let gone = KeyRing::new(2, Key::from_bytes(&[2; 32]).unwrap());
+        assert!(!if_match(&cond, &gone, "f", &now_a), "a removed key's tag");
+    }
+}
