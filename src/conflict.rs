@@ -19,7 +19,24 @@ pub struct Conflict {
     context_changed: bool,
     current: Vec<(String, String)>,
     submitted: Option<Vec<(String, String)>>,
+    yours: Option<Vec<String>>,
+    proposal: Option<Vec<(String, String)>>,
     fresh_token: Option<ConcurrencyToken>,
+    debug: Option<Vec<EntryDiff>>,
+}
+
+/// In debug mode, one entry of the form state that differs between the
+/// form as rendered and as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryDiff {
+    /// What the entry is.
+    pub kind: crate::EntryKind,
+    /// Its name.
+    pub name: String,
+    /// Its value when the form was rendered (`None`: it was not there).
+    pub then: Option<String>,
+    /// Its value now (`None`: it is gone).
+    pub now: Option<String>,
 }
 
 /// An input whose value changed since the form was rendered.
@@ -72,7 +89,10 @@ impl Conflict {
                 .map(|e| (e.name().to_owned(), e.value().to_owned()))
                 .collect(),
             submitted: None,
+            yours: None,
+            proposal: None,
             fresh_token: None,
+            debug: None,
         }
     }
 
@@ -121,6 +141,42 @@ impl Conflict {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Whether the user changed input `name` (compared with the form as it
+    /// was rendered); `None` when the guard could not tell (no urlencoded
+    /// body, or the form's layout changed).
+    pub fn user_changed(&self, name: &str) -> Option<bool> {
+        Some(self.yours.as_ref()?.iter().any(|n| n == name))
+    }
+
+    /// The inputs changed on both sides (to different values): what
+    /// merging cannot settle. `None` when unknown.
+    pub fn overlapping(&self) -> Option<Vec<&str>> {
+        let yours = self.yours.as_ref()?;
+        let changed = self.changed.as_ref()?;
+        Some(
+            changed
+                .iter()
+                .filter(|c| {
+                    yours.contains(&c.name) && self.submitted_value(&c.name) != Some(&c.current)
+                })
+                .map(|c| c.name.as_str())
+                .collect(),
+        )
+    }
+
+    /// What to pre-fill a re-submission with: the user's changes on top of
+    /// the current values (inputs the user did not change carry their value
+    /// now). `None` when the submission was not read (multipart, header token).
+    pub fn proposal(&self) -> Option<&[(String, String)]> {
+        self.proposal.as_deref()
+    }
+
+    /// In debug mode (`with_debug(true)`), every entry that differs between
+    /// the form as rendered and as it is now, with both values.
+    pub fn debug_entries(&self) -> Option<&[EntryDiff]> {
+        self.debug.as_deref()
+    }
+
     /// A token for the data as it is now: a form re-rendered with it and
     /// submitted again overwrites the other change knowingly.
     pub fn fresh_token(&self) -> Option<&ConcurrencyToken> {
@@ -128,7 +184,27 @@ impl Conflict {
     }
 
     pub(crate) fn with_submitted(mut self, submitted: Option<Vec<(String, String)>>) -> Conflict {
+        self.proposal = submitted.clone();
         self.submitted = submitted;
+        self
+    }
+
+    pub(crate) fn with_sides(mut self, sides: &[crate::merge::InputSides]) -> Conflict {
+        self.yours = Some(
+            sides
+                .iter()
+                .filter(|s| s.user_changed)
+                .map(|s| s.name.clone())
+                .collect(),
+        );
+        if let Some(submitted) = &self.submitted {
+            self.proposal = Some(crate::merge::rebase(submitted, sides));
+        }
+        self
+    }
+
+    pub(crate) fn with_debug(mut self, debug: Vec<EntryDiff>) -> Conflict {
+        self.debug = Some(debug);
         self
     }
 

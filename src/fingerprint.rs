@@ -73,6 +73,18 @@ impl StateDigests {
     }
 }
 
+/// The keyed digest of one input as [`StateDigests::inputs`] holds it, for a
+/// value that did not come from a [`FormState`] (a submitted value).
+pub(crate) fn input_digest(name: &str, value: &str, key: &Key) -> u64 {
+    let mut buf = Vec::with_capacity(17 + name.len() + value.len());
+    buf.push(b'I');
+    buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
+    buf.extend_from_slice(name.as_bytes());
+    buf.extend_from_slice(&(value.len() as u64).to_le_bytes());
+    buf.extend_from_slice(value.as_bytes());
+    xxh3_64_with_secret(&buf, &key.material().fingerprint_secret)
+}
+
 /// The keyed digest of a form's name.
 pub fn form_digest(form_name: &str, key: &Key) -> u64 {
     let secret = &key.material().fingerprint_secret;
@@ -134,6 +146,14 @@ mod tests {
         let s = state(&[("x", "1")]);
         assert_ne!(digests(&s, &key(1)), digests(&s, &key(2)));
         assert_ne!(form_digest("f", &key(1)), form_digest("f", &key(2)));
+    }
+
+    #[test]
+    fn a_submitted_value_digests_like_the_rendered_one() {
+        let k = key(3);
+        let d = digests(&state(&[("x", "1"), ("name", "é ü")]), &k);
+        assert_eq!(d.inputs[1], input_digest("name", "é ü", &k));
+        assert_ne!(d.inputs[1], input_digest("name", "e u", &k));
     }
 
     #[test]

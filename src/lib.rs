@@ -114,10 +114,11 @@ pub mod fingerprint;
 pub mod guard;
 mod html;
 pub mod key;
+pub mod merge;
 pub mod state;
 pub mod token;
 
-pub use conflict::{ChangedInput, Conflict};
+pub use conflict::{ChangedInput, Conflict, EntryDiff};
 pub use fingerprint::{Fingerprint, StateDigests};
 pub use guard::{
     ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, Guarded, NotGuarded, Rejection,

@@ -102,6 +102,14 @@ pub trait RenderState {
 pub trait RenderValue {
     /// Writes the rendered text into `out`.
     fn render_value(&self, out: &mut Rendered<'_>);
+
+    /// Whether a browser leaves the field out of a submission when its value
+    /// renders empty, as it does an unchecked checkbox (`true` for `bool`).
+    /// Only merging uses it: a field merged to an empty value is then left
+    /// out of the body instead of sent empty.
+    fn omitted_when_empty(&self) -> bool {
+        false
+    }
 }
 
 /// The text a [`RenderValue`] writes into. Implements [`fmt::Write`], so
@@ -152,6 +160,10 @@ impl RenderValue for bool {
     fn render_value(&self, out: &mut Rendered<'_>) {
         out.push_str(if *self { "on" } else { "" });
     }
+
+    fn omitted_when_empty(&self) -> bool {
+        true
+    }
 }
 
 macro_rules! render_with_display {
@@ -181,11 +193,17 @@ impl<T: RenderValue + ?Sized> RenderValue for &T {
     fn render_value(&self, out: &mut Rendered<'_>) {
         (**self).render_value(out);
     }
+    fn omitted_when_empty(&self) -> bool {
+        (**self).omitted_when_empty()
+    }
 }
 
 impl<T: RenderValue + ?Sized> RenderValue for Box<T> {
     fn render_value(&self, out: &mut Rendered<'_>) {
         (**self).render_value(out);
+    }
+    fn omitted_when_empty(&self) -> bool {
+        (**self).omitted_when_empty()
     }
 }
 
@@ -193,11 +211,17 @@ impl<T: RenderValue + ?Sized> RenderValue for Rc<T> {
     fn render_value(&self, out: &mut Rendered<'_>) {
         (**self).render_value(out);
     }
+    fn omitted_when_empty(&self) -> bool {
+        (**self).omitted_when_empty()
+    }
 }
 
 impl<T: RenderValue + ?Sized> RenderValue for Arc<T> {
     fn render_value(&self, out: &mut Rendered<'_>) {
         (**self).render_value(out);
+    }
+    fn omitted_when_empty(&self) -> bool {
+        (**self).omitted_when_empty()
     }
 }
 
@@ -226,6 +250,7 @@ impl EntryKind {
 #[derive(Debug, Clone)]
 struct Slot {
     kind: EntryKind,
+    omitted_when_empty: bool,
     /// The whole encoded entry (tag byte to the end of the value).
     entry: Range<usize>,
     name: Range<usize>,
@@ -316,6 +341,7 @@ impl FormState {
         }
         self.slots.push(Slot {
             kind,
+            omitted_when_empty: value.omitted_when_empty(),
             entry: start..value_end,
             name: name_range,
             value: value_start..value_end,
@@ -412,6 +438,12 @@ impl<'a> Entry<'a> {
     /// The form field's name.
     pub fn name(&self) -> &'a str {
         std::str::from_utf8(&self.buf[self.slot.name.clone()]).unwrap_or_default()
+    }
+
+    /// Whether a browser omits the field from a submission when it is empty
+    /// (see [`RenderValue::omitted_when_empty`]).
+    pub fn omitted_when_empty(&self) -> bool {
+        self.slot.omitted_when_empty
     }
 
     /// The value as rendered.

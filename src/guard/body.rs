@@ -119,9 +119,13 @@ pub(crate) async fn find_token(
         }
         BodyKind::Multipart(Ok(boundary)) => {
             let boundary = boundary.to_owned();
-            let (parts, body) = limited(parts, body, limit);
+            // Only the prefix up to the token part is buffered (bounded by
+            // the prefix limit); the rest streams to the handler, so the
+            // whole body answers to axum's limit, as the handler's own
+            // extractor does, not to the urlencoded buffer's.
+            let (parts, body) = limited(parts, body, BodyLimit::Axum);
             let found = read_multipart_prefix(body, &boundary, field, multipart_prefix_limit).await;
-            (parts, found.map_err(|e| e.with_limit(limit)))
+            (parts, found)
         }
         BodyKind::Multipart(Err(reason)) => (parts, Err(Rejection::BadMultipart { reason })),
         BodyKind::None => (

@@ -68,6 +68,8 @@ pub enum Preconditions {
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) preconditions: Preconditions,
+    pub(crate) merge: bool,
+    pub(crate) debug: Option<Arc<super::debug::DebugLog>>,
     pub(crate) tokens: Tokens,
     pub(crate) auto_embed: bool,
     pub(crate) body_limit: BodyLimit,
@@ -137,6 +139,8 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 multipart_prefix_limit: DEFAULT_MULTIPART_PREFIX_LIMIT,
                 conflicts: ConflictHandling::Respond,
                 preconditions: Preconditions::Required,
+                merge: false,
+                debug: None,
             }),
             state,
             _form: PhantomData,
@@ -197,6 +201,27 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// clients' alternative to the form token.
     pub fn with_preconditions(mut self, preconditions: Preconditions) -> Self {
         self.config_mut().preconditions = preconditions;
+        self
+    }
+
+    /// Merge disjoint edits (default off). A stale urlencoded submission
+    /// passes when every input the user changed is unchanged in the
+    /// database and no context value changed: the guard rewrites the body so
+    /// that inputs the user did not change carry their current values, then
+    /// calls the handler. See [`crate::merge`] for how fields are matched.
+    pub fn with_merge(mut self, on: bool) -> Self {
+        self.config_mut().merge = on;
+        self
+    }
+
+    /// Debug mode (default off; **not for production**): the guard remembers
+    /// the last 1024 rendered states in memory and, on a conflict, names
+    /// every entry that differs with both values, in the 409 answer and at
+    /// `warn` level in the logs, to diagnose needless conflicts (a value that
+    /// renders differently each time). It shows values the user may not be
+    /// allowed to see, and only works within one process.
+    pub fn with_debug(mut self, on: bool) -> Self {
+        self.config_mut().debug = on.then(|| Arc::new(super::debug::DebugLog::default()));
         self
     }
 

@@ -13,6 +13,7 @@
 
 mod body;
 mod conditional;
+mod debug;
 mod extract;
 pub mod inject;
 mod layer;

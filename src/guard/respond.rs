@@ -99,15 +99,6 @@ impl Rejection {
             Rejection::BadPrecondition { .. } => "bad-precondition",
         }
     }
-
-    pub(crate) fn with_limit(self, limit: super::body::BodyLimit) -> Rejection {
-        match (self, limit) {
-            (Rejection::PayloadTooLarge { .. }, super::body::BodyLimit::Bytes(n)) => {
-                Rejection::PayloadTooLarge { limit: Some(n) }
-            }
-            (other, _) => other,
-        }
-    }
 }
 
 impl fmt::Display for Rejection {
@@ -379,6 +370,23 @@ pub(crate) fn conflict(conflict: &Conflict, parts: &Parts) -> Response {
                 extra.insert("changed".into(), fields.into());
             }
             extra.insert("context_changed".into(), conflict.context_changed().into());
+            if let Some(overlapping) = conflict.overlapping() {
+                extra.insert("overlapping".into(), overlapping.into());
+            }
+            if let Some(entries) = conflict.debug_entries() {
+                let entries: Vec<serde_json::Value> = entries
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "kind": format!("{:?}", e.kind),
+                            "name": e.name,
+                            "then": e.then,
+                            "now": e.now,
+                        })
+                    })
+                    .collect();
+                extra.insert("debug".into(), entries.into());
+            }
             if let Some(token) = conflict.fresh_token() {
                 extra.insert("token".into(), token.value().into());
             }
@@ -413,8 +421,12 @@ fn conflict_html(conflict: &Conflict, parts: &Parts) -> String {
                     escape(&c.current)
                 );
                 if show_yours {
-                    let yours = conflict.submitted_value(&c.name).unwrap_or("");
-                    let _ = write!(out, r#"<td class="yours">{}</td>"#, escape(yours));
+                    if conflict.user_changed(&c.name) == Some(false) {
+                        out.push_str(r#"<td class="yours"><em>you did not change this</em></td>"#);
+                    } else {
+                        let yours = conflict.submitted_value(&c.name).unwrap_or("");
+                        let _ = write!(out, r#"<td class="yours">{}</td>"#, escape(yours));
+                    }
                 }
                 out.push_str("</tr>");
             }
@@ -425,7 +437,22 @@ fn conflict_html(conflict: &Conflict, parts: &Parts) -> String {
     if conflict.context_changed() {
         out.push_str("<p>Other information shown on the form changed too.</p>");
     }
-    match (conflict.submitted(), conflict.fresh_token()) {
+    if let Some(entries) = conflict.debug_entries() {
+        out.push_str(r#"<details open class="concurrency-debug"><summary>Debug mode: entries that differ</summary><table><thead><tr><th>Kind</th><th>Name</th><th>When rendered</th><th>Now</th></tr></thead><tbody>"#);
+        for e in entries {
+            let show = |v: &Option<String>| v.as_deref().map_or("(absent)".to_owned(), escape);
+            let _ = write!(
+                out,
+                "<tr><td>{:?}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e.kind,
+                escape(&e.name),
+                show(&e.then),
+                show(&e.now)
+            );
+        }
+        out.push_str("</tbody></table></details>");
+    }
+    match (conflict.proposal(), conflict.fresh_token()) {
         (Some(submitted), Some(token)) => {
             let action = parts
                 .uri
@@ -433,7 +460,7 @@ fn conflict_html(conflict: &Conflict, parts: &Parts) -> String {
                 .map_or("/".to_owned(), |pq| pq.to_string());
             let _ = write!(
                 out,
-                r#"<h2>Your version</h2><p>Check your entries against the saved values. Saving again replaces what the other person saved.</p><form method="post" action="{}" class="your-version">{}"#,
+                r#"<h2>Your version</h2><p>Your changes, on top of the values saved now. Check them against the saved values: saving again replaces what the other person saved in the fields you changed.</p><form method="post" action="{}" class="your-version">{}"#,
                 escape(&action),
                 token
             );

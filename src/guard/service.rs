@@ -24,6 +24,7 @@ use super::layer::{Config, ConflictHandling, Preconditions};
 use super::lock::{self, ResourceLock};
 use super::respond::{self, Rejection};
 use crate::fingerprint::StateDigests;
+use crate::merge;
 use crate::state::{FormState, RenderState};
 use crate::token::{CheckError, ConcurrencyToken, HEADER_NAME};
 
@@ -187,6 +188,14 @@ where
                 return Ok(refuse(form, rejection, &parts));
             }
         }
+    }
+    if let Some(debug) = &config.debug {
+        debug.remember(
+            keys.signing_key_id(),
+            digests.fingerprint.0,
+            digests.resource,
+            &current,
+        );
     }
     let token = config.tokens.issue_for_digests(form, &digests);
     tracing::debug!(form, "concurrency token issued");
@@ -421,14 +430,52 @@ where
             Ok(refuse(form, Rejection::InvalidToken(e), &parts))
         }
         Err(CheckError::Conflict(conflict)) => {
+            let submitted = submitted
+                .as_deref()
+                .map(|b| body::submitted_pairs(b, config.tokens.field_name()));
+            let sides = submitted.as_deref().and_then(|submitted| {
+                let now = StateDigests::of(&current, opened.key);
+                merge::classify(&opened.claims.inputs, opened.key, &current, &now, submitted)
+            });
+            if let (true, Some(submitted), Some(sides)) = (config.merge, &submitted, &sides) {
+                if !conflict.context_changed() && !sides.iter().any(merge::InputSides::overlaps) {
+                    let merged = merge::encode(&merge::rebase(submitted, sides));
+                    tracing::info!(
+                        form,
+                        theirs = ?sides.iter().filter(|s| s.theirs_changed).map(|s| s.name.as_str()).collect::<Vec<_>>(),
+                        yours = ?sides.iter().filter(|s| s.user_changed).map(|s| s.name.as_str()).collect::<Vec<_>>(),
+                        "disjoint edits merged; handler runs"
+                    );
+                    parts
+                        .headers
+                        .insert(header::CONTENT_LENGTH, merged.len().into());
+                    parts.extensions.insert(Guarded(loaded));
+                    let response = inner
+                        .call(Request::from_parts(parts, Body::from(merged)))
+                        .await;
+                    drop(held);
+                    return Ok(response?.map(Body::new));
+                }
+            }
             let fresh: ConcurrencyToken = config.tokens.issue_for_state(form, &current);
-            let conflict = (*conflict)
-                .with_submitted(
-                    submitted
-                        .as_deref()
-                        .map(|b| body::submitted_pairs(b, config.tokens.field_name())),
-                )
+            let mut conflict = (*conflict)
+                .with_submitted(submitted)
                 .with_fresh_token(fresh);
+            if let Some(sides) = &sides {
+                conflict = conflict.with_sides(sides);
+            }
+            if let Some(debug) = &config.debug {
+                let claims = &opened.claims;
+                if let Some(diff) = debug.diff(
+                    claims.key_id,
+                    claims.fingerprint.0,
+                    claims.resource,
+                    &current,
+                ) {
+                    tracing::warn!(form, entries = ?diff, "debug: entries that differ");
+                    conflict = conflict.with_debug(diff);
+                }
+            }
             tracing::info!(
                 form,
                 changed = ?conflict.changed_inputs().map(|c| c.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()),
