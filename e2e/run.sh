@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# End-to-end: the examples in a real browser.
+#
+# Builds the examples, starts `inventory` (fresh SQLite file) and `seed` on
+# free ports, runs the scenarios (scenarios.test.mjs, node's test runner)
+# with Debian's chromium driven by playwright-core, and stops the servers on
+# exit. Exits non-zero when a scenario fails.
+#
+# Needs: cargo, node >= 20, chromium (apt-get install chromium), and
+# `npm install` in this folder (done here when node_modules is missing).
+# Screenshots of the conflict pages go to target/e2e-screenshots/.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+export SCREENSHOT_DIR="${SCREENSHOT_DIR:-$target_dir/e2e-screenshots}"
+
+if [ ! -x "$CHROMIUM" ]; then
+  echo "e2e: no browser at $CHROMIUM (apt-get install chromium, or set CHROMIUM)" >&2
+  exit 1
+fi
+if [ ! -d "$here/node_modules/playwright-core" ]; then
+  (cd "$here" && npm install --no-audit --no-fund)
+fi
+
+(cd "$root" && cargo build --examples)
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ "$status" -ne 0 ]; then
+    for log in "$work"/*.log; do
+      [ -f "$log" ] || continue
+      echo "--- last lines of $(basename "$log") ---" >&2
+      tail -n 30 "$log" >&2
+    done
+  fi
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME [VAR=value...]: runs example NAME on a free port, logging to $work/NAME.log.
+start() {
+  local name=$1
+  shift
+  env "$@" ADDR=127.0.0.1:0 "$target_dir/debug/examples/$name" >"$work/$name.log" 2>&1 &
+  pids+=("$!")
+}
+
+# url_of NAME PID: the URL the example prints once it listens.
+url_of() {
+  local name=$1 pid=$2 url
+  for _ in $(seq 1 200); do
+    url="$(grep -o -m1 'http://[^ ]*' "$work/$name.log" || true)"
+    if [ -n "$url" ]; then
+      echo "$url"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "e2e: $name exited before it listened" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "e2e: $name did not start within 20 s" >&2
+  return 1
+}
+
+start inventory INVENTORY_DB="$work/inventory.db"
+start seed
+INVENTORY_URL="$(url_of inventory "${pids[0]}")"
+SEED_URL="$(url_of seed "${pids[1]}")"
+export INVENTORY_URL SEED_URL
+echo "e2e: inventory at $INVENTORY_URL, seed at $SEED_URL"
+
+mkdir -p "$SCREENSHOT_DIR"
+cd "$here"
+node --test scenarios.test.mjs

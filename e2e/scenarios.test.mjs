@@ -1,0 +1,224 @@
+// Two users, one record, a real browser: the examples under the guard.
+//
+// Run through ./run.sh, which starts the examples and sets INVENTORY_URL,
+// SEED_URL, SCREENSHOT_DIR and CHROMIUM. Each scenario has two browser
+// contexts (separate profiles: cookies, cache, tabs), A and B.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const INVENTORY = required('INVENTORY_URL');
+const SEED = required('SEED_URL');
+const SCREENSHOTS = process.env.SCREENSHOT_DIR ?? join('..', 'target', 'e2e-screenshots');
+const CONFLICT_TITLE = 'Someone else changed this record';
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the scenarios through e2e/run.sh`);
+  return value;
+}
+
+let browser;
+
+before(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  // launch() gives the browser a fresh temporary profile (--user-data-dir)
+  // and each newContext() is a separate, incognito-like user.
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** Two users, A and B, closed when the test ends. */
+async function users(t) {
+  const a = await browser.newContext();
+  const b = await browser.newContext();
+  for (const context of [a, b]) context.setDefaultTimeout(10_000);
+  t.after(() => Promise.all([a.close(), b.close()]));
+  return [a, b];
+}
+
+async function open(context, base, path = '') {
+  const page = await context.newPage();
+  await page.goto(new URL(path, base).href);
+  return page;
+}
+
+/** Runs `action` (a click that submits a form) and returns the POST's response to `path`. */
+async function submission(page, path, action) {
+  const [response] = await Promise.all([
+    page.waitForResponse(
+      (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === path,
+    ),
+    action(),
+  ]);
+  return response;
+}
+
+async function screenshot(page, name) {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** The conflict page the guard answers with, once it has loaded. */
+async function conflictPage(page) {
+  const section = page.locator('section.concurrency-conflict');
+  await section.getByRole('heading', { name: CONFLICT_TITLE }).waitFor();
+  return section;
+}
+
+/** What the list page shows for item `id` now, read in a page of its own. */
+async function listed(context, id) {
+  const page = await open(context, INVENTORY);
+  const row = page.locator(`tr[data-id="${id}"]`);
+  const shown = {
+    name: (await row.locator('td.name').textContent()).trim(),
+    stock: Number(await row.locator('td.stock').textContent()),
+  };
+  await page.close();
+  return shown;
+}
+
+test('two users save the same item: the second is refused, keeps its input, and saves after a reload', async (t) => {
+  const [a, b] = await users(t);
+  const pageA = await open(a, INVENTORY, 'items/1');
+  const pageB = await open(b, INVENTORY, 'items/1');
+
+  await pageA.fill('#name', 'Claw hammer (A)');
+  const savedA = await submission(pageA, '/items/1', () => pageA.click('#save'));
+  assert.equal(savedA.status(), 303);
+  await pageA.waitForURL(/[?&]saved=1/);
+
+  await pageB.fill('#name', 'Claw hammer (B)');
+  const refused = await submission(pageB, '/items/1', () => pageB.click('#save'));
+  assert.equal(refused.status(), 409);
+  const conflict = await conflictPage(pageB);
+  await screenshot(pageB, 'inventory-edit-conflict');
+  // It names the field that changed, with the saved value and B's.
+  const rows = conflict.locator('table.changed-fields tbody tr');
+  assert.equal(await rows.count(), 1);
+  assert.equal(await rows.locator('th').textContent(), 'name');
+  assert.equal(await rows.locator('td.now').textContent(), 'Claw hammer (A)');
+  assert.equal(await rows.locator('td.yours').textContent(), 'Claw hammer (B)');
+  // What B typed is still there, in a form B can submit again.
+  assert.equal(
+    await conflict.locator('form.your-version input[name="name"]').inputValue(),
+    'Claw hammer (B)',
+  );
+  // Nothing was written: the record holds A's value.
+  assert.equal((await listed(a, 1)).name, 'Claw hammer (A)');
+
+  // B discards and reloads: the edit page shows A's value; B's save now passes.
+  await conflict.getByRole('link', { name: 'Discard my changes and reload' }).click();
+  await pageB.locator('#save').waitFor();
+  assert.equal(await pageB.inputValue('#name'), 'Claw hammer (A)');
+  await pageB.fill('#name', 'Claw hammer (B)');
+  const savedB = await submission(pageB, '/items/1', () => pageB.click('#save'));
+  assert.equal(savedB.status(), 303);
+  await pageB.waitForURL(/[?&]saved=1/);
+  assert.equal((await listed(a, 1)).name, 'Claw hammer (B)');
+});
+
+test('seed: a counter incremented in another tab makes the open form stale (409)', async (t) => {
+  const [a, b] = await users(t);
+  const pageA = await open(a, SEED);
+  const pageB = await open(b, SEED);
+  const before = Number(await pageA.textContent('#counter'));
+
+  const [tab] = await Promise.all([
+    b.waitForEvent('page'),
+    pageB.getByRole('link', { name: 'Open another tab…' }).click(),
+  ]);
+  await tab.waitForLoadState();
+  const incremented = await submission(tab, '/counter', () =>
+    tab.getByRole('button', { name: 'Increment' }).click(),
+  );
+  assert.equal(incremented.status(), 303);
+  await tab.locator('#counter', { hasText: String(before + 1) }).waitFor();
+
+  await pageA.fill('#some_field_value', 'typed by A');
+  const refused = await submission(pageA, '/', () =>
+    pageA.getByRole('button', { name: 'Save' }).click(),
+  );
+  assert.equal(refused.status(), 409);
+  const conflict = await conflictPage(pageA);
+  await screenshot(pageA, 'seed-conflict');
+  await conflict.getByText('Other information shown on the form changed too.').waitFor();
+  assert.equal(
+    await conflict.locator('input[name="some_field_value"]').inputValue(),
+    'typed by A',
+  );
+
+  // After a reload the form shows the new counter, and saving passes.
+  await conflict.getByRole('link', { name: 'Discard my changes and reload' }).click();
+  await pageA.locator('#some_field_value').waitFor();
+  assert.equal(Number(await pageA.textContent('#counter')), before + 1);
+  await pageA.fill('#some_field_value', 'typed by A');
+  const saved = await submission(pageA, '/', () =>
+    pageA.getByRole('button', { name: 'Save' }).click(),
+  );
+  assert.equal(saved.status(), 303);
+  await pageA.locator('#some_field_value').waitFor();
+  assert.equal(await pageA.inputValue('#some_field_value'), 'typed by A');
+});
+
+test('a field that takes no part (views) changes in between: the save passes', async (t) => {
+  const [a, b] = await users(t);
+  const pageA = await open(a, INVENTORY, 'items/2');
+  const viewsA = Number(await pageA.textContent('#views'));
+  // B opening the page counts a view: `views` changes under A's form.
+  const pageB = await open(b, INVENTORY, 'items/2');
+  assert.equal(Number(await pageB.textContent('#views')), viewsA + 1);
+
+  await pageA.fill('#description', 'Now with a brass nozzle.');
+  const saved = await submission(pageA, '/items/2', () => pageA.click('#save'));
+  assert.equal(saved.status(), 303);
+  await pageA.waitForURL(/[?&]saved=2/);
+
+  const check = await open(a, INVENTORY, 'items/2');
+  assert.equal(await check.inputValue('#description'), 'Now with a brass nozzle.');
+});
+
+test('list page: a stale "+1 stock" on a row someone changed is refused; on another row it passes', async (t) => {
+  const [a, b] = await users(t);
+  const pageA = await open(a, INVENTORY);
+  // B has the list open twice, both from before A's change.
+  const staleB1 = await open(b, INVENTORY);
+  const staleB2 = await open(b, INVENTORY);
+  const stock3 = (await listed(a, 3)).stock;
+  const stock4 = (await listed(a, 4)).stock;
+  const plusOne = (page, id) => page.locator(`tr[data-id="${id}"]`).getByRole('button', { name: '+1 stock' });
+
+  const added = await submission(pageA, '/items/3/stock', () => plusOne(pageA, 3).click());
+  assert.equal(added.status(), 303);
+  await pageA.locator('tr[data-id="3"] td.stock', { hasText: String(stock3 + 1) }).waitFor();
+
+  const refused = await submission(staleB1, '/items/3/stock', () => plusOne(staleB1, 3).click());
+  assert.equal(refused.status(), 409);
+  await conflictPage(staleB1);
+  await screenshot(staleB1, 'inventory-list-conflict');
+
+  const passed = await submission(staleB2, '/items/4/stock', () => plusOne(staleB2, 4).click());
+  assert.equal(passed.status(), 303);
+  await staleB2.locator('tr[data-id="4"] td.stock', { hasText: String(stock4 + 1) }).waitFor();
+
+  assert.equal((await listed(b, 3)).stock, stock3 + 1, "B's stale +1 was not applied");
+  assert.equal((await listed(b, 4)).stock, stock4 + 1);
+});
