@@ -34,8 +34,13 @@ pub(crate) fn is_rewritable_html(headers: &HeaderMap) -> bool {
     html && identity
 }
 
-/// Embeds `hidden_input` in the response's post forms where it is HTML.
-pub(crate) fn embed<B>(response: Response<B>, hidden_input: Arc<str>) -> Response<Body>
+/// Embeds `hidden_input` in the response's post forms where it is HTML, and
+/// `once` (a script) after it in the first of them.
+pub(crate) fn embed<B>(
+    response: Response<B>,
+    hidden_input: Arc<str>,
+    once: Option<String>,
+) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -46,13 +51,13 @@ where
     let (mut parts, body) = response.into_parts();
     // The length changes with each form found; the page streams instead.
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::new(InjectBody::new(body, hidden_input)))
+    Response::from_parts(parts, Body::new(InjectBody::new(body, hidden_input, once)))
 }
 
 /// Rewrites `html` in one go (for tests, benches and fuzzing).
 pub fn embed_in_str(html: &[u8], hidden_input: &str) -> Vec<u8> {
     let out = SharedOutput::default();
-    let mut rewriter = rewriter(Arc::from(hidden_input), out.clone());
+    let mut rewriter = rewriter(Arc::from(hidden_input), None, out.clone());
     let ok = rewriter.write(html).is_ok() && rewriter.end().is_ok();
     let bytes = out.take();
     if ok { bytes } else { html.to_vec() }
@@ -78,7 +83,11 @@ impl OutputSink for SharedOutput {
     }
 }
 
-fn rewriter(hidden_input: Arc<str>, out: SharedOutput) -> HtmlRewriter<'static, SharedOutput> {
+fn rewriter(
+    hidden_input: Arc<str>,
+    mut once: Option<String>,
+    out: SharedOutput,
+) -> HtmlRewriter<'static, SharedOutput> {
     let in_template = Arc::new(AtomicUsize::new(0));
     let template_depth = in_template.clone();
     HtmlRewriter::new(
@@ -103,6 +112,11 @@ fn rewriter(hidden_input: Arc<str>, out: SharedOutput) -> HtmlRewriter<'static, 
                         .get_attribute("data-concurrency-guard")
                         .is_some_and(|v| v.trim().eq_ignore_ascii_case("off"));
                     if post && !opted_out && in_template.load(Ordering::Relaxed) == 0 {
+                        // prepend puts each new piece first: the script goes
+                        // in first so that the token ends up before it.
+                        if let Some(once) = once.take() {
+                            el.prepend(&once, ContentType::Html);
+                        }
                         el.prepend(&hidden_input, ContentType::Html);
                     }
                     Ok(())
@@ -127,11 +141,11 @@ struct InjectBody<B> {
 }
 
 impl<B> InjectBody<B> {
-    fn new(inner: B, hidden_input: Arc<str>) -> InjectBody<B> {
+    fn new(inner: B, hidden_input: Arc<str>, once: Option<String>) -> InjectBody<B> {
         let out = SharedOutput::default();
         InjectBody {
             inner: Box::pin(inner),
-            rewriter: Some(rewriter(hidden_input, out.clone())),
+            rewriter: Some(rewriter(hidden_input, once, out.clone())),
             out,
             trailers: None,
             done: false,

@@ -69,6 +69,8 @@ pub enum Preconditions {
 pub(crate) struct Config {
     pub(crate) preconditions: Preconditions,
     pub(crate) merge: bool,
+    /// Seconds between an open form's checks, when early warning is on.
+    pub(crate) early_warning: Option<u64>,
     pub(crate) debug: Option<Arc<super::debug::DebugLog>>,
     pub(crate) tokens: Tokens,
     pub(crate) auto_embed: bool,
@@ -140,6 +142,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 conflicts: ConflictHandling::Respond,
                 preconditions: Preconditions::Required,
                 merge: false,
+                early_warning: None,
                 debug: None,
             }),
             state,
@@ -211,6 +214,16 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// calls the handler. See [`crate::merge`] for how fields are matched.
     pub fn with_merge(mut self, on: bool) -> Self {
         self.config_mut().merge = on;
+        self
+    }
+
+    /// Early warning (default off): auto-embed adds a tiny script that checks
+    /// every `interval` (at least a second) whether the open form went stale,
+    /// and shows a dismissible banner once it did, before the user submits.
+    /// Each check costs the loader and a fingerprint, never the handler. See
+    /// [`crate::guard::warning`] for the protocol and CSP.
+    pub fn with_early_warning(mut self, interval: Duration) -> Self {
+        self.config_mut().early_warning = Some(interval.as_secs().max(1));
         self
     }
 

@@ -20,6 +20,7 @@ mod layer;
 mod lock;
 mod respond;
 mod service;
+pub mod warning;
 
 pub use extract::{Guarded, NotGuarded};
 pub use layer::{

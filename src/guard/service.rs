@@ -23,6 +23,7 @@ use super::inject;
 use super::layer::{Config, ConflictHandling, Preconditions};
 use super::lock::{self, ResourceLock};
 use super::respond::{self, Rejection};
+use super::warning;
 use crate::fingerprint::StateDigests;
 use crate::merge;
 use crate::state::{FormState, RenderState};
@@ -158,6 +159,9 @@ where
     T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
 {
     let form = T::FORM_NAME;
+    if config.early_warning.is_some() && warning::is_script_request(req.uri()) {
+        return Ok(warning::script_response());
+    }
     let (mut parts, body) = req.into_parts();
     let loaded = match T::from_request_parts(&mut parts, &state).await {
         Ok(loaded) => loaded,
@@ -165,6 +169,9 @@ where
     };
     let current = FormState::of(&loaded);
     let keys = config.tokens.keys();
+    if let Some(token) = parts.headers.get(HEADER_NAME) {
+        return Ok(check(&config, form, token.as_bytes(), &current));
+    }
     let digests = StateDigests::of(&current, keys.signing_key());
     let etag = (config.preconditions != Preconditions::Off)
         .then(|| conditional::etag(keys.signing_key_id(), keys.signing_key(), form, &digests));
@@ -199,6 +206,7 @@ where
     }
     let token = config.tokens.issue_for_digests(form, &digests);
     tracing::debug!(form, "concurrency token issued");
+    let warned_token = config.early_warning.map(|_| token.value().to_owned());
     let hidden_input = config
         .auto_embed
         .then(|| Arc::<str>::from(token.to_string()));
@@ -212,9 +220,48 @@ where
         }
     }
     Ok(match hidden_input {
-        Some(hidden_input) if embeds => inject::embed(response, hidden_input),
+        Some(hidden_input) if embeds => {
+            let script = config
+                .early_warning
+                .zip(warned_token)
+                .map(|(interval, token)| warning::script_tag(&token, interval, response.headers()));
+            inject::embed(response, hidden_input, script)
+        }
         _ => response.map(Body::new),
     })
+}
+
+/// A check request: is the form whose token this is still current? Answered
+/// from the loader and the fingerprint alone, without a body: 204 current,
+/// 409 stale (or expired), 400 a token that is not one of this form's.
+fn check(config: &Config, form: &'static str, token: &[u8], current: &FormState) -> Response<Body> {
+    let status = match std::str::from_utf8(token)
+        .map_err(|_| CheckError::Token(crate::TokenError::Malformed { reason: "not text" }))
+        .and_then(|token| {
+            let opened = config
+                .tokens
+                .open(token.trim(), form)
+                .map_err(CheckError::Token)?;
+            opened.compare(form, current)
+        }) {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(CheckError::Conflict(_)) => StatusCode::CONFLICT,
+        Err(CheckError::Token(e @ crate::TokenError::Expired { .. })) => {
+            tracing::debug!(form, reason = %e, "check: stale");
+            StatusCode::CONFLICT
+        }
+        Err(CheckError::Token(e)) => {
+            tracing::debug!(form, reason = %e, "check: refused");
+            StatusCode::BAD_REQUEST
+        }
+    };
+    tracing::debug!(form, status = status.as_u16(), "check request answered");
+    let mut res = status.into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    res
 }
 
 fn refuse(form: &'static str, rejection: Rejection, parts: &Parts) -> Response<Body> {
@@ -495,10 +542,12 @@ where
                 }
                 ConflictHandling::Handler => {
                     parts.extensions.insert(Guarded(loaded));
-                    parts.extensions.insert(conflict);
+                    parts.extensions.insert(conflict.clone());
                     let response = inner.call(Request::from_parts(parts, body)).await;
                     drop(held);
-                    Ok(response?.map(Body::new))
+                    let mut response = response?.map(Body::new);
+                    response.extensions_mut().insert(conflict);
+                    Ok(response)
                 }
             }
         }

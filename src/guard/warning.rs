@@ -1,0 +1,126 @@
+//! Early warning: an open form learns it went stale before the user submits.
+//!
+//! With [`with_early_warning`](crate::ConcurrencyGuardLayer::with_early_warning),
+//! auto-embed adds a small script (plain JavaScript, about 3 KB, no
+//! framework) beside the token of the page's first post form. Every few
+//! seconds (with jitter, backing off on errors, paused while the tab is
+//! hidden, at once when it regains focus) it sends a *check request*: a GET
+//! of the page's own URL with the page's token in the `x-concurrency-token`
+//! header. The guard answers it from the loader and the fingerprint alone,
+//! never running the handler: `204 No Content` while the form is current,
+//! `409 Conflict` once it is stale (both without a body). On 409 the script
+//! shows an accessible, dismissible banner and stops checking; what the user
+//! typed stays on the page until they choose to reload.
+//!
+//! The script is served by the guard itself at the page's path with the
+//! query `?concurrency-guard=warn.js`, so `script-src 'self'` allows it; when
+//! the page's `Content-Security-Policy` carries a nonce, the script tag
+//! carries it too. Styles are set through the CSSOM, which CSP does not
+//! block. Without JavaScript everything works as before.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Uri, header};
+
+use crate::html::escape;
+
+/// The script.
+pub(crate) const SCRIPT: &str = include_str!("warn.js");
+
+/// The query that asks the guard for the script.
+const QUERY: &str = "concurrency-guard=warn.js";
+
+/// Whether `uri` asks for the script.
+pub(crate) fn is_script_request(uri: &Uri) -> bool {
+    uri.query()
+        .is_some_and(|q| q.split('&').any(|pair| pair == QUERY))
+}
+
+/// The script, cacheable.
+pub(crate) fn script_response() -> Response {
+    let mut res = (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    res.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+/// The script tag for a page whose token is `token`.
+pub(crate) fn script_tag(token: &str, interval_secs: u64, response_headers: &HeaderMap) -> String {
+    let nonce = csp_nonce(response_headers)
+        .map(|n| format!(r#" nonce="{}""#, escape(&n)))
+        .unwrap_or_default();
+    format!(
+        r#"<script src="?{QUERY}&amp;v={version}" data-token="{token}" data-interval="{interval_secs}" defer{nonce}></script>"#,
+        version = env!("CARGO_PKG_VERSION"),
+        token = escape(token),
+    )
+}
+
+/// The nonce of the response's `script-src` (or `default-src`), if any.
+fn csp_nonce(headers: &HeaderMap) -> Option<String> {
+    let policy = headers
+        .get(header::CONTENT_SECURITY_POLICY)?
+        .to_str()
+        .ok()?;
+    let directive = |name: &str| {
+        policy.split(';').map(str::trim).find(|d| {
+            d.split_ascii_whitespace()
+                .next()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+    };
+    let directive = directive("script-src-elem")
+        .or_else(|| directive("script-src"))
+        .or_else(|| directive("default-src"))?;
+    directive.split_ascii_whitespace().find_map(|source| {
+        source
+            .strip_prefix("'nonce-")
+            .and_then(|n| n.strip_suffix('\''))
+            .map(str::to_owned)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_requests() {
+        assert!(is_script_request(
+            &"/items/1?concurrency-guard=warn.js&v=1".parse().unwrap()
+        ));
+        assert!(!is_script_request(
+            &"/items/1?x=concurrency-guard=warn.js".parse().unwrap()
+        ));
+        assert!(!is_script_request(&"/items/1".parse().unwrap()));
+    }
+
+    #[test]
+    fn nonce_from_the_policy() {
+        let mut h = HeaderMap::new();
+        assert_eq!(csp_nonce(&h), None);
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'nonce-abc123' 'strict-dynamic'",
+            ),
+        );
+        assert_eq!(csp_nonce(&h).as_deref(), Some("abc123"));
+        let tag = script_tag("T", 15, &h);
+        assert!(tag.contains(r#"nonce="abc123""#) && tag.contains(r#"data-interval="15""#));
+    }
+
+    #[test]
+    fn the_script_is_small() {
+        assert!(SCRIPT.len() < 4096, "{} bytes", SCRIPT.len());
+    }
+}
