@@ -53,9 +53,14 @@ trap 'exit 130' INT TERM
 
 # start NAME [VAR=value...]: runs example NAME on a free port, logging to $work/NAME.log.
 start() {
-  local name=$1
-  shift
-  env "$@" ADDR=127.0.0.1:0 "$target_dir/debug/examples/$name" >"$work/$name.log" 2>&1 &
+  start_as "$1" "$@"
+}
+
+# start_as LOG NAME [VAR=value...]: the same, logging to $work/LOG.log.
+start_as() {
+  local log=$1 name=$2
+  shift 2
+  env "$@" ADDR=127.0.0.1:0 "$target_dir/debug/examples/$name" >"$work/$log.log" 2>&1 &
   pids+=("$!")
 }
 
@@ -78,12 +83,16 @@ url_of() {
   return 1
 }
 
-start inventory INVENTORY_DB="$work/inventory.db"
+# The early-warning banner is tested on an instance of its own that checks
+# every second; on the main one it would never show within a scenario.
+start inventory INVENTORY_DB="$work/inventory.db" EARLY_WARNING_SECS=3600
 start seed
+start_as warn inventory INVENTORY_DB="$work/warn.db" EARLY_WARNING_SECS=1
 INVENTORY_URL="$(url_of inventory "${pids[0]}")"
 SEED_URL="$(url_of seed "${pids[1]}")"
-export INVENTORY_URL SEED_URL
-echo "e2e: inventory at $INVENTORY_URL, seed at $SEED_URL"
+WARN_URL="$(url_of warn "${pids[2]}")"
+export INVENTORY_URL SEED_URL WARN_URL
+echo "e2e: inventory at $INVENTORY_URL, seed at $SEED_URL, early warning at $WARN_URL"
 
 mkdir -p "$SCREENSHOT_DIR"
 cd "$here"

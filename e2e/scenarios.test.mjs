@@ -12,6 +12,7 @@ import { chromium } from 'playwright-core';
 
 const INVENTORY = required('INVENTORY_URL');
 const SEED = required('SEED_URL');
+const WARN = required('WARN_URL');
 const SCREENSHOTS = process.env.SCREENSHOT_DIR ?? join('..', 'target', 'e2e-screenshots');
 const CONFLICT_TITLE = 'Someone else changed this record';
 
@@ -160,7 +161,7 @@ test('seed: a counter incremented in another tab makes the open form stale (409)
   assert.equal(refused.status(), 409);
   const conflict = await conflictPage(pageA);
   await screenshot(pageA, 'seed-conflict');
-  await conflict.getByText('Other information shown on the form changed too.').waitFor();
+  await conflict.getByText('Information shown on the form changed.', { exact: false }).waitFor();
   assert.equal(
     await conflict.locator('input[name="some_field_value"]').inputValue(),
     'typed by A',
@@ -221,4 +222,40 @@ test('list page: a stale "+1 stock" on a row someone changed is refused; on anot
 
   assert.equal((await listed(b, 3)).stock, stock3 + 1, "B's stale +1 was not applied");
   assert.equal((await listed(b, 4)).stock, stock4 + 1);
+});
+
+test('early warning: an open form learns it went stale while the user types, and keeps the text', async (t) => {
+  const [a, b] = await users(t);
+  const pageA = await open(a, WARN, 'items/2');
+  const typed = 'A is still typing a long description';
+  await pageA.fill('#description', typed);
+
+  const pageB = await open(b, WARN, 'items/2');
+  await pageB.fill('#name', 'Changed by B');
+  const saved = await submission(pageB, '/items/2', () => pageB.click('#save'));
+  assert.equal(saved.status(), 303);
+
+  // Within the interval (1 s here, with jitter and no backoff) A is warned.
+  const banner = pageA.locator('.concurrency-guard-warning[role="alert"]');
+  await banner.waitFor({ timeout: 10_000 });
+  assert.match(await banner.textContent(), /Someone else changed this record/);
+  await screenshot(pageA, 'early-warning-banner');
+  // What A typed is untouched until A chooses.
+  assert.equal(await pageA.inputValue('#description'), typed);
+
+  // Dismissible; and A's save is still refused with 409 as before.
+  await banner.getByRole('button', { name: 'Dismiss' }).click();
+  await banner.waitFor({ state: 'detached' });
+  const refused = await submission(pageA, '/items/2', () => pageA.click('#save'));
+  assert.equal(refused.status(), 409);
+});
+
+test('early warning: a page that stays current shows no banner', async (t) => {
+  const [a] = await users(t);
+  const pageA = await open(a, WARN, 'items/3');
+  // Several check intervals pass (the first check comes after about 1 s).
+  await pageA.waitForTimeout(3_500);
+  assert.equal(await pageA.locator('.concurrency-guard-warning').count(), 0);
+  const saved = await submission(pageA, '/items/3', () => pageA.click('#save'));
+  assert.equal(saved.status(), 303);
 });

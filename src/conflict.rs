@@ -18,6 +18,7 @@ pub struct Conflict {
     changed: Option<Vec<ChangedInput>>,
     context_changed: bool,
     current: Vec<(String, String)>,
+    context: Vec<(String, String)>,
     submitted: Option<Vec<(String, String)>>,
     yours: Option<Vec<String>>,
     proposal: Option<Vec<(String, String)>>,
@@ -88,6 +89,11 @@ impl Conflict {
                 .iter()
                 .map(|e| (e.name().to_owned(), e.value().to_owned()))
                 .collect(),
+            context: state
+                .entries()
+                .filter(|e| e.kind() == crate::EntryKind::Context)
+                .map(|e| (e.name().to_owned(), e.value().to_owned()))
+                .collect(),
             submitted: None,
             yours: None,
             proposal: None,
@@ -124,6 +130,11 @@ impl Conflict {
     /// Every input with the value it renders now, in form order.
     pub fn current_inputs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.current.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// Every context value (shown, not editable) as it is now, in form order.
+    pub fn current_context(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.context.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
     /// What the user submitted, field by field, when the guard read it (an

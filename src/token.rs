@@ -640,7 +640,8 @@ impl Tokens {
         current: &T,
     ) -> Result<(), CheckError> {
         let opened = self.open(token, T::FORM_NAME).map_err(CheckError::Token)?;
-        opened.compare(T::FORM_NAME, &FormState::of(current))
+        opened.compare(T::FORM_NAME, &FormState::of(current))?;
+        Ok(())
     }
 }
 
@@ -651,18 +652,19 @@ pub(crate) struct Opened<'k> {
 }
 
 impl Opened<'_> {
-    /// Compares the token with the state the form renders now.
+    /// Compares the token with the state the form renders now; when equal,
+    /// gives that state's digests under the token's key.
     pub(crate) fn compare(
         &self,
         form_name: &'static str,
         state: &FormState,
-    ) -> Result<(), CheckError> {
+    ) -> Result<StateDigests, CheckError> {
         let now = StateDigests::of(state, self.key);
         if now.resource != self.claims.resource {
             return Err(CheckError::Token(TokenError::WrongResource));
         }
         if now.fingerprint == self.claims.fingerprint {
-            return Ok(());
+            return Ok(now);
         }
         Err(CheckError::Conflict(Box::new(
             crate::conflict::Conflict::new(form_name, &self.claims, &now, state),

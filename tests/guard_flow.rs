@@ -143,7 +143,7 @@ async fn a_context_field_changing_conflicts() {
     let refused = post_item(&app, "/items/1", &token, "Lamp 2", 100).await;
     refused.assert(
         StatusCode::CONFLICT,
-        "Other information shown on the form changed",
+        "Information shown on the form changed. It is now: <strong>stock</strong> 0.",
     );
     assert_eq!(state.runs(), 0);
     assert_eq!(state.item(1).unwrap().name, "Lamp");

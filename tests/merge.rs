@@ -247,7 +247,12 @@ async fn a_context_change_always_conflicts() {
     app.items.lock().unwrap().get_mut(&1).unwrap().stock = 4;
     let (status, body) = submit(&router, &b, &pairs(&with(&[("name", "Floor lamp")]))).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(body.contains("Other information shown on the form changed too"));
+    assert!(
+        body.contains(
+            "Information shown on the form changed. It is now: <strong>stock</strong> 4."
+        ),
+        "{body}"
+    );
     assert_eq!(app.items.lock().unwrap()[&1].name, "Lamp");
 }
 

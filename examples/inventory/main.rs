@@ -34,12 +34,13 @@ mod forms;
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use concurrency_guard::{ConcurrencyGuardLayer, ConcurrencyToken, Guarded, Key, KeyError, KeyRing};
 use minijinja::{AutoEscape, Environment, Value, context};
 use serde::{Deserialize, Serialize};
@@ -103,10 +104,24 @@ fn keys() -> Result<KeyRing, KeyError> {
 }
 
 fn router(app: App) -> Router {
-    // The edit page, its save and its delete: one form, one guard.
+    // The edit page, its save and its delete: one form, one guard. An open
+    // edit page checks every few seconds whether it went stale and says so
+    // before the user saves (`EARLY_WARNING_SECS`, default 10).
+    let every = std::env::var("EARLY_WARNING_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let item = Router::new()
         .route("/items/{id}", get(edit).post(save))
         .route("/items/{id}/delete", post(delete))
+        .route_layer(
+            ConcurrencyGuardLayer::<ItemForm, _>::new(app.keys.clone(), app.clone())
+                .with_early_warning(Duration::from_secs(every)),
+        );
+    // The JSON API for the same records: the same form type guards it, with
+    // `ETag` on GET and `If-Match` on PUT instead of the form token.
+    let api = Router::new()
+        .route("/api/items/{id}", get(api_item).put(api_update))
         .route_layer(ConcurrencyGuardLayer::<ItemForm, _>::new(
             app.keys.clone(),
             app.clone(),
@@ -124,6 +139,7 @@ fn router(app: App) -> Router {
         .route("/items/new", get(new_item).post(create))
         .merge(item)
         .merge(stock)
+        .merge(api)
         .with_state(app)
 }
 
@@ -275,7 +291,6 @@ fn item_page(
     item: Option<&ItemForm>,
     fields: &Fields,
     errors: &BTreeMap<&str, &str>,
-    token: Option<ConcurrencyToken>,
 ) -> Result<Html<String>, AppError> {
     render(
         app,
@@ -285,7 +300,6 @@ fn item_page(
             fields,
             errors,
             categories => CATEGORIES,
-            token => token.map(|t| Value::from_safe_string(t.to_string())),
         },
     )
 }
@@ -300,13 +314,7 @@ async fn edit(
     // (`#[render_state(skip)]`): an open form stays valid.
     db::count_view(&app.db, item.id).await?;
     item.views += 1;
-    item_page(
-        &app,
-        Some(&item),
-        &Fields::of(&item),
-        &BTreeMap::new(),
-        None,
-    )
+    item_page(&app, Some(&item), &Fields::of(&item), &BTreeMap::new())
 }
 
 /// Saves the edit form. Runs only if nothing the form showed has changed
@@ -322,11 +330,10 @@ async fn save(
             Ok(Redirect::to(&format!("/?saved={}", current.id)).into_response())
         }
         Err(errors) => {
-            // The guard embeds tokens in answers to GET only: a form shown
-            // again after a failed POST carries a token for the item as it
-            // is now (what the user's edits apply to).
-            let token = ConcurrencyToken::issue(&app.keys, &current);
-            let page = item_page(&app, Some(&current), &input.fields(), &errors, Some(token))?;
+            // Shown again with the errors: the guard embeds a fresh token for
+            // the item as it is now (what the user's edits apply to) in a
+            // 4xx HTML answer, as it does on GET.
+            let page = item_page(&app, Some(&current), &input.fields(), &errors)?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
@@ -344,13 +351,64 @@ async fn delete(
     Ok(Redirect::to(&format!("/?{query}")))
 }
 
+/// An item as the JSON API shows and takes it.
+#[derive(Serialize, Deserialize)]
+struct ApiItem {
+    name: String,
+    /// "12.50"
+    price: String,
+    category: String,
+    active: bool,
+    description: String,
+}
+
+/// `GET /api/items/{id}`: the guard adds the `ETag`, and answers
+/// `If-None-Match` with 304 before this runs.
+async fn api_item(Guarded(item): Guarded<ItemForm>) -> Json<ApiItem> {
+    Json(ApiItem {
+        price: price_text(&item.price_cents),
+        name: item.name,
+        category: item.category,
+        active: item.active,
+        description: item.description,
+    })
+}
+
+/// `PUT /api/items/{id}` with `If-Match: <ETag>`: runs only if the item is
+/// still as the client read it (else the guard answers 412; without
+/// `If-Match`, 428).
+async fn api_update(
+    State(app): State<App>,
+    Guarded(current): Guarded<ItemForm>,
+    Json(item): Json<ApiItem>,
+) -> Result<Response, AppError> {
+    let input = Input {
+        name: item.name,
+        price: item.price,
+        category: item.category,
+        active: item.active.then(|| "on".to_owned()),
+        description: item.description,
+    };
+    match input.validate() {
+        Ok(changes) => {
+            db::update(&app.db, current.id, &changes).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Err(errors) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({ "errors": errors })),
+        )
+            .into_response()),
+    }
+}
+
 async fn new_item(State(app): State<App>) -> Result<Html<String>, AppError> {
     let fields = Fields {
         category: CATEGORIES[0].into(),
         active: true,
         ..Fields::default()
     };
-    item_page(&app, None, &fields, &BTreeMap::new(), None)
+    item_page(&app, None, &fields, &BTreeMap::new())
 }
 
 async fn create(State(app): State<App>, Form(input): Form<Input>) -> Result<Response, AppError> {
@@ -360,7 +418,7 @@ async fn create(State(app): State<App>, Form(input): Form<Input>) -> Result<Resp
             Ok(Redirect::to(&format!("/?saved={id}")).into_response())
         }
         Err(errors) => {
-            let page = item_page(&app, None, &input.fields(), &errors, None)?;
+            let page = item_page(&app, None, &input.fields(), &errors)?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }

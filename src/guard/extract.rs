@@ -82,17 +82,27 @@ where
     }
 }
 
+/// On safe methods, the token the guard signed for the page. On a
+/// submission that passed the check, a token for the data as it is now (to
+/// show the form again, e.g. after a validation error).
 impl<S: Send + Sync> FromRequestParts<S> for ConcurrencyToken {
     type Rejection = NotGuarded;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, NotGuarded> {
-        parts
-            .extensions
-            .get::<ConcurrencyToken>()
-            .cloned()
-            .ok_or(NotGuarded {
+        if let Some(token) = parts.extensions.get::<ConcurrencyToken>() {
+            return Ok(token.clone());
+        }
+        // A submission that passed: a token for the data as it is now.
+        match parts.extensions.get::<super::service::PendingToken>() {
+            Some(pending) => {
+                let token = pending.sign();
+                parts.extensions.insert(token.clone());
+                Ok(token)
+            }
+            None => Err(NotGuarded {
                 what: "ConcurrencyToken",
-            })
+            }),
+        }
     }
 }
 

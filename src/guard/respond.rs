@@ -435,7 +435,24 @@ fn conflict_html(conflict: &Conflict, parts: &Parts) -> String {
         _ => {}
     }
     if conflict.context_changed() {
-        out.push_str("<p>Other information shown on the form changed too.</p>");
+        let any_input = conflict.changed_inputs().is_some_and(|c| !c.is_empty());
+        out.push_str(if any_input {
+            "<p>Other information shown on the form changed too."
+        } else {
+            "<p>Information shown on the form changed."
+        });
+        let mut context = conflict.current_context().peekable();
+        if context.peek().is_some() {
+            out.push_str(" It is now: ");
+            for (i, (name, value)) in context.enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "<strong>{}</strong> {}", escape(name), escape(value));
+            }
+            out.push('.');
+        }
+        out.push_str("</p>");
     }
     if let Some(entries) = conflict.debug_entries() {
         out.push_str(r#"<details open class="concurrency-debug"><summary>Debug mode: entries that differ</summary><table><thead><tr><th>Kind</th><th>Name</th><th>When rendered</th><th>Now</th></tr></thead><tbody>"#);
@@ -453,6 +470,20 @@ fn conflict_html(conflict: &Conflict, parts: &Parts) -> String {
         out.push_str("</tbody></table></details>");
     }
     match (conflict.proposal(), conflict.fresh_token()) {
+        (Some([]), Some(token)) => {
+            // Nothing to fill in (a button-only form, e.g. "+1").
+            let action = parts
+                .uri
+                .path_and_query()
+                .map_or("/".to_owned(), |pq| pq.to_string());
+            let _ = write!(
+                out,
+                r#"<form method="post" action="{}" class="your-version">{}<div class="actions"><button type="submit">Do it again on the current data</button><a href="{}">Go back</a></div></form>"#,
+                escape(&action),
+                token,
+                escape(&reload)
+            );
+        }
         (Some(submitted), Some(token)) => {
             let action = parts
                 .uri

@@ -244,7 +244,7 @@ fn check(config: &Config, form: &'static str, token: &[u8], current: &FormState)
                 .map_err(CheckError::Token)?;
             opened.compare(form, current)
         }) {
-        Ok(()) => StatusCode::NO_CONTENT,
+        Ok(_) => StatusCode::NO_CONTENT,
         Err(CheckError::Conflict(_)) => StatusCode::CONFLICT,
         Err(CheckError::Token(e @ crate::TokenError::Expired { .. })) => {
             tracing::debug!(form, reason = %e, "check: stale");
@@ -454,7 +454,7 @@ where
     };
     let current = FormState::of(&loaded);
     match opened.compare(form, &current) {
-        Ok(()) => {
+        Ok(digests) => {
             if let Err(failed) = preconditions.evaluate(keys, form, &current) {
                 let header = match failed {
                     Failed::IfMatch => "If-Match",
@@ -467,10 +467,23 @@ where
                 ));
             }
             tracing::debug!(form, "submission is current; handler runs");
+            // A token for the state as it is now, signed only if the handler
+            // asks for it or shows the form again (a 4xx HTML answer).
+            let digests = if opened.claims.key_id == signing_id {
+                digests
+            } else {
+                StateDigests::of(&current, keys.signing_key())
+            };
+            let pending = PendingToken {
+                config: config.clone(),
+                form,
+                digests: Arc::new(digests),
+            };
+            parts.extensions.insert(pending.clone());
             parts.extensions.insert(Guarded(loaded));
             let response = inner.call(Request::from_parts(parts, body)).await;
             drop(held);
-            Ok(response?.map(Body::new))
+            Ok(embed_in_refusal(&config, response?, &pending))
         }
         Err(CheckError::Token(e)) => {
             drop(held);
@@ -551,6 +564,45 @@ where
                 }
             }
         }
+    }
+}
+
+/// The token a passing submission's handler may need, signed on demand.
+#[derive(Clone)]
+pub(crate) struct PendingToken {
+    config: Arc<Config>,
+    form: &'static str,
+    digests: Arc<StateDigests>,
+}
+
+impl PendingToken {
+    pub(crate) fn sign(&self) -> ConcurrencyToken {
+        self.config
+            .tokens
+            .issue_for_digests(self.form, &self.digests)
+    }
+}
+
+/// A handler that shows the form again after a failed submission (400,
+/// 422…) gets the token embedded as on GET: the data it shows is current.
+/// A 2xx answer to a write gets nothing (its data may have just changed).
+fn embed_in_refusal<B>(
+    config: &Config,
+    response: Response<B>,
+    pending: &PendingToken,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    if config.auto_embed
+        && response.status().is_client_error()
+        && inject::is_rewritable_html(response.headers())
+    {
+        let hidden_input = Arc::<str>::from(pending.sign().to_string());
+        inject::embed(response, hidden_input, None)
+    } else {
+        response.map(Body::new)
     }
 }
 
