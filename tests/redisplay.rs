@@ -9,9 +9,7 @@ use axum::http::{Request, StatusCode, header, request::Parts};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use concurrency_guard::{
-    ConcurrencyGuardLayer, ConcurrencyToken, Guarded, Key, KeyRing, RenderState,
-};
+use concurrency_guard::{ConcurrencyGuardLayer, ConcurrencyToken, Key, KeyRing, RenderState};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use tower::ServiceExt;
