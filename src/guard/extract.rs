@@ -49,6 +49,12 @@ pub struct NotGuarded {
     what: &'static str,
 }
 
+impl NotGuarded {
+    pub(crate) fn new(what: &'static str) -> NotGuarded {
+        NotGuarded { what }
+    }
+}
+
 impl std::fmt::Display for NotGuarded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

@@ -69,6 +69,7 @@ pub enum Preconditions {
 pub(crate) struct Config {
     pub(crate) preconditions: Preconditions,
     pub(crate) merge: bool,
+    pub(crate) check_in_handler: bool,
     /// Seconds between an open form's checks, when early warning is on.
     pub(crate) early_warning: Option<u64>,
     pub(crate) debug: Option<Arc<super::debug::DebugLog>>,
@@ -142,6 +143,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 conflicts: ConflictHandling::Respond,
                 preconditions: Preconditions::Required,
                 merge: false,
+                check_in_handler: false,
                 early_warning: None,
                 debug: None,
             }),
@@ -214,6 +216,16 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// calls the handler. See [`crate::merge`] for how fields are matched.
     pub fn with_merge(mut self, on: bool) -> Self {
         self.config_mut().merge = on;
+        self
+    }
+
+    /// Check inside the handler's database transaction (default off), for
+    /// several processes sharing one database: the guard verifies the token
+    /// before the handler as always, then hands the handler a
+    /// [`DeferredCheck<T>`](crate::guard::DeferredCheck) to compare with the
+    /// record it loads under a row lock. See [`crate::guard::deferred`].
+    pub fn with_check_in_handler(mut self, on: bool) -> Self {
+        self.config_mut().check_in_handler = on;
         self
     }
 

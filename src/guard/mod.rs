@@ -14,6 +14,7 @@
 mod body;
 mod conditional;
 mod debug;
+pub mod deferred;
 mod extract;
 pub mod inject;
 mod layer;
@@ -22,6 +23,7 @@ mod respond;
 mod service;
 pub mod warning;
 
+pub use deferred::{DeferredCheck, Refused};
 pub use extract::{Guarded, NotGuarded};
 pub use layer::{
     ConcurrencyGuardLayer, ConflictHandling, ConflictResponder, DEFAULT_MULTIPART_PREFIX_LIMIT,

@@ -18,6 +18,7 @@ use tower_service::Service;
 
 use super::body::{self, Found};
 use super::conditional::{self, Condition};
+use super::deferred::DeferredCheck;
 use super::extract::Guarded;
 use super::inject;
 use super::layer::{Config, ConflictHandling, Preconditions};
@@ -434,6 +435,20 @@ where
         Err(e) => return Ok(refuse(form, Rejection::InvalidToken(e), &parts)),
     };
 
+    if config.check_in_handler {
+        let submitted = submitted
+            .as_deref()
+            .map(|b| body::submitted_pairs(b, config.tokens.field_name()));
+        tracing::debug!(
+            form,
+            "token verified; the handler checks inside its transaction"
+        );
+        let deferred = DeferredCheck::<T>::new(config.clone(), form, opened, &parts, submitted);
+        parts.extensions.insert(deferred);
+        let response = inner.call(Request::from_parts(parts, body)).await;
+        return Ok(response?.map(Body::new));
+    }
+
     // Lock the record before loading it, so the state compared is the state
     // the handler writes over. The lock is keyed by the signing key's digest
     // of the record; a token of an older key names the record under that
@@ -517,25 +532,15 @@ where
                     return Ok(response?.map(Body::new));
                 }
             }
-            let fresh: ConcurrencyToken = config.tokens.issue_for_state(form, &current);
-            let mut conflict = (*conflict)
-                .with_submitted(submitted)
-                .with_fresh_token(fresh);
-            if let Some(sides) = &sides {
-                conflict = conflict.with_sides(sides);
-            }
-            if let Some(debug) = &config.debug {
-                let claims = &opened.claims;
-                if let Some(diff) = debug.diff(
-                    claims.key_id,
-                    claims.fingerprint.0,
-                    claims.resource,
-                    &current,
-                ) {
-                    tracing::warn!(form, entries = ?diff, "debug: entries that differ");
-                    conflict = conflict.with_debug(diff);
-                }
-            }
+            let conflict = explain(
+                &config,
+                form,
+                &opened,
+                *conflict,
+                &current,
+                submitted,
+                sides.as_deref(),
+            );
             tracing::info!(
                 form,
                 changed = ?conflict.changed_inputs().map(|c| c.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()),
@@ -565,6 +570,37 @@ where
             }
         }
     }
+}
+
+/// Completes a conflict for its answer: what the user submitted, who changed
+/// what, a fresh token, and in debug mode every entry that differs.
+pub(crate) fn explain(
+    config: &Config,
+    form: &'static str,
+    opened: &crate::token::Opened<'_>,
+    conflict: crate::Conflict,
+    current: &FormState,
+    submitted: Option<Vec<(String, String)>>,
+    sides: Option<&[merge::InputSides]>,
+) -> crate::Conflict {
+    let fresh: ConcurrencyToken = config.tokens.issue_for_state(form, current);
+    let mut conflict = conflict.with_submitted(submitted).with_fresh_token(fresh);
+    if let Some(sides) = sides {
+        conflict = conflict.with_sides(sides);
+    }
+    if let Some(debug) = &config.debug {
+        let claims = &opened.claims;
+        if let Some(diff) = debug.diff(
+            claims.key_id,
+            claims.fingerprint.0,
+            claims.resource,
+            current,
+        ) {
+            tracing::warn!(form, entries = ?diff, "debug: entries that differ");
+            conflict = conflict.with_debug(diff);
+        }
+    }
+    conflict
 }
 
 /// The token a passing submission's handler may need, signed on demand.

@@ -1,0 +1,260 @@
+//! Checking inside the handler's own database transaction, for many processes sharing one database.
+//!
+//! The guard's per-record lock serializes check and write within one
+//! process. Behind a load balancer, two processes can each check the same
+//! stale record and both write. With
+//! [`with_check_in_handler(true)`](crate::ConcurrencyGuardLayer::with_check_in_handler)
+//! the guard verifies the token (signature, age, form) before the handler
+//! runs, as always, but leaves the comparison to the handler: it takes a
+//! [`DeferredCheck<T>`], opens a transaction, loads the record *with a row
+//! lock* (`SELECT … FOR UPDATE` on Postgres; a write transaction,
+//! `BEGIN IMMEDIATE`, on SQLite), calls [`DeferredCheck::check`] and writes
+//! only if it passes. Check and write are then atomic for the database
+//! itself, whichever process runs them; tokens are stateless, so every
+//! process with the same key ring verifies them.
+//!
+//! ```no_run
+//! # use concurrency_guard::{RenderState, guard::DeferredCheck};
+//! # #[derive(Clone, RenderState)] struct ItemForm { #[render_state(key)] id: i64, name: String }
+//! # struct Tx; impl Tx { async fn item_for_update(&mut self, _: i64) -> ItemForm { todo!() }
+//! #   async fn set_name(&mut self, _: i64, _: &str) {} async fn commit(self) {} }
+//! # async fn begin() -> Tx { Tx }
+//! async fn save(check: DeferredCheck<ItemForm>, /* State, Path, Form … */)
+//!     -> Result<&'static str, concurrency_guard::guard::Refused>
+//! {
+//!     let mut tx = begin().await;                      // BEGIN (IMMEDIATE on SQLite)
+//!     let current = tx.item_for_update(1).await;      // SELECT … FOR UPDATE
+//!     check.check(&current)?;                         // 409 / 400 as the guard would answer
+//!     tx.set_name(current.id, "new name").await;
+//!     tx.commit().await;
+//!     Ok("saved")
+//! }
+//! ```
+//!
+//! In this mode the guard neither loads nor locks on submissions
+//! ([`Guarded`](crate::Guarded) is not available to the handler), and
+//! merging is not done. A handler that never calls `check` is not
+//! protected: the guard logs a warning when a `DeferredCheck` is dropped
+//! unchecked.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderMap, Request, Uri, header};
+
+use super::extract::NotGuarded;
+use super::layer::Config;
+use super::respond::{self, Rejection};
+use super::service::explain;
+use crate::conflict::Conflict;
+use crate::key::Key;
+use crate::state::{FormState, RenderState};
+use crate::token::{CheckError, Claims, Opened};
+
+/// A verified token whose comparison with the record is left to the handler,
+/// inside its transaction. See the [module docs](self).
+pub struct DeferredCheck<T> {
+    inner: Arc<Inner>,
+    _form: PhantomData<fn() -> T>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    form: &'static str,
+    claims: Claims,
+    key: Key,
+    /// What the guard's answer needs of the request.
+    headers: HeaderMap,
+    uri: Uri,
+    submitted: Option<Vec<(String, String)>>,
+    checked: AtomicBool,
+}
+
+impl<T> Clone for DeferredCheck<T> {
+    fn clone(&self) -> Self {
+        DeferredCheck {
+            inner: self.inner.clone(),
+            _form: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for DeferredCheck<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeferredCheck")
+            .field("form", &self.inner.form)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> DeferredCheck<T> {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        form: &'static str,
+        opened: Opened<'_>,
+        parts: &Parts,
+        submitted: Option<Vec<(String, String)>>,
+    ) -> DeferredCheck<T> {
+        let mut headers = HeaderMap::new();
+        for name in [
+            header::ACCEPT,
+            header::HOST,
+            header::REFERER,
+            header::CONTENT_TYPE,
+        ] {
+            if let Some(v) = parts.headers.get(&name) {
+                headers.insert(name, v.clone());
+            }
+        }
+        if let Some(v) = parts.headers.get("hx-request") {
+            headers.insert("hx-request", v.clone());
+        }
+        DeferredCheck {
+            inner: Arc::new(Inner {
+                config,
+                form,
+                key: opened.key.clone(),
+                claims: opened.claims,
+                headers,
+                uri: parts.uri.clone(),
+                submitted,
+                checked: AtomicBool::new(false),
+            }),
+            _form: PhantomData,
+        }
+    }
+}
+
+impl<T: RenderState> DeferredCheck<T> {
+    /// Compares the token with `current`, the record as loaded *now*, inside
+    /// the transaction that will write it, after a row lock. `Ok` when
+    /// nothing the form showed has changed; else the guard's own answer
+    /// (409 for a conflict, 400 for a token of another record), to return
+    /// from the handler.
+    pub fn check(&self, current: &T) -> Result<(), Refused> {
+        let inner = &self.inner;
+        inner.checked.store(true, Ordering::Relaxed);
+        let opened = Opened {
+            claims: inner.claims.clone(),
+            key: &inner.key,
+        };
+        let state = FormState::of(current);
+        let (mut parts, ()) = Request::new(()).into_parts();
+        parts.headers = inner.headers.clone();
+        parts.uri = inner.uri.clone();
+        match opened.compare(inner.form, &state) {
+            Ok(_) => {
+                tracing::debug!(form = inner.form, "deferred check passed in the handler");
+                Ok(())
+            }
+            Err(CheckError::Token(e)) => {
+                let rejection = Rejection::InvalidToken(e);
+                tracing::info!(form = inner.form, reason = %rejection, "deferred check refused");
+                Err(Refused {
+                    response: respond::rejection(rejection.clone(), &parts),
+                    conflict: None,
+                    rejection: Some(rejection),
+                })
+            }
+            Err(CheckError::Conflict(conflict)) => {
+                let conflict = explain(
+                    &inner.config,
+                    inner.form,
+                    &opened,
+                    *conflict,
+                    &state,
+                    inner.submitted.clone(),
+                    None,
+                );
+                tracing::info!(form = inner.form, "conflict found by the deferred check");
+                Err(Refused {
+                    response: respond::conflict(&conflict, &parts),
+                    conflict: Some(conflict),
+                    rejection: None,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.checked.load(Ordering::Relaxed) {
+            tracing::warn!(
+                form = self.form,
+                "a DeferredCheck was dropped without check(): the submission was not compared with the record"
+            );
+        }
+    }
+}
+
+impl<T, S> FromRequestParts<S> for DeferredCheck<T>
+where
+    T: Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = NotGuarded;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, NotGuarded> {
+        parts
+            .extensions
+            .remove::<DeferredCheck<T>>()
+            .ok_or(NotGuarded::new(
+                "DeferredCheck<T> (turn it on with with_check_in_handler(true))",
+            ))
+    }
+}
+
+/// The guard's answer to a submission refused by [`DeferredCheck::check`]:
+/// return it from the handler (it is a response), after rolling back.
+pub struct Refused {
+    response: Response,
+    conflict: Option<Conflict>,
+    rejection: Option<Rejection>,
+}
+
+impl Refused {
+    /// The conflict, when the data changed.
+    pub fn conflict(&self) -> Option<&Conflict> {
+        self.conflict.as_ref()
+    }
+
+    /// The reason, when the token was wrong for this record.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        self.rejection.as_ref()
+    }
+}
+
+impl fmt::Debug for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Refused")
+            .field("status", &self.response.status())
+            .field("conflict", &self.conflict)
+            .field("rejection", &self.rejection)
+            .finish()
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.conflict, &self.rejection) {
+            (Some(c), _) => c.fmt(f),
+            (_, Some(r)) => r.fmt(f),
+            _ => f.write_str("the submission was refused"),
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response<Body> {
+        self.response
+    }
+}
