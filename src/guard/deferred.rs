@@ -156,11 +156,11 @@ impl<T: RenderState> DeferredCheck<T> {
             Err(CheckError::Token(e)) => {
                 let rejection = Rejection::InvalidToken(e);
                 tracing::info!(form = inner.form, reason = %rejection, "deferred check refused");
-                Err(Refused {
+                Err(Refused(Box::new(RefusedInner {
                     response: respond::rejection(rejection.clone(), &parts),
                     conflict: None,
                     rejection: Some(rejection),
-                })
+                })))
             }
             Err(CheckError::Conflict(conflict)) => {
                 let conflict = explain(
@@ -173,11 +173,11 @@ impl<T: RenderState> DeferredCheck<T> {
                     None,
                 );
                 tracing::info!(form = inner.form, "conflict found by the deferred check");
-                Err(Refused {
+                Err(Refused(Box::new(RefusedInner {
                     response: respond::conflict(&conflict, &parts),
                     conflict: Some(conflict),
                     rejection: None,
-                })
+                })))
             }
         }
     }
@@ -213,7 +213,9 @@ where
 
 /// The guard's answer to a submission refused by [`DeferredCheck::check`]:
 /// return it from the handler (it is a response), after rolling back.
-pub struct Refused {
+pub struct Refused(Box<RefusedInner>);
+
+struct RefusedInner {
     response: Response,
     conflict: Option<Conflict>,
     rejection: Option<Rejection>,
@@ -222,28 +224,28 @@ pub struct Refused {
 impl Refused {
     /// The conflict, when the data changed.
     pub fn conflict(&self) -> Option<&Conflict> {
-        self.conflict.as_ref()
+        self.0.conflict.as_ref()
     }
 
     /// The reason, when the token was wrong for this record.
     pub fn rejection(&self) -> Option<&Rejection> {
-        self.rejection.as_ref()
+        self.0.rejection.as_ref()
     }
 }
 
 impl fmt::Debug for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Refused")
-            .field("status", &self.response.status())
-            .field("conflict", &self.conflict)
-            .field("rejection", &self.rejection)
+            .field("status", &self.0.response.status())
+            .field("conflict", &self.0.conflict)
+            .field("rejection", &self.0.rejection)
             .finish()
     }
 }
 
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.conflict, &self.rejection) {
+        match (&self.0.conflict, &self.0.rejection) {
             (Some(c), _) => c.fmt(f),
             (_, Some(r)) => r.fmt(f),
             _ => f.write_str("the submission was refused"),
@@ -255,6 +257,6 @@ impl std::error::Error for Refused {}
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response<Body> {
-        self.response
+        self.0.response
     }
 }
