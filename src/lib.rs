@@ -128,4 +128,5 @@ pub use state::{Entry, EntryKind, FormState, RenderState, RenderValue, Rendered}
 pub use token::{ConcurrencyToken, TokenError, Tokens};
 
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use concurrency_guard_derive::RenderState;

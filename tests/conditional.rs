@@ -504,18 +504,14 @@ fn token_in(html: &str) -> String {
 }
 
 #[tokio::test]
-async fn html_with_embedded_token_gets_a_weak_etag() {
-    let (router, app) = app();
+async fn a_page_with_an_embedded_token_gets_no_etag() {
+    // A browser revalidating it would get a 304 and keep showing the page
+    // with its old token, which expires: such pages carry no validator.
+    let (router, _) = app();
     let (status, headers, body) = send(&router, get_req("/items/1", &[])).await;
     assert_eq!(status, StatusCode::OK);
-    let tag = headers[header::ETAG].to_str().unwrap().to_owned();
-    assert!(tag.starts_with("W/\"1."), "{tag}");
     assert!(body.contains("_concurrency_token"));
-    // Revalidation still works with the weak tag.
-    let runs = app.handler_runs.load(Ordering::SeqCst);
-    let (status, _, _) = send(&router, get_req("/items/1", &[("if-none-match", &tag)])).await;
-    assert_eq!(status, StatusCode::NOT_MODIFIED);
-    assert_eq!(app.handler_runs.load(Ordering::SeqCst), runs);
+    assert!(!headers.contains_key(header::ETAG), "{headers:?}");
 }
 
 #[tokio::test]

@@ -9,8 +9,9 @@
 //!
 //! It reveals nothing about the data (every part is keyed) and changes
 //! whenever anything the form shows changes. A page rewritten by auto-embed
-//! gets a weak tag (`W/"…"`), since its bytes differ per request (each has a
-//! fresh token) while its data is the same.
+//! gets no tag: a browser revalidating it would be answered 304 and show the
+//! page again with its old token, which expires (after the maximum age,
+//! reloading would then never get a fresh one).
 //!
 //! On unsafe methods an `If-Match` carrying a current tag is an alternative
 //! to the form token for API clients; a stale one is answered 412; a request
@@ -179,17 +180,12 @@ fn current_tag_matches(
     etag(key_id, key, form_name, &now(key)) == opaque
 }
 
-/// Sets `ETag` (weak when `weak`) unless the handler set one.
-pub(crate) fn set_etag(headers: &mut HeaderMap, tag: &str, weak: bool) {
+/// Sets `ETag` unless the handler set one.
+pub(crate) fn set_etag(headers: &mut HeaderMap, tag: &str) {
     if headers.contains_key(header::ETAG) {
         return;
     }
-    let value = if weak {
-        HeaderValue::from_str(&format!("W/{tag}"))
-    } else {
-        HeaderValue::from_str(tag)
-    };
-    if let Ok(value) = value {
+    if let Ok(value) = HeaderValue::from_str(tag) {
         headers.insert(header::ETAG, value);
     }
 }

@@ -187,7 +187,7 @@ where
                 tracing::debug!(form, "not modified");
                 let mut res = StatusCode::NOT_MODIFIED.into_response();
                 if let Some(etag) = &etag {
-                    conditional::set_etag(res.headers_mut(), etag, false);
+                    conditional::set_etag(res.headers_mut(), etag);
                 }
                 return Ok(res);
             }
@@ -215,9 +215,11 @@ where
     parts.extensions.insert(token);
     let mut response = inner.call(Request::from_parts(parts, body)).await?;
     let embeds = hidden_input.is_some() && inject::is_rewritable_html(response.headers());
+    // No tag on a page that carries a token: a browser revalidating it
+    // would get the old page, with its old token, back from a 304.
     if let Some(etag) = &etag {
-        if response.status().is_success() {
-            conditional::set_etag(response.headers_mut(), etag, embeds);
+        if response.status().is_success() && !embeds {
+            conditional::set_etag(response.headers_mut(), etag);
         }
     }
     Ok(match hidden_input {
@@ -386,7 +388,7 @@ where
             let mut response = refuse(form, Rejection::PreconditionFailed { header }, &parts);
             let digests = StateDigests::of(&current, keys.signing_key());
             let etag = conditional::etag(signing_id, keys.signing_key(), form, &digests);
-            conditional::set_etag(response.headers_mut(), &etag, false);
+            conditional::set_etag(response.headers_mut(), &etag);
             return Ok(response);
         }
         tracing::debug!(form, "precondition holds; handler runs");
