@@ -19,6 +19,7 @@ pub struct Conflict {
     context_changed: bool,
     current: Vec<(String, String)>,
     context: Vec<(String, String)>,
+    checkboxes: Vec<String>,
     submitted: Option<Vec<(String, String)>>,
     yours: Option<Vec<String>>,
     proposal: Option<Vec<(String, String)>>,
@@ -89,6 +90,11 @@ impl Conflict {
                 .iter()
                 .map(|e| (e.name().to_owned(), e.value().to_owned()))
                 .collect(),
+            checkboxes: inputs
+                .iter()
+                .filter(|e| e.omitted_when_empty())
+                .map(|e| e.name().to_owned())
+                .collect(),
             context: state
                 .entries()
                 .filter(|e| e.kind() == crate::EntryKind::Context)
@@ -130,6 +136,16 @@ impl Conflict {
     /// Every input with the value it renders now, in form order.
     pub fn current_inputs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.current.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The inputs a browser leaves out when empty (checkboxes: `bool`).
+    pub fn checkboxes(&self) -> impl Iterator<Item = &str> + '_ {
+        self.checkboxes.iter().map(String::as_str)
+    }
+
+    /// Whether input `name` is a checkbox (see [`Conflict::checkboxes`]).
+    pub fn is_checkbox(&self, name: &str) -> bool {
+        self.checkboxes.iter().any(|n| n == name)
     }
 
     /// Every context value (shown, not editable) as it is now, in form order.

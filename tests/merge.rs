@@ -200,6 +200,13 @@ async fn disjoint_edits_conflict_with_merge_off() {
     // The pre-filled form carries B's name on top of A's price, not the stale 10.
     assert!(body.contains(r#"name="name" value="Floor lamp""#));
     assert!(body.contains(r#"name="price" value="12""#));
+    // A bool input comes back as a checkbox, not as the text "on".
+    assert!(
+        body.contains(
+            r#"<input type="checkbox" id="cg-field-2" name="active" value="on" checked>"#
+        ),
+        "{body}"
+    );
     assert_eq!(app.items.lock().unwrap()[&1].name, "Lamp");
     assert_eq!(app.writes.load(Ordering::SeqCst), 1);
 }
@@ -383,4 +390,24 @@ async fn debug_mode_names_every_entry_that_differs() {
     app.items.lock().unwrap().get_mut(&1).unwrap().stock = 4;
     let (_, body) = submit(&router, &b, &pairs(&with(&[]))).await;
     assert!(!body.contains("Debug mode"));
+}
+
+#[tokio::test]
+async fn an_unchecked_box_is_offered_unchecked_on_the_conflict_page() {
+    let (router, _) = setup(|l| l);
+    let a = open(&router).await;
+    let b = open(&router).await;
+    let a_fields: Vec<_> = with(&[("price", "11")])
+        .into_iter()
+        .filter(|(k, _)| *k != "active")
+        .collect();
+    submit(&router, &a, &pairs(&a_fields)).await;
+    let (status, body) = submit(&router, &b, &pairs(&with(&[("notes", "moved")]))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // B did not touch the box: the proposal takes the saved (unchecked) state.
+    assert!(
+        body.contains(r#"<label><input type="checkbox" name="active" value="on"> active</label>"#),
+        "{body}"
+    );
+    assert!(body.contains(r#"name="notes" value="moved""#));
 }

@@ -497,6 +497,16 @@ fn conflict_html(conflict: &Conflict, parts: &Parts) -> String {
             );
             for (i, (name, value)) in submitted.iter().enumerate() {
                 let id = format!("cg-field-{i}");
+                if conflict.is_checkbox(name) {
+                    let _ = write!(
+                        out,
+                        r#"<label><input type="checkbox" id="{id}" name="{}" value="{}" checked> {}</label>"#,
+                        escape(name),
+                        escape(value),
+                        escape(name)
+                    );
+                    continue;
+                }
                 let _ = write!(out, r#"<label for="{id}">{}</label>"#, escape(name));
                 if value.contains('\n') || value.len() > 80 {
                     out.push_str(r#"<textarea rows="4" id=""#);
@@ -512,6 +522,17 @@ fn conflict_html(conflict: &Conflict, parts: &Parts) -> String {
                         r#"<input type="text" id="{id}" name="{}" value="{}">"#,
                         escape(name),
                         escape(value)
+                    );
+                }
+            }
+            // Unchecked boxes are absent from a submission: show them too.
+            for name in conflict.checkboxes() {
+                if !submitted.iter().any(|(n, _)| n == name) {
+                    let _ = write!(
+                        out,
+                        r#"<label><input type="checkbox" name="{}" value="on"> {}</label>"#,
+                        escape(name),
+                        escape(name)
                     );
                 }
             }
