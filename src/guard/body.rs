@@ -22,6 +22,10 @@ use memchr::memmem;
 use super::Rejection;
 use crate::token::{HEADER_NAME, MAX_TOKEN_LEN, TokenError};
 
+/// [`HEADER_NAME`] as a header name made once: looking a header up by `&str`
+/// parses and validates the name on every request.
+pub(crate) const TOKEN_HEADER: http::HeaderName = http::HeaderName::from_static(HEADER_NAME);
+
 /// Where the token was found, and the body to hand on.
 pub(crate) struct Found {
     pub(crate) token: String,
@@ -90,7 +94,7 @@ pub(crate) async fn find_token(
     limit: BodyLimit,
     multipart_prefix_limit: usize,
 ) -> (Parts, Result<Found, Rejection>) {
-    if let Some(value) = parts.headers.get(HEADER_NAME) {
+    if let Some(value) = parts.headers.get(TOKEN_HEADER) {
         let found = match value.to_str() {
             Ok(token) => Ok(Found {
                 token: token.trim().to_owned(),
@@ -174,12 +178,12 @@ fn read_error(error: &axum::Error, limit: BodyLimit) -> Rejection {
 #[doc(hidden)]
 pub fn scan_urlencoded(body: &[u8], field: &str) -> Result<String, Rejection> {
     let mut found: Option<String> = None;
-    for pair in body.split(|&b| b == b'&') {
+    for pair in pairs(body) {
         let (name, value) = match memchr::memchr(b'=', pair) {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &[][..]),
         };
-        let is_field = if name.contains(&b'%') || name.contains(&b'+') {
+        let is_field = if needs_decoding(name) {
             decode_component(name) == field
         } else {
             name == field.as_bytes()
@@ -192,10 +196,15 @@ pub fn scan_urlencoded(body: &[u8], field: &str) -> Result<String, Rejection> {
                 reason: "it is too long",
             }));
         }
-        let value = if value.contains(&b'%') || value.contains(&b'+') {
+        let value = if needs_decoding(value) {
             decode_component(value)
         } else {
             String::from_utf8_lossy(value).into_owned()
+        };
+        // As from the header and a multipart part: surrounding blanks go.
+        let value = match value.trim() {
+            trimmed if trimmed.len() == value.len() => value,
+            trimmed => trimmed.to_owned(),
         };
         match &found {
             Some(first) if *first != value => return Err(Rejection::DuplicateTokens),
@@ -208,11 +217,62 @@ pub fn scan_urlencoded(body: &[u8], field: &str) -> Result<String, Rejection> {
     })
 }
 
+/// The `&`-separated pieces of `body`, as `body.split(|&b| b == b'&')`
+/// gives them (empty pieces included), found with `memchr`.
+fn pairs(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'&', body);
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        match ends.next() {
+            Some(end) => {
+                let pair = &body[start..end];
+                start = end + 1;
+                Some(pair)
+            }
+            None => {
+                done = true;
+                Some(&body[start..])
+            }
+        }
+    })
+}
+
+/// Whether a name or value has percent-escapes or `+` to decode.
+fn needs_decoding(raw: &[u8]) -> bool {
+    memchr::memchr2(b'%', b'+', raw).is_some()
+}
+
+/// Decodes one urlencoded name or value: `+` is a space, `%XX` a byte
+/// (an invalid escape stays as written), then UTF-8 (lossy), as
+/// `form_urlencoded` does. A `=` inside a value stays part of it.
 fn decode_component(raw: &[u8]) -> String {
-    form_urlencoded::parse(raw)
-        .next()
-        .map(|(k, _)| k.into_owned())
-        .unwrap_or_default()
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                raw.get(i + 1).and_then(|&b| hex(b)),
+                raw.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The pairs of an urlencoded body, the token field left out.
@@ -236,9 +296,9 @@ enum Step {
 /// Reads multipart parts in order, remembering where it stopped.
 struct MultipartScanner {
     /// `--boundary`
-    dash_boundary: Vec<u8>,
+    dash_boundary: memmem::Finder<'static>,
     /// `\r\n--boundary`
-    delimiter: Vec<u8>,
+    delimiter: memmem::Finder<'static>,
     field: Vec<u8>,
     phase: Phase,
 }
@@ -259,13 +319,18 @@ enum Phase {
 
 const MAX_PART_HEADERS: usize = 16 * 1024;
 
+/// The blank line that ends a part's headers.
+static HEADERS_END: std::sync::LazyLock<memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memmem::Finder::new(b"\r\n\r\n"));
+
 impl MultipartScanner {
     fn new(boundary: &str, field: &str) -> MultipartScanner {
+        // The searchers are built once per body, not once per step.
         let dash_boundary = [b"--".as_slice(), boundary.as_bytes()].concat();
         let delimiter = [b"\r\n".as_slice(), &dash_boundary].concat();
         MultipartScanner {
-            dash_boundary,
-            delimiter,
+            dash_boundary: memmem::Finder::new(&dash_boundary).into_owned(),
+            delimiter: memmem::Finder::new(&delimiter).into_owned(),
             field: field.as_bytes().to_vec(),
             phase: Phase::Preamble,
         }
@@ -276,20 +341,20 @@ impl MultipartScanner {
         loop {
             match self.phase {
                 Phase::Preamble => {
-                    let Some(i) = memmem::find(buf, &self.dash_boundary) else {
+                    let Some(i) = self.dash_boundary.find(buf) else {
                         return Step::NeedMore;
                     };
                     if i != 0 && (i < 2 || &buf[i - 2..i] != b"\r\n") {
                         return Step::Malformed("the body does not start with its boundary");
                     }
-                    match self.after_delimiter(buf, i + self.dash_boundary.len()) {
+                    match self.after_delimiter(buf, i + self.dash_boundary.needle().len()) {
                         Ok(Some(at)) => self.phase = Phase::Headers { at },
                         Ok(None) => return Step::NeedMore,
                         Err(step) => return step,
                     }
                 }
                 Phase::Headers { at } => {
-                    let Some(end) = memmem::find(&buf[at..], b"\r\n\r\n") else {
+                    let Some(end) = HEADERS_END.find(&buf[at..]) else {
                         if buf.len() - at > MAX_PART_HEADERS {
                             return Step::Malformed("a part's headers are too long");
                         }
@@ -312,8 +377,8 @@ impl MultipartScanner {
                     // A delimiter may begin in the middle of the last search
                     // window: search again from just before its end.
                     let from = scanned.min(buf.len());
-                    let Some(i) = memmem::find(&buf[from..], &self.delimiter) else {
-                        let keep = self.delimiter.len() - 1;
+                    let Some(i) = self.delimiter.find(&buf[from..]) else {
+                        let keep = self.delimiter.needle().len() - 1;
                         self.phase = Phase::Body {
                             start,
                             scanned: buf.len().saturating_sub(keep).max(start),
@@ -328,7 +393,7 @@ impl MultipartScanner {
                             Err(_) => Step::Malformed("the token part is not UTF-8"),
                         };
                     }
-                    match self.after_delimiter(buf, end + self.delimiter.len()) {
+                    match self.after_delimiter(buf, end + self.delimiter.needle().len()) {
                         Ok(Some(at)) => self.phase = Phase::Headers { at },
                         Ok(None) => {
                             // Come back to this delimiter when more is read.
@@ -534,6 +599,28 @@ mod tests {
         assert_eq!(scan_urlencoded(b"%74=a%62c", "t").unwrap(), "abc");
         assert_eq!(scan_urlencoded(b"x=%ff%fe&t=abc", "t").unwrap(), "abc");
         assert_eq!(scan_urlencoded(b"t=", "t").unwrap(), "");
+        // A value keeps a raw `=` and decodes as a whole.
+        assert_eq!(scan_urlencoded(b"t=abc=junk%41", "t").unwrap(), "abc=junkA");
+        assert_eq!(scan_urlencoded(b"t=+abc+", "t").unwrap(), "abc");
+        assert_eq!(scan_urlencoded(b"t=a%2", "t").unwrap(), "a%2");
+    }
+
+    #[test]
+    fn pairs_split_as_slice_split_does() {
+        for body in [
+            &b""[..],
+            b"&",
+            b"&&",
+            b"a",
+            b"a&",
+            b"&a",
+            b"a=1&b=2",
+            b"a=1&&b=2&",
+        ] {
+            let ours: Vec<&[u8]> = pairs(body).collect();
+            let std: Vec<&[u8]> = body.split(|&b| b == b'&').collect();
+            assert_eq!(ours, std, "{:?}", String::from_utf8_lossy(body));
+        }
     }
 
     fn scan_all(body: &[u8], chunk: usize) -> Step {

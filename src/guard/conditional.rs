@@ -25,6 +25,7 @@ use xxhash_rust::xxh3::xxh3_128_with_secret;
 
 use crate::fingerprint::{StateDigests, form_digest};
 use crate::key::{Key, KeyRing};
+use crate::state::FormState;
 
 /// The entity tag of a state under one key, quotes included.
 pub(crate) fn etag(key_id: u32, key: &Key, form_name: &str, digests: &StateDigests) -> String {
@@ -187,6 +188,83 @@ pub(crate) fn set_etag(headers: &mut HeaderMap, tag: &str) {
     }
     if let Ok(value) = HeaderValue::from_str(tag) {
         headers.insert(header::ETAG, value);
+    }
+}
+
+/// The precondition headers of a request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestPreconditions {
+    if_match: Option<Condition>,
+    if_none_match: Option<Condition>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Failed {
+    IfMatch,
+    IfNoneMatch,
+}
+
+impl RequestPreconditions {
+    pub(crate) fn read(
+        headers: &http::HeaderMap,
+    ) -> Result<RequestPreconditions, crate::guard::Rejection> {
+        let read = |name: http::HeaderName, header: &'static str| {
+            condition(headers, name).map_err(|Malformed(reason)| {
+                crate::guard::Rejection::BadPrecondition { header, reason }
+            })
+        };
+        Ok(RequestPreconditions {
+            if_match: read(header::IF_MATCH, "If-Match")?,
+            if_none_match: read(header::IF_NONE_MATCH, "If-None-Match")?,
+        })
+    }
+
+    pub(crate) fn any(&self) -> bool {
+        self.if_match.is_some() || self.if_none_match.is_some()
+    }
+
+    /// RFC 9110 §13.2.2: If-Match first, then If-None-Match.
+    pub(crate) fn evaluate(
+        &self,
+        keys: &crate::KeyRing,
+        form: &str,
+        current: &FormState,
+    ) -> Result<(), Failed> {
+        let now = |key: &crate::Key| StateDigests::of(current, key);
+        if let Some(condition) = &self.if_match {
+            if !if_match(condition, keys, form, &now) {
+                return Err(Failed::IfMatch);
+            }
+        }
+        if let Some(condition) = &self.if_none_match {
+            if !if_none_match(condition, keys, form, &now) {
+                return Err(Failed::IfNoneMatch);
+            }
+        }
+        Ok(())
+    }
+
+    /// The record an `If-Match` tag of the signing key names, if any.
+    pub(crate) fn signing_resource(&self, signing_id: u32) -> Option<u64> {
+        let Some(Condition::Tags(tags)) = &self.if_match else {
+            return None;
+        };
+        tags.iter()
+            .filter_map(|(_, opaque)| parse_ours(opaque))
+            .find(|(id, _)| *id == signing_id)
+            .map(|(_, resource)| resource)
+    }
+}
+
+impl Failed {
+    /// The refusal: 412 naming the header that does not hold.
+    pub(crate) fn rejection(self) -> crate::guard::Rejection {
+        crate::guard::Rejection::PreconditionFailed {
+            header: match self {
+                Failed::IfMatch => "If-Match",
+                Failed::IfNoneMatch => "If-None-Match",
+            },
+        }
     }
 }
 

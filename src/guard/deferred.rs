@@ -33,7 +33,8 @@
 //!
 //! In this mode the guard neither loads nor locks on submissions
 //! ([`Guarded`](crate::Guarded) is not available to the handler), and
-//! merging is not done. A handler that never calls `check` is not
+//! merging is not done. API clients' `If-Match` / `If-None-Match` are
+//! checked by the same [`DeferredCheck::check`] (412 when they do not hold). A handler that never calls `check` is not
 //! protected: the guard logs a warning when a `DeferredCheck` is dropped
 //! unchecked.
 
@@ -48,11 +49,13 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, Request, Uri, header};
 
+use super::conditional::{self, RequestPreconditions};
 use super::extract::NotGuarded;
 use super::layer::Config;
 use super::respond::{self, Rejection};
 use super::service::explain;
 use crate::conflict::Conflict;
+use crate::fingerprint::StateDigests;
 use crate::key::Key;
 use crate::state::{FormState, RenderState};
 use crate::token::{CheckError, Claims, Opened};
@@ -67,8 +70,10 @@ pub struct DeferredCheck<T> {
 struct Inner {
     config: Arc<Config>,
     form: &'static str,
-    claims: Claims,
-    key: Key,
+    /// The verified form token, when the submission carried one.
+    token: Option<(Claims, Key)>,
+    /// `If-Match` / `If-None-Match`, checked after the token.
+    preconditions: RequestPreconditions,
     /// What the guard's answer needs of the request.
     headers: HeaderMap,
     uri: Uri,
@@ -97,7 +102,8 @@ impl<T> DeferredCheck<T> {
     pub(crate) fn new(
         config: Arc<Config>,
         form: &'static str,
-        opened: Opened<'_>,
+        opened: Option<Opened<'_>>,
+        preconditions: RequestPreconditions,
         parts: &Parts,
         submitted: Option<Vec<(String, String)>>,
     ) -> DeferredCheck<T> {
@@ -119,8 +125,8 @@ impl<T> DeferredCheck<T> {
             inner: Arc::new(Inner {
                 config,
                 form,
-                key: opened.key.clone(),
-                claims: opened.claims,
+                token: opened.map(|o| (o.claims, o.key.clone())),
+                preconditions,
                 headers,
                 uri: parts.uri.clone(),
                 submitted,
@@ -140,47 +146,64 @@ impl<T: RenderState> DeferredCheck<T> {
     pub fn check(&self, current: &T) -> Result<(), Refused> {
         let inner = &self.inner;
         inner.checked.store(true, Ordering::Relaxed);
-        let opened = Opened {
-            claims: inner.claims.clone(),
-            key: &inner.key,
-        };
         let state = FormState::of(current);
         let (mut parts, ()) = Request::new(()).into_parts();
         parts.headers = inner.headers.clone();
         parts.uri = inner.uri.clone();
-        match opened.compare(inner.form, &state) {
-            Ok(_) => {
-                tracing::debug!(form = inner.form, "deferred check passed in the handler");
-                Ok(())
-            }
-            Err(CheckError::Token(e)) => {
-                let rejection = Rejection::InvalidToken(e);
-                tracing::info!(form = inner.form, reason = %rejection, "deferred check refused");
-                Err(Refused(Box::new(RefusedInner {
-                    response: respond::rejection(rejection.clone(), &parts),
-                    conflict: None,
-                    rejection: Some(rejection),
-                })))
-            }
-            Err(CheckError::Conflict(conflict)) => {
-                let conflict = explain(
-                    &inner.config,
-                    inner.form,
-                    &opened,
-                    *conflict,
-                    &state,
-                    inner.submitted.clone(),
-                    None,
-                );
-                tracing::info!(form = inner.form, "conflict found by the deferred check");
-                Err(Refused(Box::new(RefusedInner {
-                    response: respond::conflict(&conflict, &parts),
-                    conflict: Some(conflict),
-                    rejection: None,
-                })))
+        if let Some((claims, key)) = &inner.token {
+            let opened = Opened {
+                claims: claims.clone(),
+                key,
+            };
+            match opened.compare(inner.form, &state) {
+                Ok(_) => {}
+                Err(CheckError::Token(e)) => {
+                    return Err(refuse(inner.form, Rejection::InvalidToken(e), &parts));
+                }
+                Err(CheckError::Conflict(conflict)) => {
+                    let conflict = explain(
+                        &inner.config,
+                        inner.form,
+                        &opened,
+                        *conflict,
+                        &state,
+                        inner.submitted.clone(),
+                        None,
+                    );
+                    tracing::info!(form = inner.form, "conflict found by the deferred check");
+                    return Err(Refused(Box::new(RefusedInner {
+                        response: respond::conflict(&conflict, &parts),
+                        conflict: Some(conflict),
+                        rejection: None,
+                    })));
+                }
             }
         }
+        let keys = inner.config.tokens.keys();
+        if let Err(failed) = inner.preconditions.evaluate(keys, inner.form, &state) {
+            let mut refused = refuse(inner.form, failed.rejection(), &parts);
+            let digests = StateDigests::of(&state, keys.signing_key());
+            let etag = conditional::etag(
+                keys.signing_key_id(),
+                keys.signing_key(),
+                inner.form,
+                &digests,
+            );
+            conditional::set_etag(refused.0.response.headers_mut(), &etag);
+            return Err(refused);
+        }
+        tracing::debug!(form = inner.form, "deferred check passed in the handler");
+        Ok(())
     }
+}
+
+fn refuse(form: &'static str, rejection: Rejection, parts: &Parts) -> Refused {
+    tracing::info!(form, reason = %rejection, "deferred check refused");
+    Refused(Box::new(RefusedInner {
+        response: respond::rejection(rejection.clone(), parts),
+        conflict: None,
+        rejection: Some(rejection),
+    }))
 }
 
 impl Drop for Inner {

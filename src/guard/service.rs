@@ -17,7 +17,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::{self, Found};
-use super::conditional::{self, Condition};
+use super::conditional::{self, Failed, RequestPreconditions};
 use super::deferred::DeferredCheck;
 use super::extract::Guarded;
 use super::inject;
@@ -28,7 +28,7 @@ use super::warning;
 use crate::fingerprint::StateDigests;
 use crate::merge;
 use crate::state::{FormState, RenderState};
-use crate::token::{CheckError, ConcurrencyToken, HEADER_NAME};
+use crate::token::{CheckError, ConcurrencyToken};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type BoxFuture<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
@@ -170,7 +170,7 @@ where
     };
     let current = FormState::of(&loaded);
     let keys = config.tokens.keys();
-    if let Some(token) = parts.headers.get(HEADER_NAME) {
+    if let Some(token) = parts.headers.get(body::TOKEN_HEADER) {
         return Ok(check(&config, form, token.as_bytes(), &current));
     }
     let digests = StateDigests::of(&current, keys.signing_key());
@@ -191,9 +191,8 @@ where
                 }
                 return Ok(res);
             }
-            Err(Failed::IfMatch) => {
-                let rejection = Rejection::PreconditionFailed { header: "If-Match" };
-                return Ok(refuse(form, rejection, &parts));
+            Err(failed @ Failed::IfMatch) => {
+                return Ok(refuse(form, failed.rejection(), &parts));
             }
         }
     }
@@ -272,67 +271,6 @@ fn refuse(form: &'static str, rejection: Rejection, parts: &Parts) -> Response<B
     respond::rejection(rejection, parts)
 }
 
-/// The precondition headers of a request.
-struct RequestPreconditions {
-    if_match: Option<Condition>,
-    if_none_match: Option<Condition>,
-}
-
-enum Failed {
-    IfMatch,
-    IfNoneMatch,
-}
-
-impl RequestPreconditions {
-    fn read(headers: &http::HeaderMap) -> Result<RequestPreconditions, Rejection> {
-        let read = |name: http::HeaderName, header: &'static str| {
-            conditional::condition(headers, name).map_err(|conditional::Malformed(reason)| {
-                Rejection::BadPrecondition { header, reason }
-            })
-        };
-        Ok(RequestPreconditions {
-            if_match: read(header::IF_MATCH, "If-Match")?,
-            if_none_match: read(header::IF_NONE_MATCH, "If-None-Match")?,
-        })
-    }
-
-    fn any(&self) -> bool {
-        self.if_match.is_some() || self.if_none_match.is_some()
-    }
-
-    /// RFC 9110 §13.2.2: If-Match first, then If-None-Match.
-    fn evaluate(
-        &self,
-        keys: &crate::KeyRing,
-        form: &str,
-        current: &FormState,
-    ) -> Result<(), Failed> {
-        let now = |key: &crate::Key| StateDigests::of(current, key);
-        if let Some(condition) = &self.if_match {
-            if !conditional::if_match(condition, keys, form, &now) {
-                return Err(Failed::IfMatch);
-            }
-        }
-        if let Some(condition) = &self.if_none_match {
-            if !conditional::if_none_match(condition, keys, form, &now) {
-                return Err(Failed::IfNoneMatch);
-            }
-        }
-        Ok(())
-    }
-
-    /// The record an `If-Match` tag of the signing key names, if any.
-    fn signing_resource(&self, signing_id: u32) -> Option<u64> {
-        let Some(Condition::Tags(tags)) = &self.if_match else {
-            return None;
-        };
-        tags.iter()
-            .filter_map(|(_, opaque)| conditional::parse_ours(opaque))
-            .find(|(id, _)| *id == signing_id)
-            .map(|(_, resource)| resource)
-    }
-}
-
 /// POST, PUT, PATCH, DELETE: find, verify, lock, load, compare; then the
 /// handler, or a refusal.
 async fn submit<I, B, T, S>(
@@ -353,20 +291,30 @@ where
     let signing_id = keys.signing_key_id();
 
     let preconditions = if config.preconditions == Preconditions::Off {
-        RequestPreconditions {
-            if_match: None,
-            if_none_match: None,
-        }
+        RequestPreconditions::default()
     } else {
         match RequestPreconditions::read(&parts.headers) {
             Ok(p) => p,
             Err(rejection) => return Ok(refuse(form, rejection, &parts)),
         }
     };
-    let token_header = parts.headers.contains_key(HEADER_NAME);
+    let token_header = parts.headers.contains_key(body::TOKEN_HEADER);
 
-    // An API client's conditional request: If-Match instead of a token.
-    if !token_header && preconditions.any() {
+    // An API client's conditional request: If-Match instead of a token. (A
+    // form body always needs its token: a precondition header next to it
+    // is checked as well, never instead.)
+    if !token_header && preconditions.any() && !body::is_form(&parts.headers) {
+        if config.check_in_handler {
+            tracing::debug!(
+                form,
+                "precondition read; the handler checks inside its transaction"
+            );
+            let deferred =
+                DeferredCheck::<T>::new(config.clone(), form, None, preconditions, &parts, None);
+            parts.extensions.insert(deferred);
+            let response = inner.call(Request::from_parts(parts, body)).await;
+            return Ok(response?.map(Body::new));
+        }
         let lock_key = match preconditions.signing_resource(signing_id) {
             Some(resource) => (signing_id, resource),
             None => match lock_key_of_loaded::<T, S>(&mut parts, &state, keys).await {
@@ -381,11 +329,7 @@ where
         };
         let current = FormState::of(&loaded);
         if let Err(failed) = preconditions.evaluate(keys, form, &current) {
-            let header = match failed {
-                Failed::IfMatch => "If-Match",
-                Failed::IfNoneMatch => "If-None-Match",
-            };
-            let mut response = refuse(form, Rejection::PreconditionFailed { header }, &parts);
+            let mut response = refuse(form, failed.rejection(), &parts);
             let digests = StateDigests::of(&current, keys.signing_key());
             let etag = conditional::etag(signing_id, keys.signing_key(), form, &digests);
             conditional::set_etag(response.headers_mut(), &etag);
@@ -445,7 +389,14 @@ where
             form,
             "token verified; the handler checks inside its transaction"
         );
-        let deferred = DeferredCheck::<T>::new(config.clone(), form, opened, &parts, submitted);
+        let deferred = DeferredCheck::<T>::new(
+            config.clone(),
+            form,
+            Some(opened),
+            preconditions,
+            &parts,
+            submitted,
+        );
         parts.extensions.insert(deferred);
         let response = inner.call(Request::from_parts(parts, body)).await;
         return Ok(response?.map(Body::new));
@@ -473,16 +424,9 @@ where
     match opened.compare(form, &current) {
         Ok(digests) => {
             if let Err(failed) = preconditions.evaluate(keys, form, &current) {
-                let header = match failed {
-                    Failed::IfMatch => "If-Match",
-                    Failed::IfNoneMatch => "If-None-Match",
-                };
-                return Ok(refuse(
-                    form,
-                    Rejection::PreconditionFailed { header },
-                    &parts,
-                ));
+                return Ok(refuse(form, failed.rejection(), &parts));
             }
+
             tracing::debug!(form, "submission is current; handler runs");
             // A token for the state as it is now, signed only if the handler
             // asks for it or shows the form again (a 4xx HTML answer).
