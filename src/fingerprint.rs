@@ -88,11 +88,21 @@ pub(crate) fn input_digest(name: &str, value: &str, key: &Key) -> u64 {
 /// The keyed digest of a form's name.
 pub fn form_digest(form_name: &str, key: &Key) -> u64 {
     let secret = &key.material().fingerprint_secret;
-    let mut buf = Vec::with_capacity(9 + form_name.len());
-    buf.push(b'N');
-    buf.extend_from_slice(&(form_name.len() as u64).to_le_bytes());
-    buf.extend_from_slice(form_name.as_bytes());
-    xxh3_64_with_secret(&buf, secret)
+    let len = 9 + form_name.len();
+    // Every submission digests the form's name: no allocation for a name
+    // of common length.
+    let mut small = [0u8; 128];
+    let mut large = Vec::new();
+    let buf: &mut [u8] = if len <= small.len() {
+        &mut small[..len]
+    } else {
+        large.resize(len, 0);
+        &mut large
+    };
+    buf[0] = b'N';
+    buf[1..9].copy_from_slice(&(form_name.len() as u64).to_le_bytes());
+    buf[9..].copy_from_slice(form_name.as_bytes());
+    xxh3_64_with_secret(buf, secret)
 }
 
 #[cfg(test)]
@@ -139,6 +149,19 @@ mod tests {
         b.context("x", "1");
         assert_ne!(fingerprint(&a, &k), fingerprint(&b, &k));
         assert_ne!(digests(&a, &k).context, digests(&b, &k).context);
+    }
+
+    #[test]
+    fn form_digest_of_long_names_as_of_short_ones() {
+        let k = key(4);
+        for len in [0, 1, 118, 119, 120, 500] {
+            let name = "n".repeat(len);
+            let mut buf = vec![b'N'];
+            buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
+            buf.extend_from_slice(name.as_bytes());
+            let expected = xxh3_64_with_secret(&buf, &k.material().fingerprint_secret);
+            assert_eq!(form_digest(&name, &k), expected, "length {len}");
+        }
     }
 
     #[test]

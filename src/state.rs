@@ -277,11 +277,18 @@ pub struct FormState {
 impl FormState {
     /// An empty state.
     pub fn new() -> FormState {
+        // Room for a typical form up front: one allocation per buffer
+        // instead of a chain of reallocations as entries are added.
+        fn with_domain(domain: u8, capacity: usize) -> Vec<u8> {
+            let mut buf = Vec::with_capacity(capacity);
+            buf.push(domain);
+            buf
+        }
         FormState {
-            state: vec![b'F'],
-            resource: vec![b'R'],
-            context: vec![b'X'],
-            slots: Vec::new(),
+            state: with_domain(b'F', 256),
+            resource: with_domain(b'R', 64),
+            context: with_domain(b'X', 64),
+            slots: Vec::with_capacity(8),
         }
     }
 

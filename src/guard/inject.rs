@@ -5,10 +5,25 @@
 //! comments, `<script>`, `<style>`, `<textarea>` (text to the parser) and
 //! `<template>` are left alone, and so is a form marked
 //! `data-concurrency-guard="off"`.
+//!
+//! # The cut-off after the last form
+//!
+//! The token only ever goes right after a `form` start tag, and lol_html
+//! only sees such a tag where the page has the bytes `<form` (any case). So
+//! once lol_html has handled the start tag at the page's *last* `<form`,
+//! nothing after it can change: the rest of the page is copied as it is,
+//! without parsing it. This needs the whole page at hand, so it is only done
+//! when the page comes in one piece (a handler's `Html<String>`, a rendered
+//! template); a page without `<form` at all then passes through untouched,
+//! without a rewriter. A page that streams in pieces is rewritten piece by
+//! piece as before. Either way the output is byte for byte lol_html's: tested
+//! against plain lol_html on a corpus and by the fuzz target
+//! `inject_differential`.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -18,6 +33,7 @@ use http_body::Frame;
 use lol_html::html_content::ContentType;
 use lol_html::send::{HtmlRewriter, Settings};
 use lol_html::{OutputSink, element};
+use memchr::memmem;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -54,13 +70,145 @@ where
     Response::from_parts(parts, Body::new(InjectBody::new(body, hidden_input, once)))
 }
 
-/// Rewrites `html` in one go (for tests, benches and fuzzing).
+/// Rewrites `html` in one go, as the guard rewrites a page that comes in
+/// one piece (for tests, benches and fuzzing).
 pub fn embed_in_str(html: &[u8], hidden_input: &str) -> Vec<u8> {
+    match rewrite_whole(html, Arc::from(hidden_input), None) {
+        Whole::Unchanged => html.to_vec(),
+        Whole::Rewritten(bytes) => bytes,
+    }
+}
+
+/// Rewrites `html` with lol_html alone, start to end: the reference the
+/// guard's output is compared with (for tests and fuzzing).
+#[doc(hidden)]
+pub fn embed_in_str_lol_html(html: &[u8], hidden_input: &str) -> Vec<u8> {
     let out = SharedOutput::default();
-    let mut rewriter = rewriter(Arc::from(hidden_input), None, out.clone());
+    let progress = Arc::new(Progress::default());
+    let mut rewriter = rewriter(Arc::from(hidden_input), None, out.clone(), progress);
     let ok = rewriter.write(html).is_ok() && rewriter.end().is_ok();
     let bytes = out.take();
     if ok { bytes } else { html.to_vec() }
+}
+
+/// Rewrites a page that arrives as `chunks` (one body frame each) exactly as
+/// the guard's response body does (for tests and fuzzing).
+#[doc(hidden)]
+pub fn embed_in_chunks(chunks: &[&[u8]], hidden_input: &str) -> Vec<u8> {
+    use http_body::Body as _;
+    let frames = chunks.iter().map(|c| Bytes::copy_from_slice(c)).collect();
+    let mut body = InjectBody::new(Frames(frames), Arc::from(hidden_input), None);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut out = Vec::new();
+    loop {
+        match Pin::new(&mut body).poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            Poll::Ready(None) => return out,
+            Poll::Ready(Some(Err(_))) | Poll::Pending => unreachable!("frames in memory"),
+        }
+    }
+}
+
+/// A body of frames in memory (for [`embed_in_chunks`]).
+struct Frames(VecDeque<Bytes>);
+
+impl http_body::Body for Frames {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(self.0.pop_front().map(|data| Ok(Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Where the page's last `<form` (any case) starts, if anywhere: no form
+/// start tag can begin after it.
+fn last_form_tag(page: &[u8]) -> Option<usize> {
+    // Forward searches for the rare `<f`/`<F` are vectorised; a reverse
+    // search is not, nor is stepping back from one `<` to the next.
+    static LOWER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"<f"));
+    static UPPER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"<F"));
+    let is_form = |at: &usize| {
+        page.get(at + 2..at + 5)
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(b"orm"))
+    };
+    let lower = LOWER.find_iter(page).filter(is_form).last();
+    let upper = UPPER.find_iter(page).filter(is_form).last();
+    lower.max(upper)
+}
+
+/// The result of rewriting a whole page.
+enum Whole {
+    /// Nothing to do: the page has no `<form`.
+    Unchanged,
+    Rewritten(Vec<u8>),
+}
+
+/// Rewrites a page that is all at hand: through lol_html up to the start tag
+/// at the page's last `<form`, the rest copied (see the module docs).
+fn rewrite_whole(page: &[u8], hidden_input: Arc<str>, once: Option<String>) -> Whole {
+    let Some(last) = last_form_tag(page) else {
+        return Whole::Unchanged;
+    };
+    let out = SharedOutput::default();
+    let progress = Arc::new(Progress::default());
+    let mut rewriter = rewriter(hidden_input, once, out.clone(), progress.clone());
+    if rewriter.write(&page[..last]).is_err() {
+        return Whole::Unchanged;
+    }
+    // Fed in growing pieces so that the copy starts soon after that tag.
+    let mut at = last;
+    let mut piece = 256;
+    while at < page.len() {
+        let end = page.len().min(at + piece);
+        if rewriter.write(&page[at..end]).is_err() {
+            return Whole::Unchanged;
+        }
+        at = end;
+        piece *= 2;
+        if progress.last_form.load(Ordering::Relaxed) == last {
+            // lol_html handled the last form's start tag: what it has put
+            // out is the page up to some point plus what it inserted; the
+            // rest of the page follows unchanged.
+            let mut bytes = out.take();
+            let copied = bytes.len() - progress.inserted.load(Ordering::Relaxed);
+            bytes.extend_from_slice(&page[copied..]);
+            return Whole::Rewritten(bytes);
+        }
+    }
+    if rewriter.end().is_err() {
+        return Whole::Unchanged;
+    }
+    Whole::Rewritten(out.take())
+}
+
+/// What the form handler tells the body about its progress.
+#[derive(Debug)]
+struct Progress {
+    /// Where the start tag of the last form handled begins (`usize::MAX`: none yet).
+    last_form: AtomicUsize,
+    /// How many bytes were inserted so far.
+    inserted: AtomicUsize,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            last_form: AtomicUsize::new(usize::MAX),
+            inserted: AtomicUsize::new(0),
+        }
+    }
 }
 
 #[derive(Clone, Default)]
@@ -87,6 +235,7 @@ fn rewriter(
     hidden_input: Arc<str>,
     mut once: Option<String>,
     out: SharedOutput,
+    progress: Arc<Progress>,
 ) -> HtmlRewriter<'static, SharedOutput> {
     let in_template = Arc::new(AtomicUsize::new(0));
     let template_depth = in_template.clone();
@@ -114,11 +263,21 @@ fn rewriter(
                     if post && !opted_out && in_template.load(Ordering::Relaxed) == 0 {
                         // prepend puts each new piece first: the script goes
                         // in first so that the token ends up before it.
+                        let mut inserted = 0;
+                        if el.can_have_content() {
+                            inserted += hidden_input.len();
+                        }
                         if let Some(once) = once.take() {
+                            if el.can_have_content() {
+                                inserted += once.len();
+                            }
                             el.prepend(&once, ContentType::Html);
                         }
                         el.prepend(&hidden_input, ContentType::Html);
+                        progress.inserted.fetch_add(inserted, Ordering::Relaxed);
                     }
+                    let start = el.source_location().bytes().start;
+                    progress.last_form.store(start, Ordering::Relaxed);
                     Ok(())
                 }),
             ],
@@ -132,41 +291,79 @@ fn rewriter(
 /// The response body, rewritten chunk by chunk.
 struct InjectBody<B> {
     inner: Pin<Box<B>>,
-    /// `None` once the page ended, or after a rewriting error (from then on
-    /// the rest passes through unchanged).
-    rewriter: Option<HtmlRewriter<'static, SharedOutput>>,
+    rewrite: Rewrite,
     out: SharedOutput,
     trailers: Option<HeaderMap>,
     done: bool,
 }
 
-impl<B> InjectBody<B> {
+enum Rewrite {
+    /// No data yet: whether the page comes whole decides how it is rewritten.
+    Start {
+        hidden_input: Arc<str>,
+        once: Option<String>,
+    },
+    /// Piece by piece through lol_html.
+    Streaming(Box<HtmlRewriter<'static, SharedOutput>>),
+    /// The rest passes unchanged: after a page that came whole, or after a
+    /// rewriting error.
+    PassThrough,
+}
+
+impl<B> InjectBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+{
     fn new(inner: B, hidden_input: Arc<str>, once: Option<String>) -> InjectBody<B> {
-        let out = SharedOutput::default();
         InjectBody {
             inner: Box::pin(inner),
-            rewriter: Some(rewriter(hidden_input, once, out.clone())),
-            out,
+            rewrite: Rewrite::Start { hidden_input, once },
+            out: SharedOutput::default(),
             trailers: None,
             done: false,
         }
     }
 
-    fn push(&mut self, data: &[u8]) {
-        match &mut self.rewriter {
-            Some(rewriter) => {
-                if rewriter.write(data).is_err() {
-                    tracing::warn!("auto-embed stopped: the page could not be rewritten");
-                    self.rewriter = None;
-                    self.out.handle_chunk(data);
-                }
+    /// Takes in one frame of the page; what to send is then in `self.out`,
+    /// or returned directly when it is the frame itself.
+    fn push(&mut self, data: Bytes) -> Option<Bytes> {
+        if let Rewrite::Start { .. } = self.rewrite {
+            let Rewrite::Start { hidden_input, once } =
+                std::mem::replace(&mut self.rewrite, Rewrite::PassThrough)
+            else {
+                unreachable!("matched above");
+            };
+            if self.inner.is_end_stream() {
+                // The whole page in one frame.
+                return match rewrite_whole(&data, hidden_input, once) {
+                    Whole::Unchanged => Some(data),
+                    Whole::Rewritten(bytes) => Some(Bytes::from(bytes)),
+                };
             }
-            None => self.out.handle_chunk(data),
+            self.rewrite = Rewrite::Streaming(Box::new(rewriter(
+                hidden_input,
+                once,
+                self.out.clone(),
+                Arc::new(Progress::default()),
+            )));
+        }
+        match &mut self.rewrite {
+            Rewrite::Streaming(rewriter) => {
+                if rewriter.write(&data).is_err() {
+                    tracing::warn!("auto-embed stopped: the page could not be rewritten");
+                    self.rewrite = Rewrite::PassThrough;
+                    self.out.handle_chunk(&data);
+                }
+                None
+            }
+            Rewrite::Start { .. } | Rewrite::PassThrough => Some(data),
         }
     }
 
     fn finish(&mut self) {
-        if let Some(rewriter) = self.rewriter.take() {
+        if let Rewrite::Streaming(rewriter) =
+            std::mem::replace(&mut self.rewrite, Rewrite::PassThrough)
+        {
             let _ = rewriter.end();
         }
         self.done = true;
@@ -199,7 +396,13 @@ where
                 Poll::Ready(None) => this.finish(),
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => this.push(&data),
+                    Ok(data) => {
+                        if let Some(data) = this.push(data) {
+                            if !data.is_empty() {
+                                return Poll::Ready(Some(Ok(Frame::data(data))));
+                            }
+                        }
+                    }
                     Err(frame) => {
                         this.trailers = frame.into_trailers().ok();
                         this.finish();
@@ -220,6 +423,125 @@ mod tests {
 
     fn embed(html: &str) -> String {
         String::from_utf8(embed_in_str(html.as_bytes(), "<i>T</i>")).unwrap()
+    }
+
+    /// Pages that exercise what decides where lol_html puts the token.
+    const CORPUS: &[&str] = &[
+        r#"<form method="post"><input name=a></form>"#,
+        "<form method='post'></form><form method=post></form><form method = \"POST\" ></form>",
+        "<FORM METHOD=POST><INPUT NAME=A></FORM><Form Method=Post/>",
+        "<form method=post/><p>after a self-closing form</p>",
+        "<form action=/x?a=1&b=2 method=post class=\"a b\" data-x='<form method=post>'>",
+        "<div title=\"<form method=post>\"><form method=post></form></div>",
+        "<form method=\" post \"></form><form method=\"post \t\n\"></form><form method=\"\u{a0}post\"></form>",
+        "<form method=\"\u{feff}post\"></form><form method=\"p&#111;st\"></form>",
+        "<form method=get><form method=post></form></form>",
+        "<form method=post data-concurrency-guard=off></form><form method=post data-concurrency-guard=' OFF '>",
+        "<form method=post method=get></form><form method=get method=post></form>",
+        "<!-- <form method=post> --><form method=post>",
+        "<!--><form method=post><!--->x<form method=post>--><form method=post>",
+        "<!----><form method=post><!-- -- --!><form method=post>",
+        "<!--<!--<form method=post>--><!-<form method=post>",
+        "<!DOCTYPE html><!doctype html public \"x>\"><form method=post>",
+        "<?xml version=\"1.0\"?><form method=post><![CDATA[<form method=post>]]><form method=post>",
+        "<script>'<form method=post>'</script><form method=post>",
+        "<script><!--<script></script><form method=post>--></script><form method=post>",
+        "<script><!-- </script> <form method=post>",
+        "<SCRIPT type=module>var f='</scrip'+'t>'</SCRIPT><form method=post>",
+        "<script a=><form method=post></form></script><form method=post>",
+        "<style>/* <form method=post> */</style><form method=post>",
+        "<style a=><template><form method=post></form></template><form method=post>",
+        "<textarea><form method=post></textarea><form method=post>",
+        "<title><form method=post></title><form method=post>",
+        "<xmp><form method=post></xmp><iframe><form method=post></iframe><form method=post>",
+        "<noembed><form method=post></noembed><noframes><form method=post></noframes><form method=post>",
+        "<noscript><form method=post></noscript><form method=post>",
+        "<plaintext><form method=post></plaintext><form method=post>",
+        "<template><div><form method=post></form></div></template><form method=post></form>",
+        "<template><template><form method=post></template><form method=post></template><form method=post>",
+        "<div><template></div><form method=post>",
+        "<svg><template/></svg><form method=post>",
+        "<svg><form method=post/><form method=post></form></svg><form method=post>",
+        "<svg><![CDATA[<form method=post>]]><desc><form method=post></desc></svg><form method=post>",
+        "<math><![CDATA[</math><form method=post>]]></math><form method=post>",
+        "<math><mi><form method=post></mi><annotation-xml encoding=text/html><form method=post></annotation-xml></math>",
+        "<svg><foreignObject><form method=post><svg><title><form method=post></title></svg></foreignObject></svg>",
+        "<svg><p><form method=post></svg><font color=red><form method=post>",
+        "<math></x><mi><template></mi><form method=post>",
+        "<form method=post",
+        "<form method=\"post",
+        "<form method=post><form",
+        "x<<form method=post>><</form method=post>< form method=post><form\tmethod=post>",
+        "<formx method=post><form1 method=post><form:x method=post><form/method=post>",
+    ];
+
+    /// Every way the guard can rewrite `page`, against lol_html alone.
+    fn assert_like_lol_html(page: &[u8], hidden: &str) {
+        let expected = embed_in_str_lol_html(page, hidden);
+        let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        assert_eq!(
+            show(&embed_in_str(page, hidden)),
+            show(&expected),
+            "whole page {:?}",
+            show(page)
+        );
+        let mut chunkings: Vec<Vec<&[u8]>> = vec![vec![page]];
+        for size in [1, 2, 3, 5, 7, 16, 64] {
+            chunkings.push(page.chunks(size).collect());
+        }
+        for at in 0..=page.len() {
+            chunkings.push(vec![&page[..at], &page[at..]]);
+        }
+        for chunks in chunkings {
+            assert_eq!(
+                show(&embed_in_chunks(&chunks, hidden)),
+                show(&expected),
+                "page {:?} in chunks {:?}",
+                show(page),
+                chunks.iter().map(|c| c.len()).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn the_last_form_tag() {
+        let naive = |page: &[u8]| {
+            (0..page.len()).rev().find(|&i| {
+                page[i] == b'<'
+                    && page
+                        .get(i + 1..i + 5)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(b"form"))
+            })
+        };
+        for page in CORPUS.iter().map(|p| p.as_bytes()).chain([
+            &b""[..],
+            b"<",
+            b"<f",
+            b"<form",
+            b"<FoRm<fOrM x",
+            b"<form<fo<Fo",
+            b"<<form",
+        ]) {
+            assert_eq!(
+                last_form_tag(page),
+                naive(page),
+                "{:?}",
+                String::from_utf8_lossy(page)
+            );
+        }
+    }
+
+    #[test]
+    fn byte_for_byte_lol_html_on_the_corpus() {
+        for page in CORPUS {
+            assert_like_lol_html(page.as_bytes(), "<i>T</i>");
+            // A long tail after the last form, and a long page before it.
+            let tail = format!("{page}{}", "<p class=x>tail</p>".repeat(40));
+            assert_like_lol_html(tail.as_bytes(), "<i>T</i>");
+            let head = format!("{}{page}", "<p class=x>head</p>".repeat(40));
+            assert_like_lol_html(head.as_bytes(), "<i>T</i>");
+        }
+        assert_like_lol_html(b"\xff\xfe<form method=post>\x80", "<i>T</i>");
     }
 
     #[test]

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Load test: bare vs guarded axum routes, side by side, on loopback.
+#
+#   bench/load.sh                 one run, 10 s per scenario
+#   RUNS=3 DURATION=10 bench/load.sh
+#
+# Builds examples/bench_server (bench/server.rs) in release, starts it on
+# 127.0.0.1, runs wrk (-t1 -c32) against each scenario in turn and prints
+# requests/s and the ratios guarded/bare of the same run; with RUNS > 1 the
+# min/median/max of each ratio over the runs. Then measures the extra peak
+# memory (VmHWM) of a 100 MB multipart upload through the guard against the
+# same upload to a bare route. Everything stops by itself.
+#
+# Environment: RUNS (1), DURATION seconds per scenario (10), CONNECTIONS (32),
+# PORT (3999), UPLOAD_MB (100; 0 skips the upload).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS="${RUNS:-1}"
+DURATION="${DURATION:-10}"
+CONNECTIONS="${CONNECTIONS:-32}"
+PORT="${PORT:-3999}"
+UPLOAD_MB="${UPLOAD_MB:-100}"
+ADDR="127.0.0.1:${PORT}"
+BASE="http://${ADDR}"
+
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "== installing wrk (Debian package)" >&2
+    if ! apt-get install -y -qq wrk >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+    fi
+fi
+command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+
+echo "== building the bench server (release)" >&2
+cargo build --release --quiet --example bench_server
+server_bin="target/release/examples/bench_server"
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$server_bin" "$ADDR" 2>"$work/server.log" &
+server_pid=$!
+for _ in $(seq 1 100); do
+    curl -fsS "$BASE/bench/token" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+curl -fsS "$BASE/bench/post-body" >"$work/body.txt"
+token="$(curl -fsS "$BASE/bench/token")"
+
+# Sanity: every route answers as it should before it is measured.
+check() { # method path expected-status [grep-pattern]
+    local out status
+    if [ "$1" = POST ]; then
+        status="$(curl -s -o "$work/out" -w '%{http_code}' -X POST \
+            -H 'Content-Type: application/x-www-form-urlencoded' \
+            --data-binary @"$work/body.txt" "$BASE$2")"
+    else
+        status="$(curl -s -o "$work/out" -w '%{http_code}' "$BASE$2")"
+    fi
+    if [ "$status" != "$3" ] || { [ -n "${4:-}" ] && ! grep -q -- "$4" "$work/out"; }; then
+        echo "!! $1 $2 answered $status (want $3${4:+, containing $4})" >&2
+        head -c 400 "$work/out" >&2
+        exit 1
+    fi
+}
+check GET /bare/items/1 200
+check GET /embed/items/1 200 'name="_concurrency_token"'
+check GET /template/items/1 200 'name="_concurrency_token"'
+check POST /bare/items/1 200 saved
+check POST /embed/items/1 200 saved
+
+cat >"$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+local f = io.open("$work/body.txt", "rb")
+wrk.body = f:read("*a")
+f:close()
+LUA
+
+# requests/s of one wrk run; non-2xx answers fail the script.
+rps() { # path [lua]
+    local args=(-t1 "-c$CONNECTIONS" "-d${DURATION}s" --timeout 5s)
+    [ -n "${2:-}" ] && args+=(-s "$2")
+    wrk "${args[@]}" "$BASE$1" >"$work/wrk.txt"
+    if grep -q "Non-2xx" "$work/wrk.txt"; then
+        echo "!! non-2xx answers for $1:" >&2
+        cat "$work/wrk.txt" >&2
+        exit 1
+    fi
+    awk '/^Requests\/sec:/ {print $2}' "$work/wrk.txt"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+# Warm-up (connections, allocator, caches), not measured.
+DURATION=2 rps /bare/items/1 >/dev/null
+DURATION=2 rps /embed/items/1 >/dev/null
+
+echo "== machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')"
+echo "== wrk -t1 -c$CONNECTIONS -d${DURATION}s per scenario, $RUNS run(s)"
+: >"$work/ratios"
+for run in $(seq 1 "$RUNS"); do
+    get_bare=$(rps /bare/items/1)
+    get_embed=$(rps /embed/items/1)
+    get_template=$(rps /template/items/1)
+    post_bare=$(rps /bare/items/1 "$work/post.lua")
+    post_embed=$(rps /embed/items/1 "$work/post.lua")
+    r_embed=$(ratio "$get_embed" "$get_bare")
+    r_template=$(ratio "$get_template" "$get_bare")
+    r_post=$(ratio "$post_embed" "$post_bare")
+    printf 'run %d: GET bare %s/s, embed %s/s, template %s/s; POST bare %s/s, guarded %s/s\n' \
+        "$run" "$get_bare" "$get_embed" "$get_template" "$post_bare" "$post_embed"
+    printf 'run %d ratios: GET auto-embed/bare %s (goal >= 0.90), GET template/bare %s (goal >= 0.95), POST guarded/bare %s (goal >= 0.90)\n' \
+        "$run" "$r_embed" "$r_template" "$r_post"
+    echo "$r_embed $r_template $r_post" >>"$work/ratios"
+done
+
+if [ "$RUNS" -gt 1 ]; then
+    for col in 1 2 3; do
+        name=$(echo "GET-auto-embed/bare GET-template/bare POST-guarded/bare" | cut -d' ' -f"$col")
+        cut -d' ' -f"$col" "$work/ratios" | sort -g | awk -v n="$name" '
+            { v[NR] = $1 }
+            END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+                  printf "%s: min %.3f, median %.3f, max %.3f over %d runs\n", n, v[1], m, v[NR], NR }'
+    done
+fi
+
+if [ "$UPLOAD_MB" -gt 0 ]; then
+    echo "== ${UPLOAD_MB} MB multipart upload: extra peak memory (VmHWM) of the guarded route"
+    head -c "$((UPLOAD_MB * 1024 * 1024))" /dev/zero >"$work/upload.bin"
+    hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status"; }
+    rss() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"; }
+    upload() { # path
+        # Reset the high-water mark to the current RSS, then upload.
+        echo 5 >"/proc/$server_pid/clear_refs"
+        local before; before=$(rss)
+        curl -fsS -o "$work/out" -F "_concurrency_token=$token" -F "file=@$work/upload.bin" \
+            "$BASE$1"
+        local after; after=$(hwm)
+        echo "$before $after $(cat "$work/out")"
+    }
+    # Once each unmeasured (first-touch allocations), then measured.
+    upload /bare/upload/1 >/dev/null
+    upload /embed/upload/1 >/dev/null
+    read -r b0 b1 bn _ < <(upload /bare/upload/1)
+    read -r g0 g1 gn _ < <(upload /embed/upload/1)
+    printf 'bare:    RSS before %d KiB, peak %d KiB (+%d KiB), %s bytes read by the handler\n' "$b0" "$b1" "$((b1 - b0))" "$bn"
+    printf 'guarded: RSS before %d KiB, peak %d KiB (+%d KiB), %s bytes read by the handler\n' "$g0" "$g1" "$((g1 - g0))" "$gn"
+    printf 'extra peak of the guarded upload: %d KiB (goal < 1024 KiB)\n' "$(((g1 - g0) - (b1 - b0)))"
+fi
