@@ -243,14 +243,17 @@ fn rewriter(
         Settings {
             element_content_handlers: vec![
                 element!("template", move |el| {
-                    template_depth.fetch_add(1, Ordering::Relaxed);
                     let depth = template_depth.clone();
                     // A template the page never closes ends with the page.
                     let on_end: lol_html::send::EndTagHandler<'static> = Box::new(move |_end| {
                         depth.fetch_sub(1, Ordering::Relaxed);
                         Ok(())
                     });
-                    let _ = el.on_end_tag(on_end);
+                    // A self-closing `<template/>` in SVG or MathML has no
+                    // content and no end tag: it opens nothing.
+                    if el.on_end_tag(on_end).is_ok() {
+                        template_depth.fetch_add(1, Ordering::Relaxed);
+                    }
                     Ok(())
                 }),
                 element!("form", move |el| {
@@ -570,6 +573,11 @@ mod tests {
         ] {
             assert_eq!(embed(untouched), untouched);
         }
+        assert_eq!(
+            embed("<svg><template/></svg><form method=post></form>"),
+            "<svg><template/></svg><form method=post><i>T</i></form>",
+            "a self-closing template in SVG hides nothing"
+        );
         assert_eq!(
             embed("<template><form method=post></form></template><form method=post></form>"),
             "<template><form method=post></form></template><form method=post><i>T</i></form>"
