@@ -305,10 +305,11 @@ struct MultipartScanner {
 
 #[derive(Debug, Clone, Copy)]
 enum Phase {
-    /// Looking for the first boundary.
-    Preamble,
-    /// At the start of a part's headers.
-    Headers { at: usize },
+    /// Looking for the first boundary; `scanned` is how far it was sought.
+    Preamble { scanned: usize },
+    /// At the start of a part's headers; `scanned` is how far their end
+    /// was sought.
+    Headers { at: usize, scanned: usize },
     /// Inside a part's body; `scanned` is how far the delimiter was sought.
     Body {
         start: usize,
@@ -332,7 +333,7 @@ impl MultipartScanner {
             dash_boundary: memmem::Finder::new(&dash_boundary).into_owned(),
             delimiter: memmem::Finder::new(&delimiter).into_owned(),
             field: field.as_bytes().to_vec(),
-            phase: Phase::Preamble,
+            phase: Phase::Preamble { scanned: 0 },
         }
     }
 
@@ -340,29 +341,51 @@ impl MultipartScanner {
     fn step(&mut self, buf: &[u8]) -> Step {
         loop {
             match self.phase {
-                Phase::Preamble => {
-                    let Some(i) = self.dash_boundary.find(buf) else {
+                Phase::Preamble { scanned } => {
+                    // Search again only where a boundary can newly appear.
+                    let from = scanned.min(buf.len());
+                    let Some(i) = self.dash_boundary.find(&buf[from..]).map(|i| from + i) else {
+                        let keep = self.dash_boundary.needle().len() + 1;
+                        self.phase = Phase::Preamble {
+                            scanned: buf.len().saturating_sub(keep),
+                        };
                         return Step::NeedMore;
                     };
                     if i != 0 && (i < 2 || &buf[i - 2..i] != b"\r\n") {
                         return Step::Malformed("the body does not start with its boundary");
                     }
                     match self.after_delimiter(buf, i + self.dash_boundary.needle().len()) {
-                        Ok(Some(at)) => self.phase = Phase::Headers { at },
+                        Ok(Some(at)) => self.phase = Phase::Headers { at, scanned: at },
                         Ok(None) => return Step::NeedMore,
                         Err(step) => return step,
                     }
                 }
-                Phase::Headers { at } => {
-                    let Some(end) = HEADERS_END.find(&buf[at..]) else {
-                        if buf.len() - at > MAX_PART_HEADERS {
+                Phase::Headers { at, scanned } => {
+                    if buf.len() < at + 2 {
+                        return Step::NeedMore;
+                    }
+                    // A part without headers (RFC 2046): its content starts
+                    // right after the boundary line.
+                    let (headers, start) = if &buf[at..at + 2] == b"\r\n" {
+                        (&buf[at..at], at + 2)
+                    } else {
+                        let from = scanned.max(at).min(buf.len());
+                        let Some(end) = HEADERS_END.find(&buf[from..]).map(|i| from + i) else {
+                            if buf.len() - at > MAX_PART_HEADERS {
+                                return Step::Malformed("a part's headers are too long");
+                            }
+                            self.phase = Phase::Headers {
+                                at,
+                                scanned: buf.len().saturating_sub(3),
+                            };
+                            return Step::NeedMore;
+                        };
+                        if end - at > MAX_PART_HEADERS {
                             return Step::Malformed("a part's headers are too long");
                         }
-                        return Step::NeedMore;
+                        (&buf[at..end], end + 4)
                     };
-                    let headers = &buf[at..at + end];
                     let is_token = part_name(headers).is_some_and(|name| name == self.field);
-                    let start = at + end + 4;
                     self.phase = Phase::Body {
                         start,
                         scanned: start,
@@ -394,7 +417,7 @@ impl MultipartScanner {
                         };
                     }
                     match self.after_delimiter(buf, end + self.delimiter.needle().len()) {
-                        Ok(Some(at)) => self.phase = Phase::Headers { at },
+                        Ok(Some(at)) => self.phase = Phase::Headers { at, scanned: at },
                         Ok(None) => {
                             // Come back to this delimiter when more is read.
                             self.phase = Phase::Body {
@@ -449,19 +472,59 @@ fn part_name(headers: &[u8]) -> Option<&[u8]> {
         {
             continue;
         }
-        for param in line[colon + 1..].split(|&b| b == b';').skip(1) {
-            let param = param.trim_ascii();
-            let Some(eq) = memchr::memchr(b'=', param) else {
-                continue;
-            };
-            if param[..eq].trim_ascii().eq_ignore_ascii_case(b"name") {
-                let value = param[eq + 1..].trim_ascii();
-                let value = value
-                    .strip_prefix(b"\"")
-                    .and_then(|v| v.strip_suffix(b"\""))
-                    .unwrap_or(value);
-                return Some(value);
+        return disposition_param(&line[colon + 1..], b"name");
+    }
+    None
+}
+
+/// The value of parameter `wanted` in a Content-Disposition value
+/// (`form-data; name="a"; filename="x; y"`): parameters split at `;` outside
+/// quoted strings only, so a `;` or `name=` inside a file name is no
+/// parameter. A quoted value comes back without its quotes (escapes kept).
+fn disposition_param<'a>(value: &'a [u8], wanted: &[u8]) -> Option<&'a [u8]> {
+    let mut i = 0;
+    // Skip the disposition type.
+    while i < value.len() && value[i] != b';' {
+        if value[i] == b'"' {
+            return None;
+        }
+        i += 1;
+    }
+    while i < value.len() {
+        i += 1; // the ';'
+        let name_start = i;
+        while i < value.len() && value[i] != b'=' && value[i] != b';' {
+            i += 1;
+        }
+        let name = value[name_start..i].trim_ascii();
+        if i >= value.len() || value[i] == b';' {
+            continue;
+        }
+        i += 1; // the '='
+        while i < value.len() && (value[i] == b' ' || value[i] == b'\t') {
+            i += 1;
+        }
+        let param = if value.get(i) == Some(&b'"') {
+            let start = i + 1;
+            i = start;
+            while i < value.len() && value[i] != b'"' {
+                i += if value[i] == b'\\' { 2 } else { 1 };
             }
+            let end = i.min(value.len());
+            i = end + 1;
+            while i < value.len() && value[i] != b';' {
+                i += 1;
+            }
+            &value[start..end]
+        } else {
+            let start = i;
+            while i < value.len() && value[i] != b';' {
+                i += 1;
+            }
+            value[start..i].trim_ascii()
+        };
+        if name.eq_ignore_ascii_case(wanted) {
+            return Some(param);
         }
     }
     None
@@ -634,6 +697,51 @@ mod tests {
             }
         }
         Step::NeedMore
+    }
+
+    #[test]
+    fn disposition_parameters_respect_quotes() {
+        let p = |v: &str| {
+            disposition_param(v.as_bytes(), b"name")
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+        };
+        assert_eq!(p(r#" form-data; name="t""#).as_deref(), Some("t"));
+        assert_eq!(
+            p(r#" form-data; filename="a; name=b"; name="t""#).as_deref(),
+            Some("t")
+        );
+        assert_eq!(
+            p(r#" form-data; filename="x; name=t; y"; name="file""#).as_deref(),
+            Some("file")
+        );
+        assert_eq!(p(" form-data; name=t ; x=1").as_deref(), Some("t"));
+        assert_eq!(p(r#" form-data; filename="unclosed"#), None);
+        assert_eq!(p(" form-data"), None);
+    }
+
+    #[test]
+    fn parts_without_headers_and_long_headers() {
+        // A part with no headers, then the close delimiter: an epilogue
+        // that looks like a token part is not read.
+        let body = "--b\r\n\r\nv\r\n--b--\r\n--b\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\nlate\r\n--b--";
+        for chunk in [1, 3, body.len()] {
+            assert_eq!(
+                scan_multipart(body.as_bytes(), "b", "t", chunk),
+                Ok(None),
+                "chunk {chunk}"
+            );
+        }
+        // Headers over the limit are refused however they arrive.
+        let long = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"t\"\r\nX-Pad: {}\r\n\r\ntok\r\n--b--",
+            "a".repeat(MAX_PART_HEADERS)
+        );
+        for chunk in [7, 4096, long.len()] {
+            assert!(
+                scan_multipart(long.as_bytes(), "b", "t", chunk).is_err(),
+                "chunk {chunk}"
+            );
+        }
     }
 
     #[test]
