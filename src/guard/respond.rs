@@ -469,13 +469,14 @@ fn conflict_html(conflict: &Conflict, parts: &Parts) -> String {
         }
         out.push_str("</tbody></table></details>");
     }
+    // The re-submission goes where the stale one went.
+    let action = parts
+        .uri
+        .path_and_query()
+        .map_or("/".to_owned(), |pq| pq.to_string());
     match (conflict.proposal(), conflict.fresh_token()) {
         (Some([]), Some(token)) => {
             // Nothing to fill in (a button-only form, e.g. "+1").
-            let action = parts
-                .uri
-                .path_and_query()
-                .map_or("/".to_owned(), |pq| pq.to_string());
             let _ = write!(
                 out,
                 r#"<form method="post" action="{}" class="your-version">{}<div class="actions"><button type="submit">Do it again on the current data</button><a href="{}">Go back</a></div></form>"#,
@@ -485,10 +486,6 @@ fn conflict_html(conflict: &Conflict, parts: &Parts) -> String {
             );
         }
         (Some(submitted), Some(token)) => {
-            let action = parts
-                .uri
-                .path_and_query()
-                .map_or("/".to_owned(), |pq| pq.to_string());
             let _ = write!(
                 out,
                 r#"<h2>Your version</h2><p>Your changes, on top of the values saved now. Check them against the saved values: saving again replaces what the other person saved in the fields you changed.</p><form method="post" action="{}" class="your-version">{}"#,
