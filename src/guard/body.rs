@@ -371,7 +371,9 @@ impl MultipartScanner {
                     } else {
                         let from = scanned.max(at).min(buf.len());
                         let Some(end) = HEADERS_END.find(&buf[from..]).map(|i| from + i) else {
-                            if buf.len() - at > MAX_PART_HEADERS {
+                            // (+3: the blank line that ends a block of
+                            // exactly the limit may be partly read.)
+                            if buf.len() - at > MAX_PART_HEADERS + 3 {
                                 return Step::Malformed("a part's headers are too long");
                             }
                             self.phase = Phase::Headers {
@@ -739,6 +741,19 @@ mod tests {
         for chunk in [7, 4096, long.len()] {
             assert!(
                 scan_multipart(long.as_bytes(), "b", "t", chunk).is_err(),
+                "chunk {chunk}"
+            );
+        }
+        // A block of exactly the limit passes, however it arrives.
+        let head = "Content-Disposition: form-data; name=\"t\"\r\nX-Pad: ";
+        let exact = format!(
+            "--b\r\n{head}{}\r\n\r\ntok\r\n--b--",
+            "a".repeat(MAX_PART_HEADERS - head.len())
+        );
+        for chunk in [1, 2, 3, exact.len()] {
+            assert_eq!(
+                scan_multipart(exact.as_bytes(), "b", "t", chunk),
+                Ok(Some("tok".to_owned())),
                 "chunk {chunk}"
             );
         }

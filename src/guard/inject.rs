@@ -259,7 +259,9 @@ fn rewriter(
                 element!("form", move |el| {
                     let post = el
                         .get_attribute("method")
-                        .is_some_and(|m| m.trim().eq_ignore_ascii_case("post"));
+                        // As browsers read it: `method=" post "` is invalid,
+                        // so that form submits as GET (no token in its URL).
+                        .is_some_and(|m| m.eq_ignore_ascii_case("post"));
                     let opted_out = el
                         .get_attribute("data-concurrency-guard")
                         .is_some_and(|v| v.trim().eq_ignore_ascii_case("off"));
@@ -573,6 +575,11 @@ mod tests {
         ] {
             assert_eq!(embed(untouched), untouched);
         }
+        assert_eq!(
+            embed(r#"<form method=" post "></form>"#),
+            r#"<form method=" post "></form>"#,
+            "browsers submit an invalid method as GET"
+        );
         assert_eq!(
             embed("<svg><template/></svg><form method=post></form>"),
             "<svg><template/></svg><form method=post><i>T</i></form>",
