@@ -174,9 +174,10 @@ where
         return Ok(check(&config, form, token.as_bytes(), &current));
     }
     let digests = StateDigests::of(&current, keys.signing_key());
-    let etag = (config.preconditions != Preconditions::Off)
-        .then(|| conditional::etag(keys.signing_key_id(), keys.signing_key(), form, &digests));
-    if config.preconditions != Preconditions::Off {
+    // Made only when an answer carries it.
+    let tagged = config.preconditions != Preconditions::Off;
+    let etag = || conditional::etag(keys.signing_key_id(), keys.signing_key(), form, &digests);
+    if tagged {
         let preconditions = match RequestPreconditions::read(&parts.headers) {
             Ok(p) => p,
             Err(rejection) => return Ok(refuse(form, rejection, &parts)),
@@ -186,9 +187,7 @@ where
             Err(Failed::IfNoneMatch) => {
                 tracing::debug!(form, "not modified");
                 let mut res = StatusCode::NOT_MODIFIED.into_response();
-                if let Some(etag) = &etag {
-                    conditional::set_etag(res.headers_mut(), etag);
-                }
+                conditional::set_etag(res.headers_mut(), &etag());
                 return Ok(res);
             }
             Err(failed @ Failed::IfMatch) => {
@@ -216,10 +215,8 @@ where
     let embeds = hidden_input.is_some() && inject::is_rewritable_html(response.headers());
     // No tag on a page that carries a token: a browser revalidating it
     // would get the old page, with its old token, back from a 304.
-    if let Some(etag) = &etag {
-        if response.status().is_success() && !embeds {
-            conditional::set_etag(response.headers_mut(), etag);
-        }
+    if tagged && response.status().is_success() && !embeds {
+        conditional::set_etag(response.headers_mut(), &etag());
     }
     Ok(match hidden_input {
         Some(hidden_input) if embeds => {
