@@ -96,4 +96,6 @@ echo "e2e: inventory at $INVENTORY_URL, seed at $SEED_URL, early warning at $WAR
 
 mkdir -p "$SCREENSHOT_DIR"
 cd "$here"
-node --test scenarios.test.mjs
+# Each scenario has its own 90 s limit; this one bounds the whole run, so a
+# hang anywhere (the browser, node) fails within minutes.
+timeout --kill-after=15 600 node --test scenarios.test.mjs
