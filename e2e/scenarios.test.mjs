@@ -4,7 +4,7 @@
 // SEED_URL, SCREENSHOT_DIR and CHROMIUM. Each scenario has two browser
 // contexts (separate profiles: cookies, cache, tabs), A and B.
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,24 +22,32 @@ function required(name) {
   return value;
 }
 
-// The browser runs as a server of its own that this process can kill: a
-// browser that hangs while shutting down (seen once in CI, in a context's
-// close) must not hang the run.
-let server;
-let browser;
+// Each scenario has a browser of its own, run as a server process that this
+// one can kill: a browser that hangs while shutting down (seen once in CI, in
+// a context's close) must neither hang the run nor leak into the next
+// scenario.
+const BROWSER_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+];
 
 /** `promise`, or after `ms` a note that it did not settle (cleanup only). */
 async function bounded(promise, ms, what, t) {
   let timer;
-  const gave_up = new Promise((resolve) => {
+  const gaveUp = new Promise((resolve) => {
     timer = setTimeout(() => resolve('timeout'), ms);
   });
-  const outcome = await Promise.race([promise.then(() => 'done', () => 'done'), gave_up]);
+  const outcome = await Promise.race([promise.then(() => 'done', () => 'done'), gaveUp]);
   clearTimeout(timer);
   if (outcome === 'timeout') {
-    const note = `${what} did not finish within ${ms} ms; the browser is killed at the end`;
-    if (t) t.diagnostic(note);
-    else console.error(note);
+    t.diagnostic(`${what} did not finish within ${ms} ms; the browser was killed`);
   }
 }
 
@@ -48,40 +56,30 @@ function scenario(name, fn) {
   return test(name, { timeout: 90_000 }, fn);
 }
 
-before(async () => {
+before(() => {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  // A fresh temporary profile (--user-data-dir); each newContext() is a
-  // separate, incognito-like user.
-  server = await chromium.launchServer({
+});
+
+/**
+ * Two users, A and B (two browser contexts: separate, incognito-like
+ * profiles) of a fresh browser, closed when the test ends.
+ */
+async function users(t) {
+  const server = await chromium.launchServer({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-    ],
+    args: BROWSER_ARGS,
+  });
+  let browser;
+  t.after(async () => {
+    if (browser) await bounded(browser.close(), 10_000, 'closing the browser', t);
+    // SIGKILL to whatever is left of the browser's processes.
+    await server.kill();
   });
   browser = await chromium.connect(server.wsEndpoint(), { timeout: 30_000 });
-});
-
-after(async () => {
-  if (browser) await bounded(browser.close(), 10_000, 'closing the browser');
-  // SIGKILL to whatever is left of the browser's processes.
-  await server?.kill();
-});
-
-/** Two users, A and B, closed when the test ends. */
-async function users(t) {
   const a = await browser.newContext();
   const b = await browser.newContext();
   for (const context of [a, b]) context.setDefaultTimeout(10_000);
-  t.after(() => bounded(Promise.all([a.close(), b.close()]), 10_000, 'closing the two users', t));
   return [a, b];
 }
 
