@@ -177,9 +177,64 @@ macro_rules! render_with_display {
     )*};
 }
 
-render_with_display!(
-    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64
-);
+render_with_display!(i128, u128, f32, f64);
+
+/// Writes `n` in decimal, with a minus sign if `negative`: what `Display`
+/// writes for the integer, without going through the formatter (this runs
+/// for every integer field of every guarded request).
+fn push_decimal(out: &mut Rendered<'_>, mut n: u64, negative: bool) {
+    let mut digits = [0u8; 21];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if negative {
+        at -= 1;
+        digits[at] = b'-';
+    }
+    out.buf.extend_from_slice(&digits[at..]);
+}
+
+macro_rules! render_unsigned {
+    ($($t:ty),*) => {$(
+        impl RenderValue for $t {
+            fn render_value(&self, out: &mut Rendered<'_>) {
+                push_decimal(out, u64::from(*self), false);
+            }
+        }
+    )*};
+}
+
+macro_rules! render_signed {
+    ($($t:ty),*) => {$(
+        impl RenderValue for $t {
+            fn render_value(&self, out: &mut Rendered<'_>) {
+                push_decimal(out, u64::from(self.unsigned_abs()), *self < 0);
+            }
+        }
+    )*};
+}
+
+render_unsigned!(u8, u16, u32, u64);
+render_signed!(i8, i16, i32, i64);
+
+impl RenderValue for usize {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        // usize is at most 64 bits on every target Rust supports.
+        push_decimal(out, *self as u64, false);
+    }
+}
+
+impl RenderValue for isize {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        push_decimal(out, self.unsigned_abs() as u64, *self < 0);
+    }
+}
 
 impl<T: RenderValue> RenderValue for Option<T> {
     fn render_value(&self, out: &mut Rendered<'_>) {
@@ -475,6 +530,28 @@ impl fmt::Debug for Entry<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_render_as_display_writes_them() {
+        fn rendered<T: RenderValue>(value: T) -> String {
+            let mut buf = Vec::new();
+            value.render_value(&mut Rendered { buf: &mut buf });
+            String::from_utf8(buf).unwrap()
+        }
+        macro_rules! check {
+            ($($t:ty),*) => {$(
+                for v in [<$t>::MIN, <$t>::MAX, 0 as $t, 1 as $t, 9 as $t, 10 as $t, <$t>::MAX / 7, <$t>::MIN / 3] {
+                    assert_eq!(rendered(v), v.to_string(), "{}", stringify!($t));
+                }
+            )*};
+        }
+        check!(
+            i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize
+        );
+        for v in [-1i64, -9, -10, -99, -100, 99, 100, 12345, -1_000_000_007] {
+            assert_eq!(rendered(v), v.to_string());
+        }
+    }
 
     #[test]
     fn values_render_as_a_form_shows_them() {

@@ -199,7 +199,12 @@ pub fn scan_urlencoded(body: &[u8], field: &str) -> Result<String, Rejection> {
         let value = if needs_decoding(value) {
             decode_component(value)
         } else {
-            String::from_utf8_lossy(value).into_owned()
+            // A token is ASCII: the fast check, and the lossy copy only for
+            // what will be refused anyway.
+            match std::str::from_utf8(value) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(value).into_owned(),
+            }
         };
         // As from the header and a multipart part: surrounding blanks go.
         let value = match value.trim() {

@@ -6,7 +6,7 @@
 //! soon as nobody holds or waits for them.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use tokio::sync::OwnedMutexGuard;
@@ -16,20 +16,41 @@ pub(crate) type LockKey = (u32, u64);
 
 const SHARDS: usize = 16;
 
-type Shard = Mutex<HashMap<LockKey, Arc<tokio::sync::Mutex<()>>>>;
+/// Hashes a [`LockKey`] by mixing its two numbers. The resource digest is
+/// already a keyed hash (xxh3 under a subkey of the secret), so it is evenly
+/// spread and nobody without the key can aim many records at one bucket;
+/// SipHash on top of it was most of the table's cost.
+#[derive(Default)]
+struct MixHasher(u64);
 
-struct LockTable {
-    shards: [Shard; SHARDS],
-    hasher: std::collections::hash_map::RandomState,
+impl Hasher for MixHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(23) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
 }
 
-static LOCKS: LazyLock<LockTable> = LazyLock::new(|| LockTable {
-    shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
-    hasher: std::collections::hash_map::RandomState::new(),
-});
+type Shard = Mutex<HashMap<LockKey, Arc<tokio::sync::Mutex<()>>, BuildHasherDefault<MixHasher>>>;
+
+static LOCKS: LazyLock<[Shard; SHARDS]> =
+    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::default())));
 
 fn shard(key: &LockKey) -> &'static Shard {
-    &LOCKS.shards[(LOCKS.hasher.hash_one(key) as usize) % SHARDS]
+    // The digest's low bits pick the shard; the hasher mixes all of them.
+    &LOCKS[(key.1 ^ u64::from(key.0)) as usize % SHARDS]
 }
 
 /// Held from the check until the handler's future completes.
