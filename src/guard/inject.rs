@@ -19,6 +19,15 @@
 //! piece as before. Either way the output is byte for byte lol_html's: tested
 //! against plain lol_html on a corpus and by the fuzz target
 //! `inject_differential`.
+//!
+//! # The fast path for plain pages
+//!
+//! A whole page of plain HTML (tags, comments, a doctype, `<script>`,
+//! `<style>`, `<title>`, `<textarea>`) is not given to lol_html at all: a
+//! small scanner (`inject_fast`) finds its post forms, and gives up on
+//! anything else (`<template>`, SVG, other raw-text elements, CDATA, odd
+//! attribute syntax, …), which then goes through lol_html as above. Same
+//! tests, same fuzz targets: on every page, its output is lol_html's.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -34,6 +43,8 @@ use lol_html::html_content::ContentType;
 use lol_html::send::{HtmlRewriter, Settings};
 use lol_html::{OutputSink, element};
 use memchr::memmem;
+
+use super::inject_fast;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -161,6 +172,26 @@ fn rewrite_whole(page: &[u8], hidden_input: Arc<str>, once: Option<String>) -> W
     let Some(last) = last_form_tag(page) else {
         return Whole::Unchanged;
     };
+    if let Some(ends) = inject_fast::post_forms(page, last) {
+        // Plain HTML: the same insertions, without lol_html.
+        if ends.is_empty() {
+            return Whole::Unchanged;
+        }
+        let extra = ends.len() * hidden_input.len() + once.as_ref().map_or(0, String::len);
+        let mut bytes = Vec::with_capacity(page.len() + extra);
+        let mut once = once;
+        let mut copied = 0;
+        for end in ends {
+            bytes.extend_from_slice(&page[copied..end]);
+            bytes.extend_from_slice(hidden_input.as_bytes());
+            if let Some(once) = once.take() {
+                bytes.extend_from_slice(once.as_bytes());
+            }
+            copied = end;
+        }
+        bytes.extend_from_slice(&page[copied..]);
+        return Whole::Rewritten(bytes);
+    }
     let out = SharedOutput::default();
     let progress = Arc::new(Progress::default());
     let mut rewriter = rewriter(hidden_input, once, out.clone(), progress.clone());
@@ -559,6 +590,56 @@ mod tests {
             assert_like_lol_html(head.as_bytes(), "<i>T</i>");
         }
         assert_like_lol_html(b"\xff\xfe<form method=post>\x80", "<i>T</i>");
+    }
+
+    /// Pages as server-side templates write them, each of which the fast
+    /// path takes.
+    const PLAIN: &[&str] = &[
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=\"utf-8\"><title>Edit &amp; save</title>\n\
+         <link rel=stylesheet href=/s.css><script src=/app.js defer></script>\n\
+         <style>form > p { margin: 0 } a[href^='<form'] {}</style></head>\n\
+         <body class='edit'><!-- the <form method=post> below --><nav><a href=/>Home</a></nav>\n\
+         <form method=\"get\" action=/search><input name=q></form>\n\
+         <FORM Method='POST' action=\"/items/1?a=1&amp;b=2\" class=edit hx-post=/x @submit.prevent=\"go()\">\n\
+         <input name=name value=\"a > b\" required><textarea name=d><form method=post></textarea>\n\
+         <select name=s><option value=1 selected>One</option></select><button>Save</button></FORM>\n\
+         <form method=post data-concurrency-guard=off action=/logout><button>Log out</button></form>\n\
+         <form method=post action=/items/1/delete><button>Delete</button></form>\n\
+         <script>document.querySelectorAll('form').forEach(f => f.x = '<form method=post>');</script></body></html>",
+        "<form method=post>",
+        "<p>1 < 2 and 3<4</p><form method=post><input disabled></form><form\nmethod\n=\n\"post\"\n>",
+        "<script type=module>if (a < b && c --> d) {}</script><form method=post></form>",
+        "<title>a </title  > <form method=post></title><form method=post>",
+        "<style>a{}</STYLE ><form method=post data-concurrency-guard=' off '><form method=POST>",
+        "<form method=post/ ><form method=post action=/x/>",
+        "<div\rclass=x><form\x0cmethod=post>",
+    ];
+
+    #[test]
+    fn the_fast_path_takes_plain_pages_and_agrees_with_lol_html() {
+        for page in PLAIN {
+            let last = last_form_tag(page.as_bytes()).expect("a form");
+            assert!(
+                inject_fast::post_forms(page.as_bytes(), last).is_some(),
+                "left to lol_html: {page:?}"
+            );
+            assert_like_lol_html(page.as_bytes(), "<i>T</i>");
+        }
+        assert_eq!(
+            embed(PLAIN[0]).matches("<i>T</i>").count(),
+            2,
+            "the POST form and the delete form"
+        );
+        // And it leaves the hard pages of the corpus to lol_html.
+        let taken = CORPUS
+            .iter()
+            .filter(|page| {
+                last_form_tag(page.as_bytes())
+                    .and_then(|last| inject_fast::post_forms(page.as_bytes(), last))
+                    .is_some()
+            })
+            .count();
+        assert!((10..CORPUS.len() - 10).contains(&taken), "{taken}");
     }
 
     /// Raw-text start tags ending in an attribute without a value: what

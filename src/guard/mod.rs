@@ -17,6 +17,7 @@ mod debug;
 pub mod deferred;
 mod extract;
 pub mod inject;
+mod inject_fast;
 mod layer;
 mod lock;
 mod respond;

@@ -1,0 +1,293 @@
+//! The fast path of auto-embed: a page of plain, well-formed HTML is scanned
+//! here instead of going through lol_html, with the same result.
+//!
+//! [`post_forms`] reads the page the way the HTML tokenizer does, but only
+//! the part of HTML that ordinary server-rendered pages use: tags with
+//! quoted or plain attribute values, comments, a doctype, and the text of
+//! `<script>`, `<style>`, `<title>` and `<textarea>`. Anything else —
+//! `<template>`, SVG and MathML, other raw-text elements, CDATA, `<?`, a NUL
+//! byte, an attribute without value, a quote inside a name, an unterminated
+//! tag at the end, a `<!--` inside a script — makes it give up (`None`), and
+//! the page goes through lol_html as before. So this never has to reproduce
+//! the hard parts of HTML (or lol_html's bugs there); on what it accepts,
+//! its answer must be lol_html's. That is tested byte for byte on the
+//! injector's corpus and fuzzed against lol_html (`inject_differential`,
+//! `html_inject`).
+
+use memchr::{memchr, memmem};
+
+/// Where the hidden input goes: the offsets just after the start tag of each
+/// post form (outside any opted-out form) up to and including the tag that
+/// starts at `last` (the page's last `<form`), in page order. `None`: the
+/// page uses HTML this scanner leaves to lol_html.
+pub(crate) fn post_forms(page: &[u8], last: usize) -> Option<Vec<usize>> {
+    let scanned = page.len().min(last.saturating_add(MAX_TAG));
+    if memchr(0, &page[..scanned]).is_some() {
+        return None;
+    }
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at <= last {
+        let lt = at + memchr(b'<', &page[at..])?;
+        if lt > last {
+            break;
+        }
+        let next = *page.get(lt + 1)?;
+        if next.is_ascii_alphabetic() {
+            let tag = read_tag(page, lt + 1)?;
+            let name = &page[tag.name.clone()];
+            at = tag.end;
+            if name.eq_ignore_ascii_case(b"form") {
+                if tag.self_closing {
+                    return None;
+                }
+                if tag.post && !tag.opted_out {
+                    found.push(tag.end);
+                }
+            } else if let Some(kind) = special(name) {
+                match kind {
+                    Special::Text { script } => {
+                        if tag.self_closing {
+                            return None;
+                        }
+                        let close = closing_tag(page, tag.end, name)?;
+                        if script && memmem::find(&page[tag.end..close], b"<!--").is_some() {
+                            return None;
+                        }
+                        at = close;
+                    }
+                    Special::Unsupported => return None,
+                }
+            }
+        } else if next == b'/' {
+            if !page.get(lt + 2)?.is_ascii_alphabetic() {
+                return None;
+            }
+            let tag = read_tag(page, lt + 2)?;
+            if let Some(Special::Unsupported) = special(&page[tag.name.clone()]) {
+                return None;
+            }
+            at = tag.end;
+        } else if next == b'!' {
+            at = skip_markup_declaration(page, lt)?;
+        } else if next == b'?' {
+            return None;
+        } else {
+            // `<` then a blank, a digit, …: text.
+            at = lt + 1;
+        }
+    }
+    Some(found)
+}
+
+/// A form start tag longer than this is left to lol_html (the NUL check
+/// covers the page up to the last form plus this much).
+const MAX_TAG: usize = 64 * 1024;
+
+/// What a start or end tag holds, as far as the guard cares.
+struct Tag {
+    name: std::ops::Range<usize>,
+    /// Just past the closing `>`.
+    end: usize,
+    self_closing: bool,
+    /// `method` is "post" (any case, not trimmed: as browsers read it).
+    post: bool,
+    /// `data-concurrency-guard` is "off" (any case, blanks trimmed).
+    opted_out: bool,
+}
+
+fn is_blank(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
+}
+
+/// Reads a tag whose name starts at `start` (just after `<` or `</`).
+fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
+    let mut at = start;
+    while at < page.len() && (page[at].is_ascii_alphanumeric() || page[at] == b'-') {
+        at += 1;
+    }
+    let name = start..at;
+    let is_form = page[name.clone()].eq_ignore_ascii_case(b"form");
+    let mut tag = Tag {
+        name,
+        end: 0,
+        self_closing: false,
+        post: false,
+        opted_out: false,
+    };
+    let (mut seen_method, mut seen_opt_out) = (false, false);
+    loop {
+        let b = *page.get(at)?;
+        if is_blank(b) {
+            at += 1;
+            continue;
+        }
+        match b {
+            b'>' => {
+                tag.end = at + 1;
+                return Some(tag);
+            }
+            b'/' => {
+                // Only `/>`; a `/` elsewhere in a tag is left to lol_html.
+                if *page.get(at + 1)? != b'>' {
+                    return None;
+                }
+                tag.self_closing = true;
+                tag.end = at + 2;
+                return Some(tag);
+            }
+            _ => {}
+        }
+        // A name right after the tag name or another attribute needs a
+        // blank before it (`<a"b">`, `<a b="c"d>` are left to lol_html).
+        if !is_blank(page[at - 1]) {
+            return None;
+        }
+        // The attribute's name.
+        let name_start = at;
+        while at < page.len() && !is_blank(page[at]) && !matches!(page[at], b'/' | b'>' | b'=') {
+            if matches!(page[at], b'"' | b'\'' | b'<') {
+                return None;
+            }
+            at += 1;
+        }
+        if at == name_start {
+            // `=` where a name should start.
+            return None;
+        }
+        let attr = &page[name_start..at];
+        while at < page.len() && is_blank(page[at]) {
+            at += 1;
+        }
+        let value = if page.get(at) == Some(&b'=') {
+            at += 1;
+            while at < page.len() && is_blank(page[at]) {
+                at += 1;
+            }
+            match *page.get(at)? {
+                quote @ (b'"' | b'\'') => {
+                    let close = at + 1 + memchr(quote, &page[at + 1..])?;
+                    let value = &page[at + 1..close];
+                    at = close + 1;
+                    // Something must separate it from what follows.
+                    let after = *page.get(at)?;
+                    if !is_blank(after) && after != b'>' && after != b'/' {
+                        return None;
+                    }
+                    value
+                }
+                // An attribute without value (upstream bug L2's ground).
+                b'>' => return None,
+                _ => {
+                    let from = at;
+                    while at < page.len() && !is_blank(page[at]) && page[at] != b'>' {
+                        if matches!(page[at], b'"' | b'\'' | b'<' | b'=' | b'`') {
+                            return None;
+                        }
+                        at += 1;
+                    }
+                    &page[from..at]
+                }
+            }
+        } else {
+            // A name alone: an empty value. The loop goes on at `at`: `/`,
+            // `>`, or the next name after blanks.
+            &page[at..at]
+        };
+        if is_form {
+            if attr.eq_ignore_ascii_case(b"method") {
+                if seen_method || value.contains(&b'&') {
+                    return None;
+                }
+                seen_method = true;
+                tag.post = value.eq_ignore_ascii_case(b"post");
+            } else if attr.eq_ignore_ascii_case(b"data-concurrency-guard") {
+                if seen_opt_out || value.contains(&b'&') {
+                    return None;
+                }
+                seen_opt_out = true;
+                tag.opted_out = value.trim_ascii().eq_ignore_ascii_case(b"off");
+            }
+        }
+    }
+}
+
+enum Special {
+    /// Its content is text up to its end tag: `<script>` (script data),
+    /// `<style>` (raw text), `<title>`, `<textarea>` (RCDATA).
+    Text { script: bool },
+    /// Left to lol_html.
+    Unsupported,
+}
+
+fn special(name: &[u8]) -> Option<Special> {
+    const UNSUPPORTED: &[&[u8]] = &[
+        b"template",
+        b"svg",
+        b"math",
+        b"xmp",
+        b"iframe",
+        b"noembed",
+        b"noframes",
+        b"noscript",
+        b"plaintext",
+    ];
+    if name.eq_ignore_ascii_case(b"script") {
+        Some(Special::Text { script: true })
+    } else if [&b"style"[..], b"title", b"textarea"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+    {
+        Some(Special::Text { script: false })
+    } else if UNSUPPORTED.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+        Some(Special::Unsupported)
+    } else {
+        None
+    }
+}
+
+/// Where the end tag `</name` that closes a text element starting at `from`
+/// begins: `</` then the name (any case) then a blank, `/` or `>`.
+fn closing_tag(page: &[u8], from: usize, name: &[u8]) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let lt = at + memmem::find(&page[at..], b"</")?;
+        let after = lt + 2 + name.len();
+        if page
+            .get(lt + 2..after)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            && page
+                .get(after)
+                .is_some_and(|&b| is_blank(b) || b == b'/' || b == b'>')
+        {
+            return Some(lt);
+        }
+        at = lt + 2;
+    }
+}
+
+/// `<!--…-->` and `<!doctype …>` (without quotes); anything else after `<!`
+/// is left to lol_html. Returns where the page goes on.
+fn skip_markup_declaration(page: &[u8], lt: usize) -> Option<usize> {
+    let rest = &page[lt + 2..];
+    if rest.starts_with(b"--") {
+        let body = lt + 4;
+        // `<!-->` and `<!--->` end at once; `--!>` ends a comment too.
+        if page[body..].starts_with(b">") || page[body..].starts_with(b"->") {
+            return None;
+        }
+        let close = body + memmem::find(&page[body..], b"-->")?;
+        if memmem::find(&page[body..close + 3], b"--!>").is_some() {
+            return None;
+        }
+        return Some(close + 3);
+    }
+    if rest.len() >= 7 && rest[..7].eq_ignore_ascii_case(b"doctype") {
+        let close = lt + 2 + memchr(b'>', rest)?;
+        if page[lt..close].iter().any(|&b| b == b'"' || b == b'\'') {
+            return None;
+        }
+        return Some(close + 1);
+    }
+    None
+}
