@@ -128,7 +128,11 @@ pub(crate) async fn find_token(
             // whole body answers to axum's limit, as the handler's own
             // extractor does, not to the urlencoded buffer's.
             let (parts, body) = limited(parts, body, BodyLimit::Axum);
-            let found = read_multipart_prefix(body, &boundary, field, multipart_prefix_limit).await;
+            // Boxed: its scanner is large, and a urlencoded submission
+            // should not carry its room in every request's future.
+            let found =
+                Box::pin(read_multipart_prefix(body, &boundary, field, multipart_prefix_limit))
+                    .await;
             (parts, found)
         }
         BodyKind::Multipart(Err(reason)) => (parts, Err(Rejection::BadMultipart { reason })),
