@@ -130,9 +130,13 @@ pub(crate) async fn find_token(
             let (parts, body) = limited(parts, body, BodyLimit::Axum);
             // Boxed: its scanner is large, and a urlencoded submission
             // should not carry its room in every request's future.
-            let found =
-                Box::pin(read_multipart_prefix(body, &boundary, field, multipart_prefix_limit))
-                    .await;
+            let found = Box::pin(read_multipart_prefix(
+                body,
+                &boundary,
+                field,
+                multipart_prefix_limit,
+            ))
+            .await;
             (parts, found)
         }
         BodyKind::Multipart(Err(reason)) => (parts, Err(Rejection::BadMultipart { reason })),

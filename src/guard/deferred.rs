@@ -189,7 +189,7 @@ impl<T: RenderState> DeferredCheck<T> {
                 inner.form,
                 &digests,
             );
-            conditional::set_etag(refused.0.response.headers_mut(), &etag);
+            conditional::set_etag(refused.0.response.headers_mut(), etag);
             return Err(refused);
         }
         tracing::debug!(form = inner.form, "deferred check passed in the handler");

@@ -187,7 +187,7 @@ where
             Err(Failed::IfNoneMatch) => {
                 tracing::debug!(form, "not modified");
                 let mut res = StatusCode::NOT_MODIFIED.into_response();
-                conditional::set_etag(res.headers_mut(), &etag());
+                conditional::set_etag(res.headers_mut(), etag());
                 return Ok(res);
             }
             Err(failed @ Failed::IfMatch) => {
@@ -216,7 +216,7 @@ where
     // No tag on a page that carries a token: a browser revalidating it
     // would get the old page, with its old token, back from a 304.
     if tagged && response.status().is_success() && !embeds {
-        conditional::set_etag(response.headers_mut(), &etag());
+        conditional::set_etag(response.headers_mut(), etag());
     }
     Ok(match hidden_input {
         Some(hidden_input) if embeds => {
@@ -329,7 +329,7 @@ where
             let mut response = refuse(form, failed.rejection(), &parts);
             let digests = StateDigests::of(&current, keys.signing_key());
             let etag = conditional::etag(signing_id, keys.signing_key(), form, &digests);
-            conditional::set_etag(response.headers_mut(), &etag);
+            conditional::set_etag(response.headers_mut(), etag);
             return Ok(response);
         }
         tracing::debug!(form, "precondition holds; handler runs");
