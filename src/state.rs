@@ -98,7 +98,8 @@ pub trait RenderState {
 /// Implemented for strings, `char`, every integer and float (as `Display`
 /// writes them), `bool` (`"on"` when true, `""` when false: what a checkbox
 /// submits), `Option<T>` (`None` renders empty) and references and smart
-/// pointers to any of them.
+/// pointers to any of them; with the features of the same names, for
+/// `rust_decimal::Decimal` and `uuid::Uuid`.
 pub trait RenderValue {
     /// Writes the rendered text into `out`.
     fn render_value(&self, out: &mut Rendered<'_>);
@@ -233,6 +234,25 @@ impl RenderValue for usize {
 impl RenderValue for isize {
     fn render_value(&self, out: &mut Rendered<'_>) {
         push_decimal(out, self.unsigned_abs() as u64, *self < 0);
+    }
+}
+
+/// As its `Display` writes it, scale kept: `39.90`, not `39.9` (feature
+/// `rust_decimal`). A form that shows prices rounded to two places should
+/// render them so (`#[render_state(with = …)]`).
+#[cfg(feature = "rust_decimal")]
+impl RenderValue for rust_decimal::Decimal {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        use fmt::Write as _;
+        let _ = write!(out, "{self}");
+    }
+}
+
+/// Hyphenated and lowercase, as its `Display` writes it (feature `uuid`).
+#[cfg(feature = "uuid")]
+impl RenderValue for uuid::Uuid {
+    fn render_value(&self, out: &mut Rendered<'_>) {
+        out.push_str(self.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()));
     }
 }
 

@@ -262,3 +262,40 @@ fn the_same_state_under_another_key_gives_another_token() {
     let other = ConcurrencyToken::issue_at(&keys(8), &item(), at());
     assert_ne!(other.value(), token(&item()));
 }
+
+/// The form of DESIGN.md as written there, with a `Decimal` price and a
+/// `Uuid` key (features `rust_decimal` and `uuid`).
+#[cfg(all(feature = "rust_decimal", feature = "uuid"))]
+#[test]
+fn decimal_and_uuid_fields_render_as_their_display() {
+    use std::str::FromStr;
+
+    #[derive(RenderState)]
+    struct DesignForm {
+        #[render_state(key)]
+        id: uuid::Uuid,
+        name: String,
+        price: rust_decimal::Decimal,
+        #[render_state(skip)]
+        #[allow(dead_code)]
+        views: i64,
+        #[render_state(context)]
+        stock: i64,
+    }
+    let form = DesignForm {
+        id: uuid::Uuid::from_str("67E55044-10B1-426F-9247-BB680E5FE0C8").unwrap(),
+        name: "Desk lamp".into(),
+        price: rust_decimal::Decimal::from_str("39.90").unwrap(),
+        views: 3,
+        stock: -2,
+    };
+    assert_eq!(
+        entries(&form),
+        vec![
+            entry(K, "id", "67e55044-10b1-426f-9247-bb680e5fe0c8"),
+            entry(Input, "name", "Desk lamp"),
+            entry(Input, "price", "39.90"),
+            entry(Context, "stock", "-2"),
+        ]
+    );
+}
