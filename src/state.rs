@@ -183,8 +183,15 @@ render_with_display!(i128, u128, f32, f64);
 /// Writes `n` in decimal, with a minus sign if `negative`: what `Display`
 /// writes for the integer, without going through the formatter (this runs
 /// for every integer field of every guarded request).
-fn push_decimal(out: &mut Rendered<'_>, mut n: u64, negative: bool) {
-    let mut digits = [0u8; 21];
+fn push_decimal(out: &mut Rendered<'_>, n: u64, negative: bool) {
+    if negative {
+        out.buf.push(b'-');
+    }
+    out.buf.extend_from_slice(decimal(n, &mut [0; 20]));
+}
+
+/// `n` in decimal ASCII digits, written into the end of `digits`.
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -194,11 +201,7 @@ fn push_decimal(out: &mut Rendered<'_>, mut n: u64, negative: bool) {
             break;
         }
     }
-    if negative {
-        at -= 1;
-        digits[at] = b'-';
-    }
-    out.buf.extend_from_slice(&digits[at..]);
+    &digits[at..]
 }
 
 macro_rules! render_unsigned {
@@ -252,7 +255,10 @@ impl RenderValue for rust_decimal::Decimal {
 #[cfg(feature = "uuid")]
 impl RenderValue for uuid::Uuid {
     fn render_value(&self, out: &mut Rendered<'_>) {
-        out.push_str(self.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()));
+        out.push_str(
+            self.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        );
     }
 }
 

@@ -41,18 +41,7 @@ pub(crate) fn etag(key_id: u32, key: &Key, form_name: &str, digests: &StateDiges
     // formatter: this runs on every tagged GET.
     let mut etag = String::with_capacity(45);
     etag.push('"');
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    let mut id = key_id;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (id % 10) as u8;
-        id /= 10;
-        if id == 0 {
-            break;
-        }
-    }
-    for &d in &digits[at..] {
+    for &d in crate::state::decimal(u64::from(key_id), &mut [0; 20]) {
         etag.push(char::from(d));
     }
     etag.push('.');
