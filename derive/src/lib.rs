@@ -1,4 +1,4 @@
-//! `#[derive(RenderState)]` for [`concurrency-guard`](https://docs.rs/concurrency-guard).
+//! `#[derive(RenderState)]` for the `concurrency-guard` crate.
 //!
 //! Use it through the main crate (`concurrency_guard::RenderState`, feature
 //! `derive`, on by default); the generated code names `::concurrency_guard`.
