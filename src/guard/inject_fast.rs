@@ -96,14 +96,69 @@ struct Tag {
     opted_out: bool,
 }
 
+/// Byte classes for [`read_tag`], one bit each.
+const BLANK: u8 = 1;
+/// Ends an attribute name: a blank, `/`, `>`, `=`.
+const ENDS_NAME: u8 = 2;
+/// Left to lol_html inside an attribute name: `"`, `'`, `<`.
+const ODD_IN_NAME: u8 = 4;
+/// Ends an unquoted value: a blank, `>`.
+const ENDS_UNQUOTED: u8 = 8;
+/// Left to lol_html inside an unquoted value: `"`, `'`, `<`, `=`, `` ` ``.
+const ODD_UNQUOTED: u8 = 16;
+/// In a tag name as this scanner reads it: ASCII letters, digits, `-`.
+const TAG_NAME: u8 = 32;
+
+static CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let mut bits = 0;
+        if matches!(c, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ') {
+            bits |= BLANK | ENDS_NAME | ENDS_UNQUOTED;
+        }
+        if matches!(c, b'/' | b'>' | b'=') {
+            bits |= ENDS_NAME;
+        }
+        if c == b'>' {
+            bits |= ENDS_UNQUOTED;
+        }
+        if matches!(c, b'"' | b'\'' | b'<') {
+            bits |= ODD_IN_NAME | ODD_UNQUOTED;
+        }
+        if matches!(c, b'=' | b'`') {
+            bits |= ODD_UNQUOTED;
+        }
+        if c.is_ascii_alphanumeric() || c == b'-' {
+            bits |= TAG_NAME;
+        }
+        class[b] = bits;
+        b += 1;
+    }
+    class
+};
+
+fn is(b: u8, class: u8) -> bool {
+    CLASS[usize::from(b)] & class != 0
+}
+
 fn is_blank(b: u8) -> bool {
-    matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
+    is(b, BLANK)
+}
+
+/// How far from `at` the bytes are not of `stop` (the page's end at most).
+fn run_until(page: &[u8], mut at: usize, stop: u8) -> usize {
+    while at < page.len() && !is(page[at], stop) {
+        at += 1;
+    }
+    at
 }
 
 /// Reads a tag whose name starts at `start` (just after `<` or `</`).
 fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
     let mut at = start;
-    while at < page.len() && (page[at].is_ascii_alphanumeric() || page[at] == b'-') {
+    while at < page.len() && is(page[at], TAG_NAME) {
         at += 1;
     }
     let name = start..at;
@@ -145,25 +200,18 @@ fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
         }
         // The attribute's name.
         let name_start = at;
-        while at < page.len() && !is_blank(page[at]) && !matches!(page[at], b'/' | b'>' | b'=') {
-            if matches!(page[at], b'"' | b'\'' | b'<') {
-                return None;
-            }
-            at += 1;
+        at = run_until(page, at, ENDS_NAME | ODD_IN_NAME);
+        if page.get(at).is_some_and(|&b| is(b, ODD_IN_NAME)) {
+            return None;
         }
         if at == name_start {
             // `=` where a name should start.
             return None;
         }
         let attr = &page[name_start..at];
-        while at < page.len() && is_blank(page[at]) {
-            at += 1;
-        }
+        at = skip_blanks(page, at);
         let value = if page.get(at) == Some(&b'=') {
-            at += 1;
-            while at < page.len() && is_blank(page[at]) {
-                at += 1;
-            }
+            at = skip_blanks(page, at + 1);
             match *page.get(at)? {
                 quote @ (b'"' | b'\'') => {
                     let close = at + 1 + memchr(quote, &page[at + 1..])?;
@@ -180,11 +228,9 @@ fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
                 b'>' => return None,
                 _ => {
                     let from = at;
-                    while at < page.len() && !is_blank(page[at]) && page[at] != b'>' {
-                        if matches!(page[at], b'"' | b'\'' | b'<' | b'=' | b'`') {
-                            return None;
-                        }
-                        at += 1;
+                    at = run_until(page, at, ENDS_UNQUOTED | ODD_UNQUOTED);
+                    if page.get(at).is_some_and(|&b| is(b, ODD_UNQUOTED)) {
+                        return None;
                     }
                     &page[from..at]
                 }
@@ -212,6 +258,13 @@ fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
     }
 }
 
+fn skip_blanks(page: &[u8], mut at: usize) -> usize {
+    while at < page.len() && is_blank(page[at]) {
+        at += 1;
+    }
+    at
+}
+
 enum Special {
     /// Its content is text up to its end tag: `<script>` (script data),
     /// `<style>` (raw text), `<title>`, `<textarea>` (RCDATA).
@@ -232,6 +285,13 @@ fn special(name: &[u8]) -> Option<Special> {
         b"noscript",
         b"plaintext",
     ];
+    // Most tags are none of these: tell by length and first letter.
+    let first = name.first()?.to_ascii_lowercase();
+    if !(3..=9).contains(&name.len())
+        || !matches!(first, b's' | b't' | b'm' | b'x' | b'i' | b'n' | b'p')
+    {
+        return None;
+    }
     if name.eq_ignore_ascii_case(b"script") {
         Some(Special::Text { script: true })
     } else if [&b"style"[..], b"title", b"textarea"]
