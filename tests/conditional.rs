@@ -14,7 +14,9 @@ use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
 use concurrency_guard::guard::Preconditions;
-use concurrency_guard::{ConcurrencyGuardLayer, Guarded, Key, KeyRing, RenderState};
+use concurrency_guard::{
+    ConcurrencyGuardLayer, ConcurrencyToken, Guarded, Key, KeyRing, RenderState,
+};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
@@ -512,6 +514,41 @@ async fn a_page_with_an_embedded_token_gets_no_etag() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("_concurrency_token"));
     assert!(!headers.contains_key(header::ETAG), "{headers:?}");
+}
+
+#[tokio::test]
+async fn a_template_mode_page_gets_no_etag_either() {
+    // The handler renders the token itself: the page carries a token all the
+    // same, and a 304 would keep its expired token alive across reloads.
+    let app = App::default();
+    app.items.lock().unwrap().insert(
+        1,
+        Item {
+            id: 1,
+            name: "Lamp".into(),
+            price: 10,
+        },
+    );
+    async fn templated(token: ConcurrencyToken, Guarded(item): Guarded<Item>) -> Html<String> {
+        Html(format!(
+            r#"<form method="post">{token}<input name="name" value="{}"></form>"#,
+            item.name
+        ))
+    }
+    let router = Router::new()
+        .route("/items/{id}", get(templated))
+        .route_layer(
+            ConcurrencyGuardLayer::<Item, _>::new(KeyRing::new(1, key(1)), app.clone())
+                .with_auto_embed(false),
+        )
+        .with_state(app.clone());
+    let (status, headers, body) = send(&router, get_req("/items/1", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.matches("_concurrency_token").count(), 1, "{body}");
+    assert!(!headers.contains_key(header::ETAG), "{headers:?}");
+    // The JSON of the same guard still carries one.
+    let (router, _) = app_with(KeyRing::new(1, key(1)), Preconditions::Required);
+    assert!(!etag_of(&router, "/api/items/1").await.is_empty());
 }
 
 #[tokio::test]

@@ -48,13 +48,18 @@ use super::inject_fast;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Whether a response is HTML that can be rewritten as it streams.
-pub(crate) fn is_rewritable_html(headers: &HeaderMap) -> bool {
-    let html = headers
+/// Whether a response is an HTML page (`text/html`, whatever its encoding).
+pub(crate) fn is_html(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/html"));
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/html"))
+}
+
+/// Whether a response is HTML that can be rewritten as it streams.
+pub(crate) fn is_rewritable_html(headers: &HeaderMap) -> bool {
+    let html = is_html(headers);
     let identity = headers
         .get(header::CONTENT_ENCODING)
         .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));

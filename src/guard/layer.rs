@@ -50,7 +50,8 @@ impl fmt::Debug for ConflictHandling {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Preconditions {
-    /// GET/HEAD answers carry an `ETag`; `If-None-Match` answers 304 and
+    /// GET/HEAD answers other than HTML pages (which carry a token instead)
+    /// carry an `ETag`; `If-None-Match` answers 304 and
     /// `If-Match` 412 before the handler. A submission without a token
     /// must carry `If-Match` (or `If-None-Match`): else 428, unless its body
     /// is a form (then 400, missing token).
