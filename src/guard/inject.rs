@@ -618,6 +618,9 @@ mod tests {
         "<style>a{}</STYLE ><form method=post data-concurrency-guard=' off '><form method=POST>",
         "<form method=post/ ><form method=post action=/x/>",
         "<div\rclass=x><form\x0cmethod=post>",
+        // Opting out reads the value as the lol_html path does: trimmed of
+        // Unicode blanks (a no-break space, an ideographic space) too.
+        "<form method=post data-concurrency-guard=\"\u{a0}off\u{3000}\"><form method=post data-concurrency-guard=\"of\u{a0}f\">",
     ];
 
     #[test]

@@ -92,7 +92,7 @@ struct Tag {
     self_closing: bool,
     /// `method` is "post" (any case, not trimmed: as browsers read it).
     post: bool,
-    /// `data-concurrency-guard` is "off" (any case, blanks trimmed).
+    /// `data-concurrency-guard` is "off" (any case, Unicode blanks trimmed).
     opted_out: bool,
 }
 
@@ -252,7 +252,10 @@ fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
                     return None;
                 }
                 seen_opt_out = true;
-                tag.opted_out = value.trim_ascii().eq_ignore_ascii_case(b"off");
+                // Trimmed of Unicode blanks, as the lol_html path trims.
+                tag.opted_out = String::from_utf8_lossy(value)
+                    .trim()
+                    .eq_ignore_ascii_case("off");
             }
         }
     }
