@@ -204,11 +204,13 @@ pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     &digits[at..]
 }
 
+// `as u64` is lossless for each of these (usize is at most 64 bits on every
+// target Rust supports).
 macro_rules! render_unsigned {
     ($($t:ty),*) => {$(
         impl RenderValue for $t {
             fn render_value(&self, out: &mut Rendered<'_>) {
-                push_decimal(out, u64::from(*self), false);
+                push_decimal(out, *self as u64, false);
             }
         }
     )*};
@@ -218,27 +220,14 @@ macro_rules! render_signed {
     ($($t:ty),*) => {$(
         impl RenderValue for $t {
             fn render_value(&self, out: &mut Rendered<'_>) {
-                push_decimal(out, u64::from(self.unsigned_abs()), *self < 0);
+                push_decimal(out, self.unsigned_abs() as u64, *self < 0);
             }
         }
     )*};
 }
 
-render_unsigned!(u8, u16, u32, u64);
-render_signed!(i8, i16, i32, i64);
-
-impl RenderValue for usize {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        // usize is at most 64 bits on every target Rust supports.
-        push_decimal(out, *self as u64, false);
-    }
-}
-
-impl RenderValue for isize {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        push_decimal(out, self.unsigned_abs() as u64, *self < 0);
-    }
-}
+render_unsigned!(u8, u16, u32, u64, usize);
+render_signed!(i8, i16, i32, i64, isize);
 
 /// As its `Display` writes it, scale kept: `39.90`, not `39.9` (feature
 /// `rust_decimal`). A form that shows prices rounded to two places should

@@ -283,12 +283,18 @@ impl Failed {
 mod tests {
     use super::*;
 
+    use crate::state::FormState;
+
+    fn state(v: &str) -> FormState {
+        let mut s = FormState::new();
+        s.key("id", &1).input("name", v);
+        s
+    }
+
     #[test]
     fn the_etag_reads_key_id_dot_base64() {
         let key = Key::from_bytes(&[9; 32]).unwrap();
-        let mut state = crate::FormState::new();
-        state.key("id", &1).input("name", "n");
-        let digests = StateDigests::of(&state, &key);
+        let digests = StateDigests::of(&state("n"), &key);
         for id in [0, 7, 10, 99, 4_000_000_000, u32::MAX] {
             let tag = etag(id, &key, "form", &digests);
             let (prefix, b64) = tag.trim_matches('"').split_once('.').unwrap();
@@ -297,13 +303,6 @@ mod tests {
             assert!(tag.starts_with('"') && tag.ends_with('"'));
             assert_eq!(parse_ours(&tag), Some((id, digests.resource)));
         }
-    }
-    use crate::state::FormState;
-
-    fn state(v: &str) -> FormState {
-        let mut s = FormState::new();
-        s.key("id", &1).input("name", v);
-        s
     }
 
     fn list(v: &'static str) -> Result<Option<Condition>, Malformed> {

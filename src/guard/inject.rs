@@ -57,17 +57,22 @@ pub(crate) fn is_html(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/html"))
 }
 
-/// Whether a response is HTML that can be rewritten as it streams.
-pub(crate) fn is_rewritable_html(headers: &HeaderMap) -> bool {
-    let html = is_html(headers);
-    let identity = headers
+/// Whether a response's body is not compressed (so an HTML one can be
+/// rewritten as it streams).
+pub(crate) fn is_identity_encoded(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_ENCODING)
-        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));
-    html && identity
+        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"))
 }
 
-/// Embeds `hidden_input` in the response's post forms where it is HTML, and
-/// `once` (a script) after it in the first of them.
+/// Whether a response is HTML that can be rewritten as it streams.
+pub(crate) fn is_rewritable_html(headers: &HeaderMap) -> bool {
+    is_html(headers) && is_identity_encoded(headers)
+}
+
+/// Embeds `hidden_input` in the response's post forms, and `once` (a
+/// script) after it in the first of them. The caller has checked that the
+/// response [is rewritable HTML](is_rewritable_html).
 pub(crate) fn embed<B>(
     response: Response<B>,
     hidden_input: Arc<str>,
@@ -77,9 +82,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    if !is_rewritable_html(response.headers()) {
-        return response.map(Body::new);
-    }
+    debug_assert!(is_rewritable_html(response.headers()));
     let (mut parts, body) = response.into_parts();
     // The length changes with each form found; the page streams instead.
     parts.headers.remove(header::CONTENT_LENGTH);

@@ -212,12 +212,13 @@ where
     parts.extensions.insert(Guarded(loaded));
     parts.extensions.insert(token);
     let mut response = inner.call(Request::from_parts(parts, body)).await?;
-    let embeds = hidden_input.is_some() && inject::is_rewritable_html(response.headers());
+    let html = inject::is_html(response.headers());
+    let embeds = hidden_input.is_some() && html && inject::is_identity_encoded(response.headers());
     // No tag on an HTML page: it carries a token (embedded here, or written
     // by the handler in template mode), and a browser revalidating it would
     // get the old page, with its old token, back from a 304, again and
     // again once that token has expired. Tags are for API clients.
-    if tagged && response.status().is_success() && !inject::is_html(response.headers()) {
+    if tagged && response.status().is_success() && !html {
         conditional::set_etag(response.headers_mut(), etag());
     }
     Ok(match hidden_input {
