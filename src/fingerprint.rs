@@ -56,13 +56,18 @@ impl StateDigests {
     /// The digests of `state` under `key`.
     pub fn of(state: &FormState, key: &Key) -> StateDigests {
         let secret = &key.material().fingerprint_secret;
-        let inputs = if state.input_count() > crate::token::MAX_INPUTS {
+        let count = state.input_count();
+        let inputs = if count > crate::token::MAX_INPUTS {
             Vec::new()
         } else {
-            state
-                .encoded_inputs()
-                .map(|entry| xxh3_64_with_secret(entry, secret))
-                .collect()
+            // Sized up front: the iterator cannot tell its length.
+            let mut inputs = Vec::with_capacity(count);
+            inputs.extend(
+                state
+                    .encoded_inputs()
+                    .map(|entry| xxh3_64_with_secret(entry, secret)),
+            );
+            inputs
         };
         StateDigests {
             fingerprint: Fingerprint(xxh3_128_with_secret(state.state_bytes(), secret)),
@@ -71,6 +76,17 @@ impl StateDigests {
             inputs,
         }
     }
+}
+
+/// What a submission is checked by: the fingerprint and the resource
+/// digest of `state` under `key`, without the per-input digests (needed only
+/// to explain a conflict or to sign a new token).
+pub(crate) fn check_digests(state: &FormState, key: &Key) -> (Fingerprint, u64) {
+    let secret = &key.material().fingerprint_secret;
+    (
+        Fingerprint(xxh3_128_with_secret(state.state_bytes(), secret)),
+        xxh3_64_with_secret(state.resource_bytes(), secret),
+    )
 }
 
 /// The keyed digest of one input as [`StateDigests::inputs`] holds it, for a

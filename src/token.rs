@@ -121,17 +121,16 @@ impl ConcurrencyToken {
         digests: &StateDigests,
         issued_at: u32,
     ) -> ConcurrencyToken {
-        let claims = Claims {
+        let head = Head {
             key_id,
             issued_at,
             form: form_prefix(form_name, key),
             resource: digests.resource,
             fingerprint: digests.fingerprint,
             context: digests.context,
-            inputs: digests.inputs.clone(),
         };
         ConcurrencyToken {
-            value: claims.encode(key),
+            value: head.encode(&digests.inputs, key),
             field_name: Cow::Borrowed(DEFAULT_FIELD_NAME),
         }
     }
@@ -154,17 +153,24 @@ impl ConcurrencyToken {
 
     /// The hidden input, as `Display` writes it.
     pub fn hidden_input(&self) -> String {
-        self.to_string()
+        let mut html = String::with_capacity(48 + self.field_name.len() + self.value.len());
+        // Writing to a `String` cannot fail.
+        let _ = self.write_hidden_input(&mut html);
+        html
+    }
+
+    fn write_hidden_input<W: fmt::Write + ?Sized>(&self, out: &mut W) -> fmt::Result {
+        out.write_str(r#"<input type="hidden" name=""#)?;
+        crate::html::escape_into(out, &self.field_name)?;
+        out.write_str(r#"" value=""#)?;
+        crate::html::escape_into(out, &self.value)?;
+        out.write_str(r#"">"#)
     }
 }
 
 impl fmt::Display for ConcurrencyToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(r#"<input type="hidden" name=""#)?;
-        crate::html::escape_into(f, &self.field_name)?;
-        f.write_str(r#"" value=""#)?;
-        crate::html::escape_into(f, &self.value)?;
-        f.write_str(r#"">"#)
+        self.write_hidden_input(f)
     }
 }
 
@@ -266,7 +272,74 @@ pub(crate) struct Claims {
     pub(crate) resource: u64,
     pub(crate) fingerprint: Fingerprint,
     pub(crate) context: u64,
-    pub(crate) inputs: Vec<u64>,
+    pub(crate) inputs: InputDigests,
+}
+
+/// Forms of up to this many inputs keep their digests inline.
+const INLINE_INPUTS: usize = 16;
+
+/// The per-input digests of a token: inline for forms of up to
+/// [`INLINE_INPUTS`] inputs, so that checking a token allocates nothing;
+/// on the heap beyond.
+#[derive(Clone)]
+pub(crate) enum InputDigests {
+    Inline {
+        len: u8,
+        digests: [u64; INLINE_INPUTS],
+    },
+    Heap(Vec<u64>),
+}
+
+impl InputDigests {
+    fn from_fn(n: usize, digest: impl Fn(usize) -> u64) -> InputDigests {
+        if n <= INLINE_INPUTS {
+            let mut digests = [0; INLINE_INPUTS];
+            for (i, d) in digests[..n].iter_mut().enumerate() {
+                *d = digest(i);
+            }
+            InputDigests::Inline {
+                len: n as u8,
+                digests,
+            }
+        } else {
+            InputDigests::Heap((0..n).map(digest).collect())
+        }
+    }
+}
+
+impl std::ops::Deref for InputDigests {
+    type Target = [u64];
+
+    fn deref(&self) -> &[u64] {
+        match self {
+            InputDigests::Inline { len, digests } => &digests[..usize::from(*len)],
+            InputDigests::Heap(digests) => digests,
+        }
+    }
+}
+
+impl PartialEq for InputDigests {
+    fn eq(&self, other: &InputDigests) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for InputDigests {}
+
+impl fmt::Debug for InputDigests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The fields of a token before its input digests.
+struct Head {
+    key_id: u32,
+    issued_at: u32,
+    form: u32,
+    resource: u64,
+    fingerprint: Fingerprint,
+    context: u64,
 }
 
 /// The form digest as a token holds it.
@@ -274,28 +347,46 @@ pub(crate) fn form_prefix(form_name: &str, key: &Key) -> u32 {
     (form_digest(form_name, key) >> 32) as u32
 }
 
-impl Claims {
-    pub(crate) fn encode(&self, key: &Key) -> String {
-        let n = self.inputs.len().min(MAX_INPUTS);
-        let mut bytes = Vec::with_capacity(HEAD_LEN + 8 * n + TAG_LEN);
-        bytes.push(TOKEN_VERSION);
-        bytes.extend_from_slice(&self.key_id.to_be_bytes());
-        bytes.extend_from_slice(&self.issued_at.to_be_bytes());
-        bytes.extend_from_slice(&self.form.to_be_bytes());
-        bytes.extend_from_slice(&self.resource.to_be_bytes());
-        bytes.extend_from_slice(&self.fingerprint.0.to_be_bytes());
-        bytes.extend_from_slice(&self.context.to_be_bytes());
-        bytes.push(n as u8);
-        for digest in &self.inputs[..n] {
-            bytes.extend_from_slice(&digest.to_be_bytes());
+impl Head {
+    /// The signed token text: the bytes are laid out in a stack buffer
+    /// (for forms of up to 40 inputs) and encoded straight into the one
+    /// `String` the token keeps.
+    fn encode(&self, inputs: &[u64], key: &Key) -> String {
+        let n = inputs.len().min(MAX_INPUTS);
+        let len = HEAD_LEN + 8 * n + TAG_LEN;
+        let mut short = [0u8; SHORT_TOKEN_LEN / 4 * 3];
+        let mut long = Vec::new();
+        let bytes: &mut [u8] = if len <= short.len() {
+            &mut short[..len]
+        } else {
+            long.resize(len, 0);
+            &mut long
+        };
+        bytes[0] = TOKEN_VERSION;
+        bytes[1..5].copy_from_slice(&self.key_id.to_be_bytes());
+        bytes[5..9].copy_from_slice(&self.issued_at.to_be_bytes());
+        bytes[9..13].copy_from_slice(&self.form.to_be_bytes());
+        bytes[13..21].copy_from_slice(&self.resource.to_be_bytes());
+        bytes[21..37].copy_from_slice(&self.fingerprint.0.to_be_bytes());
+        bytes[37..45].copy_from_slice(&self.context.to_be_bytes());
+        bytes[45] = n as u8;
+        for (slot, digest) in bytes[HEAD_LEN..HEAD_LEN + 8 * n]
+            .chunks_exact_mut(8)
+            .zip(inputs)
+        {
+            slot.copy_from_slice(&digest.to_be_bytes());
         }
+        let (signed, tag) = bytes.split_at_mut(len - TAG_LEN);
         let mut mac = key.material().signer.clone();
-        mac.update(&bytes);
-        let tag = mac.finalize().into_bytes();
-        bytes.extend_from_slice(&tag[..TAG_LEN]);
-        URL_SAFE_NO_PAD.encode(bytes)
+        mac.update(signed);
+        tag.copy_from_slice(&mac.finalize().into_bytes()[..TAG_LEN]);
+        let mut text = String::with_capacity(len.div_ceil(3) * 4);
+        URL_SAFE_NO_PAD.encode_string(bytes, &mut text);
+        text
     }
+}
 
+impl Claims {
     /// Decodes `text` and checks its version, key and signature.
     ///
     /// Never panics; allocates at most the input digests (bounded by
@@ -361,7 +452,7 @@ impl Claims {
                 bytes[21..37].try_into().expect("16 bytes"),
             )),
             context: u64_at(37),
-            inputs: (0..n).map(|i| u64_at(HEAD_LEN + 8 * i)).collect(),
+            inputs: InputDigests::from_fn(n, |i| u64_at(HEAD_LEN + 8 * i)),
         };
         Ok((claims, key))
     }
@@ -444,7 +535,7 @@ mod tests {
         let d = StateDigests::of(&state, keys.signing_key());
         assert_eq!(claims.fingerprint, d.fingerprint);
         assert_eq!(claims.resource, d.resource);
-        assert_eq!(claims.inputs, d.inputs);
+        assert_eq!(*claims.inputs, *d.inputs);
     }
 
     #[test]
@@ -705,20 +796,23 @@ pub(crate) struct Opened<'k> {
 }
 
 impl Opened<'_> {
-    /// Compares the token with the state the form renders now; when equal,
-    /// gives that state's digests under the token's key.
+    /// Compares the token with the state the form renders now: `Ok` when
+    /// nothing it covers has changed. Only a conflict needs the per-input
+    /// digests (to name the fields); a current submission is checked with
+    /// two digests.
     pub(crate) fn compare(
         &self,
         form_name: &'static str,
         state: &FormState,
-    ) -> Result<StateDigests, CheckError> {
-        let now = StateDigests::of(state, self.key);
-        if now.resource != self.claims.resource {
+    ) -> Result<(), CheckError> {
+        let (fingerprint, resource) = crate::fingerprint::check_digests(state, self.key);
+        if resource != self.claims.resource {
             return Err(CheckError::Token(TokenError::WrongResource));
         }
-        if now.fingerprint == self.claims.fingerprint {
-            return Ok(now);
+        if fingerprint == self.claims.fingerprint {
+            return Ok(());
         }
+        let now = StateDigests::of(state, self.key);
         Err(CheckError::Conflict(Box::new(
             crate::conflict::Conflict::new(form_name, &self.claims, &now, state),
         )))

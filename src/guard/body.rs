@@ -7,6 +7,7 @@
 //!   part; what was read is replayed in front of the rest of the stream, so
 //!   a file after the token is never buffered.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -26,9 +27,27 @@ use crate::token::{HEADER_NAME, MAX_TOKEN_LEN, TokenError};
 /// parses and validates the name on every request.
 pub(crate) const TOKEN_HEADER: http::HeaderName = http::HeaderName::from_static(HEADER_NAME);
 
+/// A token's text: a slice of the buffered body where it needed no
+/// decoding, else a string of its own.
+pub(crate) enum TokenText {
+    /// Valid UTF-8 (a slice of a `str`).
+    Shared(Bytes),
+    Owned(String),
+}
+
+impl TokenText {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Made from a `&str`: never fails.
+            TokenText::Shared(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
+            TokenText::Owned(text) => text,
+        }
+    }
+}
+
 /// Where the token was found, and the body to hand on.
 pub(crate) struct Found {
-    pub(crate) token: String,
+    pub(crate) token: TokenText,
     pub(crate) body: Body,
     /// The urlencoded body, when it was buffered (to show the user what
     /// they typed if the submission conflicts).
@@ -44,125 +63,170 @@ pub(crate) enum BodyLimit {
     Bytes(usize),
 }
 
-/// What a request body is.
-enum BodyKind<'a> {
-    None,
+/// Where a submission's token is to be found, read from its headers once.
+pub(crate) enum TokenSource {
+    /// In the [`HEADER_NAME`] header.
+    Header,
+    /// In an `application/x-www-form-urlencoded` body.
     UrlEncoded,
-    Multipart(Result<&'a str, &'static str>),
-    Other(&'a str),
+    /// In a `multipart/form-data` body with this boundary (or why the
+    /// boundary is unusable).
+    Multipart(Result<String, &'static str>),
+    /// Nowhere: no header and no body type.
+    None,
+    /// Nowhere: a body of another type.
+    Other,
 }
 
-/// Whether the body is a form (urlencoded or multipart).
-pub(crate) fn is_form(headers: &HeaderMap) -> bool {
-    matches!(
-        body_kind(headers),
-        BodyKind::UrlEncoded | BodyKind::Multipart(_)
-    )
-}
+impl TokenSource {
+    /// Reads the request's headers.
+    pub(crate) fn of(headers: &HeaderMap) -> TokenSource {
+        if headers.contains_key(TOKEN_HEADER) {
+            return TokenSource::Header;
+        }
+        let Some(value) = headers.get(header::CONTENT_TYPE) else {
+            return TokenSource::None;
+        };
+        let Ok(value) = value.to_str() else {
+            return TokenSource::Other;
+        };
+        let mut params = value.split(';');
+        let essence = params.next().unwrap_or_default().trim();
+        if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            TokenSource::UrlEncoded
+        } else if essence.eq_ignore_ascii_case("multipart/form-data") {
+            let boundary = params
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+                .map(|(_, v)| v.trim().trim_matches('"'));
+            TokenSource::Multipart(match boundary {
+                Some(b) if !b.is_empty() && b.len() <= 70 => Ok(b.to_owned()),
+                Some(_) => Err("the multipart boundary must be 1 to 70 characters"),
+                None => Err("the multipart body has no boundary in its Content-Type"),
+            })
+        } else {
+            TokenSource::Other
+        }
+    }
 
-fn body_kind(headers: &HeaderMap) -> BodyKind<'_> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return BodyKind::None;
-    };
-    let Ok(value) = value.to_str() else {
-        return BodyKind::Other("(not valid text)");
-    };
-    let mut params = value.split(';');
-    let essence = params.next().unwrap_or_default().trim();
-    if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        BodyKind::UrlEncoded
-    } else if essence.eq_ignore_ascii_case("multipart/form-data") {
-        let boundary = params
-            .filter_map(|p| p.split_once('='))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
-            .map(|(_, v)| v.trim().trim_matches('"'));
-        BodyKind::Multipart(match boundary {
-            Some(b) if !b.is_empty() && b.len() <= 70 => Ok(b),
-            Some(_) => Err("the multipart boundary must be 1 to 70 characters"),
-            None => Err("the multipart body has no boundary in its Content-Type"),
-        })
-    } else {
-        BodyKind::Other(value)
+    /// Whether the token travels in a header.
+    pub(crate) fn is_header(&self) -> bool {
+        matches!(self, TokenSource::Header)
+    }
+
+    /// Whether the body is a form (urlencoded or multipart).
+    pub(crate) fn is_form(&self) -> bool {
+        matches!(self, TokenSource::UrlEncoded | TokenSource::Multipart(_))
     }
 }
 
-/// Finds the token of a submission.
+/// Finds the token of a submission, from `source` (its headers, read by
+/// [`TokenSource::of`]). Takes the parts only to apply the body limit, and
+/// gives them back at once: the future holds the body and its reader alone.
 pub(crate) async fn find_token(
-    parts: Parts,
+    source: TokenSource,
+    parts: &mut Parts,
     body: Body,
     field: &str,
     limit: BodyLimit,
     multipart_prefix_limit: usize,
-) -> (Parts, Result<Found, Rejection>) {
-    if let Some(value) = parts.headers.get(TOKEN_HEADER) {
-        let found = match value.to_str() {
-            Ok(token) => Ok(Found {
-                token: token.trim().to_owned(),
+) -> Result<Found, Rejection> {
+    match source {
+        TokenSource::Header => match parts.headers.get(TOKEN_HEADER).map(|v| v.to_str()) {
+            Some(Ok(token)) => Ok(Found {
+                token: TokenText::Owned(token.trim().to_owned()),
                 body,
                 form: None,
             }),
-            Err(_) => Err(Rejection::InvalidToken(TokenError::Malformed {
+            _ => Err(Rejection::InvalidToken(TokenError::Malformed {
                 reason: "the header is not base64url text",
             })),
-        };
-        return (parts, found);
-    }
-    match body_kind(&parts.headers) {
-        BodyKind::UrlEncoded => {
-            let (parts, body) = limited(parts, body, limit);
-            let bytes = match body.collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(e) => return (parts, Err(read_error(&e, limit))),
+        },
+        TokenSource::UrlEncoded => {
+            let body = limited(parts, body, limit);
+            let bytes = match collect(body).await {
+                Ok(bytes) => bytes,
+                Err(e) => return Err(read_error(&e, limit)),
             };
-            let found = scan_urlencoded(&bytes, field).map(|token| Found {
+            let token = match scan_urlencoded_token(&bytes, field)? {
+                Cow::Borrowed(token) => TokenText::Shared(bytes.slice_ref(token.as_bytes())),
+                Cow::Owned(token) => TokenText::Owned(token),
+            };
+            Ok(Found {
                 token,
                 body: Body::from(bytes.clone()),
                 form: Some(bytes),
-            });
-            (parts, found)
+            })
         }
-        BodyKind::Multipart(Ok(boundary)) => {
-            let boundary = boundary.to_owned();
+        TokenSource::Multipart(Ok(boundary)) => {
             // Only the prefix up to the token part is buffered (bounded by
             // the prefix limit); the rest streams to the handler, so the
             // whole body answers to axum's limit, as the handler's own
             // extractor does, not to the urlencoded buffer's.
-            let (parts, body) = limited(parts, body, BodyLimit::Axum);
+            let body = limited(parts, body, BodyLimit::Axum);
             // Boxed: its scanner is large, and a urlencoded submission
             // should not carry its room in every request's future.
-            let found = Box::pin(read_multipart_prefix(
+            Box::pin(read_multipart_prefix(
                 body,
                 &boundary,
                 field,
                 multipart_prefix_limit,
             ))
-            .await;
-            (parts, found)
+            .await
         }
-        BodyKind::Multipart(Err(reason)) => (parts, Err(Rejection::BadMultipart { reason })),
-        BodyKind::None => (
-            parts,
-            Err(Rejection::MissingToken {
-                field: field.to_owned(),
-            }),
-        ),
-        BodyKind::Other(content_type) => {
-            let content_type = content_type.to_owned();
-            (parts, Err(Rejection::UnsupportedMediaType { content_type }))
-        }
+        TokenSource::Multipart(Err(reason)) => Err(Rejection::BadMultipart { reason }),
+        TokenSource::None => Err(Rejection::MissingToken {
+            field: field.to_owned(),
+        }),
+        TokenSource::Other => Err(Rejection::UnsupportedMediaType {
+            content_type: match parts.headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) {
+                Some(Ok(value)) => value.to_owned(),
+                _ => "(not valid text)".to_owned(),
+            },
+        }),
     }
 }
 
+/// The whole body as one `Bytes`: the frame itself when it comes in one
+/// (no copy), else the frames joined. Trailers are dropped.
+async fn collect(mut body: Body) -> Result<Bytes, axum::Error> {
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        match &mut joined {
+            Some(buf) => buf.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None => {
+                let mut buf = BytesMut::with_capacity(first.len() + data.len());
+                buf.extend_from_slice(&first);
+                buf.extend_from_slice(&data);
+                joined = Some(buf);
+            }
+        }
+    }
+    Ok(match joined {
+        Some(buf) => buf.freeze(),
+        None => first,
+    })
+}
+
 /// Wraps the body in the limit, refusing at once a declared length over it.
-fn limited(parts: Parts, body: Body, limit: BodyLimit) -> (Parts, Body) {
+fn limited(parts: &mut Parts, body: Body, limit: BodyLimit) -> Body {
     match limit {
         BodyLimit::Axum => {
-            let (parts, body) = Request::from_parts(parts, body)
+            // Axum keeps its `DefaultBodyLimit` in a private extension:
+            // only `with_limited_body` reads it, and it wants the request.
+            let taken = std::mem::replace(parts, Request::new(()).into_parts().0);
+            let (taken, body) = Request::from_parts(taken, body)
                 .with_limited_body()
                 .into_parts();
-            (parts, body)
+            *parts = taken;
+            body
         }
-        BodyLimit::Bytes(n) => (parts, Body::new(http_body_util::Limited::new(body, n))),
+        BodyLimit::Bytes(n) => Body::new(http_body_util::Limited::new(body, n)),
     }
 }
 
@@ -185,17 +249,36 @@ fn read_error(error: &axum::Error, limit: BodyLimit) -> Rejection {
 /// Finds `field` in an urlencoded body. Duplicates must agree.
 #[doc(hidden)]
 pub fn scan_urlencoded(body: &[u8], field: &str) -> Result<String, Rejection> {
-    let mut found: Option<String> = None;
+    scan_urlencoded_token(body, field).map(Cow::into_owned)
+}
+
+/// [`scan_urlencoded`], the token borrowed from the body where it needs
+/// no decoding (it never does as the guard embeds it).
+fn scan_urlencoded_token<'b>(body: &'b [u8], field: &str) -> Result<Cow<'b, str>, Rejection> {
+    // Decoding never lengthens a name (`%XX` and `+` become one byte each),
+    // except where invalid UTF-8 becomes U+FFFD, and a name with U+FFFD is
+    // not `field` unless `field` has one too. So a shorter name, or a
+    // shorter pair, is not the field: most pairs are passed over on their
+    // length alone.
+    let shortest = if field.contains('\u{FFFD}') {
+        0
+    } else {
+        field.len()
+    };
+    let mut found: Option<Cow<'b, str>> = None;
     for pair in pairs(body) {
-        let (name, value) = match memchr::memchr(b'=', pair) {
+        if pair.len() < shortest {
+            continue;
+        }
+        let (name, value) = match find_equals(pair) {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &[][..]),
         };
-        let is_field = if needs_decoding(name) {
-            decode_component(name) == field
-        } else {
-            name == field.as_bytes()
-        };
+        if name.len() < shortest {
+            continue;
+        }
+        let is_field =
+            name == field.as_bytes() || (needs_decoding(name) && decode_component(name) == field);
         if !is_field {
             continue;
         }
@@ -204,20 +287,20 @@ pub fn scan_urlencoded(body: &[u8], field: &str) -> Result<String, Rejection> {
                 reason: "it is too long",
             }));
         }
+        // As from the header and a multipart part: surrounding blanks go.
         let value = if needs_decoding(value) {
-            decode_component(value)
+            let decoded = decode_component(value);
+            match decoded.trim() {
+                trimmed if trimmed.len() == decoded.len() => Cow::Owned(decoded),
+                trimmed => Cow::Owned(trimmed.to_owned()),
+            }
         } else {
             // A token is ASCII: the fast check, and the lossy copy only for
             // what will be refused anyway.
             match std::str::from_utf8(value) {
-                Ok(text) => text.to_owned(),
-                Err(_) => String::from_utf8_lossy(value).into_owned(),
+                Ok(text) => Cow::Borrowed(text.trim()),
+                Err(_) => Cow::Owned(String::from_utf8_lossy(value).trim().to_owned()),
             }
-        };
-        // As from the header and a multipart part: surrounding blanks go.
-        let value = match value.trim() {
-            trimmed if trimmed.len() == value.len() => value,
-            trimmed => trimmed.to_owned(),
         };
         match &found {
             Some(first) if *first != value => return Err(Rejection::DuplicateTokens),
@@ -228,6 +311,18 @@ pub fn scan_urlencoded(body: &[u8], field: &str) -> Result<String, Rejection> {
     found.ok_or_else(|| Rejection::MissingToken {
         field: field.to_owned(),
     })
+}
+
+/// The first `=` of a pair. Names are short: a plain loop over the first
+/// bytes finds it before `memchr` would have set up.
+fn find_equals(pair: &[u8]) -> Option<usize> {
+    const NEAR: usize = 32;
+    let near = &pair[..pair.len().min(NEAR)];
+    match near.iter().position(|&b| b == b'=') {
+        Some(i) => Some(i),
+        None if pair.len() > NEAR => memchr::memchr(b'=', &pair[NEAR..]).map(|i| i + NEAR),
+        None => None,
+    }
 }
 
 /// The `&`-separated pieces of `body`, as `body.split(|&b| b == b'&')`
@@ -583,7 +678,7 @@ async fn read_multipart_prefix(
         match scanner.step(&buf) {
             Step::Found(token) => {
                 return Ok(Found {
-                    token,
+                    token: TokenText::Owned(token),
                     body: Body::new(ReplayBody {
                         prefix: Some(buf.freeze()),
                         rest: body,
@@ -661,6 +756,54 @@ impl http_body::Body for ReplayBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body that arrives in the given frames.
+    struct Frames(std::collections::VecDeque<&'static str>);
+
+    impl http_body::Body for Frames {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(|f| Ok(Frame::data(Bytes::from(f)))))
+        }
+    }
+
+    async fn urlencoded(frames: &[&'static str], limit: BodyLimit) -> Result<Found, Rejection> {
+        let (mut parts, ()) = Request::new(()).into_parts();
+        let body = Body::new(Frames(frames.iter().copied().collect()));
+        find_token(TokenSource::UrlEncoded, &mut parts, body, "t", limit, 1024).await
+    }
+
+    #[tokio::test]
+    async fn a_body_in_several_frames_is_read_whole_and_handed_on() {
+        let frames = ["a=1&t=to", "ken&b=2", "", "&c=3"];
+        for n in 1..=frames.len() {
+            let whole = frames[..n].concat();
+            let found = urlencoded(&frames[..n], BodyLimit::Bytes(100))
+                .await
+                .unwrap_or_else(|e| panic!("{n} frames: {e}"));
+            let expected = if n == 1 { "to" } else { "token" };
+            assert_eq!(found.token.as_str(), expected, "{n} frames");
+            assert_eq!(found.form.as_deref(), Some(whole.as_bytes()));
+            let handed_on = found.body.collect().await.unwrap().to_bytes();
+            assert_eq!(handed_on, whole.as_bytes(), "{n} frames");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_whichever_frame_crosses_it() {
+        for limit in [3, 8, 10, 14] {
+            let found = urlencoded(&["a=1&t=to", "ken&b=2"], BodyLimit::Bytes(limit)).await;
+            assert!(
+                matches!(found, Err(Rejection::PayloadTooLarge { limit: Some(l) }) if l == limit),
+                "limit {limit}"
+            );
+        }
+    }
 
     #[test]
     fn urlencoded_scan() {

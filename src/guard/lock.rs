@@ -43,10 +43,24 @@ impl Hasher for MixHasher {
     }
 }
 
-type Shard = Mutex<HashMap<LockKey, Arc<tokio::sync::Mutex<()>>, BuildHasherDefault<MixHasher>>>;
+type RecordLock = Arc<tokio::sync::Mutex<()>>;
+
+/// One shard of the table: the locks of records being written, and a few
+/// free locks kept for the next records, so that an uncontended submission
+/// allocates nothing here.
+#[derive(Default)]
+struct Table {
+    held: HashMap<LockKey, RecordLock, BuildHasherDefault<MixHasher>>,
+    spare: Vec<RecordLock>,
+}
+
+/// Free locks kept per shard.
+const SPARE: usize = 4;
+
+type Shard = Mutex<Table>;
 
 static LOCKS: LazyLock<[Shard; SHARDS]> =
-    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(HashMap::default())));
+    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(Table::default())));
 
 fn shard(key: &LockKey) -> &'static Shard {
     // The digest's low bits pick the shard; the hasher mixes all of them.
@@ -62,8 +76,11 @@ pub(crate) struct ResourceLock {
 /// Waits for the lock of `key`.
 pub(crate) async fn lock(key: LockKey) -> ResourceLock {
     let mutex = {
-        let mut map = shard(&key).lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key).or_default().clone()
+        let mut table = shard(&key).lock().unwrap_or_else(|e| e.into_inner());
+        let Table { held, spare } = &mut *table;
+        held.entry(key)
+            .or_insert_with(|| spare.pop().unwrap_or_default())
+            .clone()
     };
     let guard = mutex.lock_owned().await;
     ResourceLock {
@@ -75,11 +92,19 @@ pub(crate) async fn lock(key: LockKey) -> ResourceLock {
 impl Drop for ResourceLock {
     fn drop(&mut self) {
         drop(self.guard.take());
-        let mut map = shard(&self.key).lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = map.get(&self.key) {
-            // Only the table holds it: nobody holds or waits for this lock.
-            if Arc::strong_count(entry) == 1 {
-                map.remove(&self.key);
+        let mut table = shard(&self.key).lock().unwrap_or_else(|e| e.into_inner());
+        // Only the table holds it (clones are made under the shard's lock,
+        // and this holder's went with its guard): nobody holds or waits for
+        // it, so it is free and can serve another record.
+        if table
+            .held
+            .get(&self.key)
+            .is_some_and(|entry| Arc::strong_count(entry) == 1)
+        {
+            if let Some(free) = table.held.remove(&self.key) {
+                if table.spare.len() < SPARE {
+                    table.spare.push(free);
+                }
             }
         }
     }
@@ -101,7 +126,25 @@ mod tests {
         assert!(!waiter.is_finished(), "the second waits for the first");
         drop(first);
         waiter.await.unwrap();
-        let map = shard(&key).lock().unwrap();
-        assert!(!map.contains_key(&key), "the entry is removed when free");
+        let table = shard(&key).lock().unwrap();
+        assert!(
+            !table.held.contains_key(&key),
+            "the entry is removed when free"
+        );
+        assert!(
+            table.spare.iter().all(|m| m.try_lock().is_ok()),
+            "a spare lock is free"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reused_lock_serves_one_record_only() {
+        let (a, b) = ((u32::MAX - 1, 7), (u32::MAX - 1, 7 + SHARDS as u64));
+        assert!(std::ptr::eq(shard(&a), shard(&b)), "same shard");
+        drop(lock(a).await);
+        // `b` takes the lock `a` left; `a` must still get one of its own.
+        let _b = lock(b).await;
+        let a_again = tokio::time::timeout(Duration::from_secs(5), lock(a)).await;
+        assert!(a_again.is_ok(), "a record waits only for its own lock");
     }
 }

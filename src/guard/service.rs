@@ -16,7 +16,7 @@ use http::{Method, Request, Response, StatusCode, header};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::body::{self, Found};
+use super::body::{self, Found, TokenSource};
 use super::conditional::{self, Failed, RequestPreconditions};
 use super::deferred::DeferredCheck;
 use super::extract::Guarded;
@@ -135,10 +135,14 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
         let state = self.state.clone();
+        // Parts and body go in separately: a future keeps its arguments
+        // for its whole life, so a `Request` taken apart inside would be
+        // held twice.
+        let (parts, body) = req.into_parts();
         let future: BoxFuture<I::Error> = if safe {
-            Box::pin(render::<I, B, T, S>(inner, config, state, req))
+            Box::pin(render::<I, B, T, S>(inner, config, state, parts, body))
         } else {
-            Box::pin(submit::<I, B, T, S>(inner, config, state, req))
+            Box::pin(submit::<I, B, T, S>(inner, config, state, parts, body))
         };
         ResponseFuture {
             kind: Kind::Guarded { future },
@@ -151,7 +155,8 @@ async fn render<I, B, T, S>(
     mut inner: I,
     config: Arc<Config>,
     state: S,
-    req: Request<Body>,
+    mut parts: Parts,
+    body: Body,
 ) -> Result<Response<Body>, I::Error>
 where
     I: Service<Request<Body>, Response = Response<B>>,
@@ -160,10 +165,9 @@ where
     T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
 {
     let form = T::FORM_NAME;
-    if config.early_warning.is_some() && warning::is_script_request(req.uri()) {
+    if config.early_warning.is_some() && warning::is_script_request(&parts.uri) {
         return Ok(warning::script_response());
     }
-    let (mut parts, body) = req.into_parts();
     let loaded = match T::from_request_parts(&mut parts, &state).await {
         Ok(loaded) => loaded,
         Err(rejection) => return Ok(rejection.into_response()),
@@ -208,7 +212,7 @@ where
     let warned_token = config.early_warning.map(|_| token.value().to_owned());
     let hidden_input = config
         .auto_embed
-        .then(|| Arc::<str>::from(token.to_string()));
+        .then(|| Arc::<str>::from(token.hidden_input()));
     parts.extensions.insert(Guarded(loaded));
     parts.extensions.insert(token);
     let mut response = inner.call(Request::from_parts(parts, body)).await?;
@@ -277,7 +281,8 @@ async fn submit<I, B, T, S>(
     mut inner: I,
     config: Arc<Config>,
     state: S,
-    req: Request<Body>,
+    mut parts: Parts,
+    body: Body,
 ) -> Result<Response<Body>, I::Error>
 where
     I: Service<Request<Body>, Response = Response<B>>,
@@ -286,7 +291,6 @@ where
     T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
 {
     let form = T::FORM_NAME;
-    let (mut parts, body) = req.into_parts();
     let keys = config.tokens.keys();
     let signing_id = keys.signing_key_id();
 
@@ -298,12 +302,13 @@ where
             Err(rejection) => return Ok(refuse(form, rejection, &parts)),
         }
     };
-    let token_header = parts.headers.contains_key(body::TOKEN_HEADER);
+    let source = TokenSource::of(&parts.headers);
+    let token_header = source.is_header();
 
     // An API client's conditional request: If-Match instead of a token. (A
     // form body always needs its token: a precondition header next to it
     // is checked as well, never instead.)
-    if !token_header && preconditions.any() && !body::is_form(&parts.headers) {
+    if !token_header && preconditions.any() && !source.is_form() {
         if config.check_in_handler {
             tracing::debug!(
                 form,
@@ -343,7 +348,7 @@ where
     }
 
     // Neither token header nor precondition, and not a form body.
-    if !token_header && !body::is_form(&parts.headers) {
+    if !token_header && !source.is_form() {
         match config.preconditions {
             Preconditions::Required => {
                 return Ok(refuse(form, Rejection::PreconditionRequired, &parts));
@@ -360,8 +365,9 @@ where
         }
     }
 
-    let (mut parts, found) = body::find_token(
-        parts,
+    let found = body::find_token(
+        source,
+        &mut parts,
         body,
         config.tokens.field_name(),
         config.body_limit,
@@ -376,7 +382,7 @@ where
         Ok(found) => found,
         Err(rejection) => return Ok(refuse(form, rejection, &parts)),
     };
-    let opened = match config.tokens.open(&token, form) {
+    let opened = match config.tokens.open(token.as_str(), form) {
         Ok(opened) => opened,
         Err(e) => return Ok(refuse(form, Rejection::InvalidToken(e), &parts)),
     };
@@ -422,7 +428,7 @@ where
     };
     let current = FormState::of(&loaded);
     match opened.compare(form, &current) {
-        Ok(digests) => {
+        Ok(()) => {
             if let Err(failed) = preconditions.evaluate(keys, form, &current) {
                 return Ok(refuse(form, failed.rejection(), &parts));
             }
@@ -430,15 +436,10 @@ where
             tracing::debug!(form, "submission is current; handler runs");
             // A token for the state as it is now, signed only if the handler
             // asks for it or shows the form again (a 4xx HTML answer).
-            let digests = if opened.claims.key_id == signing_id {
-                digests
-            } else {
-                StateDigests::of(&current, keys.signing_key())
-            };
             let pending = PendingToken {
                 config: config.clone(),
                 form,
-                digests: Arc::new(digests),
+                state: Arc::new(current),
             };
             parts.extensions.insert(pending.clone());
             parts.extensions.insert(Guarded(loaded));
@@ -549,19 +550,18 @@ pub(crate) fn explain(
     conflict
 }
 
-/// The token a passing submission's handler may need, signed on demand.
+/// The token a passing submission's handler may need, signed on demand:
+/// the state is kept, its digests are made only then.
 #[derive(Clone)]
 pub(crate) struct PendingToken {
     config: Arc<Config>,
     form: &'static str,
-    digests: Arc<StateDigests>,
+    state: Arc<FormState>,
 }
 
 impl PendingToken {
     pub(crate) fn sign(&self) -> ConcurrencyToken {
-        self.config
-            .tokens
-            .issue_for_digests(self.form, &self.digests)
+        self.config.tokens.issue_for_state(self.form, &self.state)
     }
 }
 
@@ -581,7 +581,7 @@ where
         && response.status().is_client_error()
         && inject::is_rewritable_html(response.headers())
     {
-        let hidden_input = Arc::<str>::from(pending.sign().to_string());
+        let hidden_input = Arc::<str>::from(pending.sign().hidden_input());
         inject::embed(response, hidden_input, None)
     } else {
         response.map(Body::new)
