@@ -151,90 +151,99 @@ where
 }
 
 /// GET, HEAD: load, sign, embed.
-async fn render<I, B, T, S>(
+// The size of the future is the point (clippy would make it an `async fn`).
+#[allow(clippy::manual_async_fn)]
+fn render<I, B, T, S>(
     mut inner: I,
     config: Arc<Config>,
     state: S,
     mut parts: Parts,
     body: Body,
-) -> Result<Response<Body>, I::Error>
+) -> impl Future<Output = Result<Response<Body>, I::Error>>
 where
     I: Service<Request<Body>, Response = Response<B>>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
     T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
 {
-    let form = T::FORM_NAME;
-    if config.early_warning.is_some() && warning::is_script_request(&parts.uri) {
-        return Ok(warning::script_response());
-    }
-    let loaded = match T::from_request_parts(&mut parts, &state).await {
-        Ok(loaded) => loaded,
-        Err(rejection) => return Ok(rejection.into_response()),
-    };
-    let current = FormState::of(&loaded);
-    let keys = config.tokens.keys();
-    if let Some(token) = parts.headers.get(body::TOKEN_HEADER) {
-        return Ok(check(&config, form, token.as_bytes(), &current));
-    }
-    let digests = StateDigests::of(&current, keys.signing_key());
-    // Made only when an answer carries it.
-    let tagged = config.preconditions != Preconditions::Off;
-    let etag = || conditional::etag(keys.signing_key_id(), keys.signing_key(), form, &digests);
-    if tagged {
-        let preconditions = match RequestPreconditions::read(&parts.headers) {
-            Ok(p) => p,
-            Err(rejection) => return Ok(refuse(form, rejection, &parts)),
+    // Not an `async fn`: its arguments would be kept twice in the future
+    // (once as captured, once as locals); the block uses them in place.
+    async move {
+        let form = T::FORM_NAME;
+        if config.early_warning.is_some() && warning::is_script_request(&parts.uri) {
+            return Ok(warning::script_response());
+        }
+        let loaded = match T::from_request_parts(&mut parts, &state).await {
+            Ok(loaded) => loaded,
+            Err(rejection) => return Ok(rejection.into_response()),
         };
-        match preconditions.evaluate(keys, form, &current) {
-            Ok(()) => {}
-            Err(Failed::IfNoneMatch) => {
-                tracing::debug!(form, "not modified");
-                let mut res = StatusCode::NOT_MODIFIED.into_response();
-                conditional::set_etag(res.headers_mut(), etag());
-                return Ok(res);
-            }
-            Err(failed @ Failed::IfMatch) => {
-                return Ok(refuse(form, failed.rejection(), &parts));
+        let current = FormState::of(&loaded);
+        let keys = config.tokens.keys();
+        if let Some(token) = parts.headers.get(body::TOKEN_HEADER) {
+            return Ok(check(&config, form, token.as_bytes(), &current));
+        }
+        let digests = StateDigests::of(&current, keys.signing_key());
+        // Made only when an answer carries it.
+        let tagged = config.preconditions != Preconditions::Off;
+        let etag = || conditional::etag(keys.signing_key_id(), keys.signing_key(), form, &digests);
+        if tagged {
+            let preconditions = match RequestPreconditions::read(&parts.headers) {
+                Ok(p) => p,
+                Err(rejection) => return Ok(refuse(form, rejection, &parts)),
+            };
+            match preconditions.evaluate(keys, form, &current) {
+                Ok(()) => {}
+                Err(Failed::IfNoneMatch) => {
+                    tracing::debug!(form, "not modified");
+                    let mut res = StatusCode::NOT_MODIFIED.into_response();
+                    conditional::set_etag(res.headers_mut(), etag());
+                    return Ok(res);
+                }
+                Err(failed @ Failed::IfMatch) => {
+                    return Ok(refuse(form, failed.rejection(), &parts));
+                }
             }
         }
-    }
-    if let Some(debug) = &config.debug {
-        debug.remember(
-            keys.signing_key_id(),
-            digests.fingerprint.0,
-            digests.resource,
-            &current,
-        );
-    }
-    let token = config.tokens.issue_for_digests(form, &digests);
-    tracing::debug!(form, "concurrency token issued");
-    let warned_token = config.early_warning.map(|_| token.value().to_owned());
-    let hidden_input = config
-        .auto_embed
-        .then(|| Arc::<str>::from(token.hidden_input()));
-    parts.extensions.insert(Guarded(loaded));
-    parts.extensions.insert(token);
-    let mut response = inner.call(Request::from_parts(parts, body)).await?;
-    let html = inject::is_html(response.headers());
-    let embeds = hidden_input.is_some() && html && inject::is_identity_encoded(response.headers());
-    // No tag on an HTML page: it carries a token (embedded here, or written
-    // by the handler in template mode), and a browser revalidating it would
-    // get the old page, with its old token, back from a 304, again and
-    // again once that token has expired. Tags are for API clients.
-    if tagged && response.status().is_success() && !html {
-        conditional::set_etag(response.headers_mut(), etag());
-    }
-    Ok(match hidden_input {
-        Some(hidden_input) if embeds => {
-            let script = config
-                .early_warning
-                .zip(warned_token)
-                .map(|(interval, token)| warning::script_tag(&token, interval, response.headers()));
-            inject::embed(response, hidden_input, script)
+        if let Some(debug) = &config.debug {
+            debug.remember(
+                keys.signing_key_id(),
+                digests.fingerprint.0,
+                digests.resource,
+                &current,
+            );
         }
-        _ => response.map(Body::new),
-    })
+        let token = config.tokens.issue_for_digests(form, &digests);
+        tracing::debug!(form, "concurrency token issued");
+        let warned_token = config.early_warning.map(|_| token.value().to_owned());
+        let hidden_input = config
+            .auto_embed
+            .then(|| Arc::<str>::from(token.hidden_input()));
+        parts.extensions.insert(Guarded(loaded));
+        parts.extensions.insert(token);
+        let mut response = inner.call(Request::from_parts(parts, body)).await?;
+        let html = inject::is_html(response.headers());
+        let embeds =
+            hidden_input.is_some() && html && inject::is_identity_encoded(response.headers());
+        // No tag on an HTML page: it carries a token (embedded here, or written
+        // by the handler in template mode), and a browser revalidating it would
+        // get the old page, with its old token, back from a 304, again and
+        // again once that token has expired. Tags are for API clients.
+        if tagged && response.status().is_success() && !html {
+            conditional::set_etag(response.headers_mut(), etag());
+        }
+        Ok(match hidden_input {
+            Some(hidden_input) if embeds => {
+                let script = config
+                    .early_warning
+                    .zip(warned_token)
+                    .map(|(interval, token)| {
+                        warning::script_tag(&token, interval, response.headers())
+                    });
+                inject::embed(response, hidden_input, script)
+            }
+            _ => response.map(Body::new),
+        })
+    }
 }
 
 /// A check request: is the form whose token this is still current? Answered
@@ -277,242 +286,298 @@ fn refuse(form: &'static str, rejection: Rejection, parts: &Parts) -> Response<B
 
 /// POST, PUT, PATCH, DELETE: find, verify, lock, load, compare; then the
 /// handler, or a refusal.
-async fn submit<I, B, T, S>(
+// The size of the future is the point (clippy would make it an `async fn`).
+#[allow(clippy::manual_async_fn)]
+fn submit<I, B, T, S>(
     mut inner: I,
     config: Arc<Config>,
     state: S,
     mut parts: Parts,
     body: Body,
-) -> Result<Response<Body>, I::Error>
+) -> impl Future<Output = Result<Response<Body>, I::Error>>
 where
     I: Service<Request<Body>, Response = Response<B>>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
     T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
 {
-    let form = T::FORM_NAME;
-    let keys = config.tokens.keys();
-    let signing_id = keys.signing_key_id();
-
-    let preconditions = if config.preconditions == Preconditions::Off {
-        RequestPreconditions::default()
-    } else {
-        match RequestPreconditions::read(&parts.headers) {
-            Ok(p) => p,
-            Err(rejection) => return Ok(refuse(form, rejection, &parts)),
-        }
-    };
-    let source = TokenSource::of(&parts.headers);
-    let token_header = source.is_header();
-
-    // An API client's conditional request: If-Match instead of a token. (A
-    // form body always needs its token: a precondition header next to it
-    // is checked as well, never instead.)
-    if !token_header && preconditions.any() && !source.is_form() {
-        if config.check_in_handler {
-            tracing::debug!(
-                form,
-                "precondition read; the handler checks inside its transaction"
-            );
-            let deferred =
-                DeferredCheck::<T>::new(config.clone(), form, None, preconditions, &parts, None);
-            parts.extensions.insert(deferred);
-            let response = inner.call(Request::from_parts(parts, body)).await;
-            return Ok(response?.map(Body::new));
-        }
-        let lock_key = match preconditions.signing_resource(signing_id) {
-            Some(resource) => (signing_id, resource),
-            None => match lock_key_of_loaded::<T, S>(&mut parts, &state, keys).await {
-                Ok(key) => key,
-                Err(response) => return Ok(response),
-            },
-        };
-        let held = lock::lock(lock_key).await;
-        let loaded = match T::from_request_parts(&mut parts, &state).await {
-            Ok(loaded) => loaded,
-            Err(rejection) => return Ok(rejection.into_response()),
-        };
-        let current = FormState::of(&loaded);
-        if let Err(failed) = preconditions.evaluate(keys, form, &current) {
-            let mut response = refuse(form, failed.rejection(), &parts);
-            let digests = StateDigests::of(&current, keys.signing_key());
-            let etag = conditional::etag(signing_id, keys.signing_key(), form, &digests);
-            conditional::set_etag(response.headers_mut(), etag);
-            return Ok(response);
-        }
-        tracing::debug!(form, "precondition holds; handler runs");
-        parts.extensions.insert(Guarded(loaded));
-        let response = inner.call(Request::from_parts(parts, body)).await;
-        drop(held);
-        return Ok(response?.map(Body::new));
-    }
-
-    // Neither token header nor precondition, and not a form body.
-    if !token_header && !source.is_form() {
-        match config.preconditions {
-            Preconditions::Required => {
-                return Ok(refuse(form, Rejection::PreconditionRequired, &parts));
+    // Not an `async fn`: its arguments would be kept twice in the future
+    // (once as captured, once as locals); the block uses them in place. The
+    // checks run in a future of their own, so that nothing they needed is
+    // kept in this one while the handler runs.
+    async move {
+        match decide::<T, S>(&config, &state, &mut parts, body).await {
+            Next::Answer(response) => Ok(response),
+            Next::Handler { body, held, after } => {
+                let response = inner.call(Request::from_parts(parts, body)).await;
+                drop(held);
+                let response = response?;
+                Ok(match after {
+                    After::Nothing => response.map(Body::new),
+                    After::EmbedInRefusal(pending) => embed_in_refusal(&config, response, &pending),
+                    After::Conflict(conflict) => {
+                        let mut response = response.map(Body::new);
+                        response.extensions_mut().insert(*conflict);
+                        response
+                    }
+                })
             }
-            Preconditions::Optional => {
+        }
+    }
+}
+
+/// What the checks of a submission decided.
+enum Next {
+    /// The guard answers; the handler does not run.
+    Answer(Response<Body>),
+    /// The handler runs, with this body, the record's lock held meanwhile.
+    Handler {
+        body: Body,
+        held: Option<ResourceLock>,
+        after: After,
+    },
+}
+
+impl Next {
+    fn handler(body: Body, held: Option<ResourceLock>, after: After) -> Next {
+        Next::Handler { body, held, after }
+    }
+}
+
+/// What becomes of the handler's answer.
+enum After {
+    /// Handed on as it is.
+    Nothing,
+    /// A form shown again gets the pending token embedded.
+    EmbedInRefusal(PendingToken),
+    /// The conflict the handler was shown goes into the answer's extensions.
+    Conflict(Box<crate::Conflict>),
+}
+
+/// The checks of a submission, up to the handler: what to answer, or with
+/// what the handler runs (the parts made ready for it).
+// As `submit`: the future's size.
+#[allow(clippy::manual_async_fn)]
+fn decide<'a, T, S>(
+    config: &'a Arc<Config>,
+    state: &'a S,
+    parts: &'a mut Parts,
+    body: Body,
+) -> impl Future<Output = Next> + 'a
+where
+    T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
+{
+    async move {
+        let form = T::FORM_NAME;
+        let keys = config.tokens.keys();
+        let signing_id = keys.signing_key_id();
+
+        let preconditions = if config.preconditions == Preconditions::Off {
+            RequestPreconditions::default()
+        } else {
+            match RequestPreconditions::read(&parts.headers) {
+                Ok(p) => p,
+                Err(rejection) => return Next::Answer(refuse(form, rejection, parts)),
+            }
+        };
+        let source = TokenSource::of(&parts.headers);
+        let token_header = source.is_header();
+
+        // An API client's conditional request: If-Match instead of a token. (A
+        // form body always needs its token: a precondition header next to it
+        // is checked as well, never instead.)
+        if !token_header && preconditions.any() && !source.is_form() {
+            if config.check_in_handler {
                 tracing::debug!(
                     form,
-                    "unconditional submission allowed; handler runs unchecked"
+                    "precondition read; the handler checks inside its transaction"
                 );
-                let response = inner.call(Request::from_parts(parts, body)).await;
-                return Ok(response?.map(Body::new));
+                let deferred =
+                    DeferredCheck::<T>::new(config.clone(), form, None, preconditions, parts, None);
+                parts.extensions.insert(deferred);
+                return Next::handler(body, None, After::Nothing);
             }
-            Preconditions::Off => {}
-        }
-    }
-
-    let found = body::find_token(
-        source,
-        &mut parts,
-        body,
-        config.tokens.field_name(),
-        config.body_limit,
-        config.multipart_prefix_limit,
-    )
-    .await;
-    let Found {
-        token,
-        body,
-        form: submitted,
-    } = match found {
-        Ok(found) => found,
-        Err(rejection) => return Ok(refuse(form, rejection, &parts)),
-    };
-    let opened = match config.tokens.open(token.as_str(), form) {
-        Ok(opened) => opened,
-        Err(e) => return Ok(refuse(form, Rejection::InvalidToken(e), &parts)),
-    };
-
-    if config.check_in_handler {
-        let submitted = submitted
-            .as_deref()
-            .map(|b| body::submitted_pairs(b, config.tokens.field_name()));
-        tracing::debug!(
-            form,
-            "token verified; the handler checks inside its transaction"
-        );
-        let deferred = DeferredCheck::<T>::new(
-            config.clone(),
-            form,
-            Some(opened),
-            preconditions,
-            &parts,
-            submitted,
-        );
-        parts.extensions.insert(deferred);
-        let response = inner.call(Request::from_parts(parts, body)).await;
-        return Ok(response?.map(Body::new));
-    }
-
-    // Lock the record before loading it, so the state compared is the state
-    // the handler writes over. The lock is keyed by the signing key's digest
-    // of the record; a token of an older key names the record under that
-    // key, so the record is loaded once to learn its signing-key digest.
-    let lock_key = if opened.claims.key_id == signing_id {
-        (signing_id, opened.claims.resource)
-    } else {
-        match lock_key_of_loaded::<T, S>(&mut parts, &state, keys).await {
-            Ok(key) => key,
-            Err(response) => return Ok(response),
-        }
-    };
-    let held: ResourceLock = lock::lock(lock_key).await;
-
-    let loaded = match T::from_request_parts(&mut parts, &state).await {
-        Ok(loaded) => loaded,
-        Err(rejection) => return Ok(rejection.into_response()),
-    };
-    let current = FormState::of(&loaded);
-    match opened.compare(form, &current) {
-        Ok(()) => {
-            if let Err(failed) = preconditions.evaluate(keys, form, &current) {
-                return Ok(refuse(form, failed.rejection(), &parts));
-            }
-
-            tracing::debug!(form, "submission is current; handler runs");
-            // A token for the state as it is now, signed only if the handler
-            // asks for it or shows the form again (a 4xx HTML answer).
-            let pending = PendingToken {
-                config: config.clone(),
-                form,
-                state: Arc::new(current),
+            let lock_key = match preconditions.signing_resource(signing_id) {
+                Some(resource) => (signing_id, resource),
+                None => match lock_key_of_loaded::<T, S>(parts, state, keys).await {
+                    Ok(key) => key,
+                    Err(response) => return Next::Answer(response),
+                },
             };
-            parts.extensions.insert(pending.clone());
+            let held = lock::lock(lock_key).await;
+            let loaded = match T::from_request_parts(parts, state).await {
+                Ok(loaded) => loaded,
+                Err(rejection) => return Next::Answer(rejection.into_response()),
+            };
+            let current = FormState::of(&loaded);
+            if let Err(failed) = preconditions.evaluate(keys, form, &current) {
+                let mut response = refuse(form, failed.rejection(), parts);
+                let digests = StateDigests::of(&current, keys.signing_key());
+                let etag = conditional::etag(signing_id, keys.signing_key(), form, &digests);
+                conditional::set_etag(response.headers_mut(), etag);
+                return Next::Answer(response);
+            }
+            tracing::debug!(form, "precondition holds; handler runs");
             parts.extensions.insert(Guarded(loaded));
-            let response = inner.call(Request::from_parts(parts, body)).await;
-            drop(held);
-            Ok(embed_in_refusal(&config, response?, &pending))
+            return Next::handler(body, Some(held), After::Nothing);
         }
-        Err(CheckError::Token(e)) => {
-            drop(held);
-            Ok(refuse(form, Rejection::InvalidToken(e), &parts))
+
+        // Neither token header nor precondition, and not a form body.
+        if !token_header && !source.is_form() {
+            match config.preconditions {
+                Preconditions::Required => {
+                    return Next::Answer(refuse(form, Rejection::PreconditionRequired, parts));
+                }
+                Preconditions::Optional => {
+                    tracing::debug!(
+                        form,
+                        "unconditional submission allowed; handler runs unchecked"
+                    );
+                    return Next::handler(body, None, After::Nothing);
+                }
+                Preconditions::Off => {}
+            }
         }
-        Err(CheckError::Conflict(conflict)) => {
+
+        let found = body::find_token(
+            source,
+            parts,
+            body,
+            config.tokens.field_name(),
+            config.body_limit,
+            config.multipart_prefix_limit,
+        )
+        .await;
+        let Found {
+            token,
+            body,
+            form: submitted,
+        } = match found {
+            Ok(found) => found,
+            Err(rejection) => return Next::Answer(refuse(form, rejection, parts)),
+        };
+        let opened = match config.tokens.open(token.as_str(), form) {
+            Ok(opened) => opened,
+            Err(e) => return Next::Answer(refuse(form, Rejection::InvalidToken(e), parts)),
+        };
+
+        if config.check_in_handler {
             let submitted = submitted
                 .as_deref()
                 .map(|b| body::submitted_pairs(b, config.tokens.field_name()));
-            let sides = submitted.as_deref().and_then(|submitted| {
-                let now = StateDigests::of(&current, opened.key);
-                merge::classify(&opened.claims.inputs, opened.key, &current, &now, submitted)
-            });
-            if let (true, Some(submitted), Some(sides)) = (config.merge, &submitted, &sides) {
-                if !conflict.context_changed() && !sides.iter().any(merge::InputSides::overlaps) {
-                    let merged = merge::encode(&merge::rebase(submitted, sides));
-                    tracing::info!(
-                        form,
-                        theirs = ?sides.iter().filter(|s| s.theirs_changed).map(|s| s.name.as_str()).collect::<Vec<_>>(),
-                        yours = ?sides.iter().filter(|s| s.user_changed).map(|s| s.name.as_str()).collect::<Vec<_>>(),
-                        "disjoint edits merged; handler runs"
-                    );
-                    parts
-                        .headers
-                        .insert(header::CONTENT_LENGTH, merged.len().into());
-                    parts.extensions.insert(Guarded(loaded));
-                    let response = inner
-                        .call(Request::from_parts(parts, Body::from(merged)))
-                        .await;
-                    drop(held);
-                    return Ok(response?.map(Body::new));
-                }
-            }
-            let conflict = explain(
-                &config,
+            tracing::debug!(
                 form,
-                &opened,
-                *conflict,
-                &current,
+                "token verified; the handler checks inside its transaction"
+            );
+            let deferred = DeferredCheck::<T>::new(
+                config.clone(),
+                form,
+                Some(opened),
+                preconditions,
+                parts,
                 submitted,
-                sides.as_deref(),
             );
-            tracing::info!(
-                form,
-                changed = ?conflict.changed_inputs().map(|c| c.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()),
-                context_changed = conflict.context_changed(),
-                "conflict: the data changed since the form was rendered"
-            );
-            match &config.conflicts {
-                ConflictHandling::Respond => {
-                    drop(held);
-                    Ok(respond::conflict(&conflict, &parts))
+            parts.extensions.insert(deferred);
+            return Next::handler(body, None, After::Nothing);
+        }
+
+        // Lock the record before loading it, so the state compared is the state
+        // the handler writes over. The lock is keyed by the signing key's digest
+        // of the record; a token of an older key names the record under that
+        // key, so the record is loaded once to learn its signing-key digest.
+        let lock_key = if opened.claims.key_id == signing_id {
+            (signing_id, opened.claims.resource)
+        } else {
+            match lock_key_of_loaded::<T, S>(parts, state, keys).await {
+                Ok(key) => key,
+                Err(response) => return Next::Answer(response),
+            }
+        };
+        let held: ResourceLock = lock::lock(lock_key).await;
+
+        let loaded = match T::from_request_parts(parts, state).await {
+            Ok(loaded) => loaded,
+            Err(rejection) => return Next::Answer(rejection.into_response()),
+        };
+        let current = FormState::of(&loaded);
+        match opened.compare(form, &current) {
+            Ok(()) => {
+                if let Err(failed) = preconditions.evaluate(keys, form, &current) {
+                    return Next::Answer(refuse(form, failed.rejection(), parts));
                 }
-                ConflictHandling::Custom(f) => {
-                    drop(held);
-                    let mut response = f(&conflict, &parts);
-                    response.extensions_mut().insert(conflict);
-                    Ok(response)
+
+                tracing::debug!(form, "submission is current; handler runs");
+                // A token for the state as it is now, signed only if the handler
+                // asks for it or shows the form again (a 4xx HTML answer).
+                let pending = PendingToken {
+                    config: config.clone(),
+                    form,
+                    state: Arc::new(current),
+                };
+                parts.extensions.insert(pending.clone());
+                parts.extensions.insert(Guarded(loaded));
+                Next::handler(body, Some(held), After::EmbedInRefusal(pending))
+            }
+            Err(CheckError::Token(e)) => {
+                drop(held);
+                Next::Answer(refuse(form, Rejection::InvalidToken(e), parts))
+            }
+            Err(CheckError::Conflict(conflict)) => {
+                let submitted = submitted
+                    .as_deref()
+                    .map(|b| body::submitted_pairs(b, config.tokens.field_name()));
+                let sides = submitted.as_deref().and_then(|submitted| {
+                    let now = StateDigests::of(&current, opened.key);
+                    merge::classify(&opened.claims.inputs, opened.key, &current, &now, submitted)
+                });
+                if let (true, Some(submitted), Some(sides)) = (config.merge, &submitted, &sides) {
+                    if !conflict.context_changed() && !sides.iter().any(merge::InputSides::overlaps)
+                    {
+                        let merged = merge::encode(&merge::rebase(submitted, sides));
+                        tracing::info!(
+                            form,
+                            theirs = ?sides.iter().filter(|s| s.theirs_changed).map(|s| s.name.as_str()).collect::<Vec<_>>(),
+                            yours = ?sides.iter().filter(|s| s.user_changed).map(|s| s.name.as_str()).collect::<Vec<_>>(),
+                            "disjoint edits merged; handler runs"
+                        );
+                        parts
+                            .headers
+                            .insert(header::CONTENT_LENGTH, merged.len().into());
+                        parts.extensions.insert(Guarded(loaded));
+                        return Next::handler(Body::from(merged), Some(held), After::Nothing);
+                    }
                 }
-                ConflictHandling::Handler => {
-                    parts.extensions.insert(Guarded(loaded));
-                    parts.extensions.insert(conflict.clone());
-                    let response = inner.call(Request::from_parts(parts, body)).await;
-                    drop(held);
-                    let mut response = response?.map(Body::new);
-                    response.extensions_mut().insert(conflict);
-                    Ok(response)
+                let conflict = explain(
+                    config,
+                    form,
+                    &opened,
+                    *conflict,
+                    &current,
+                    submitted,
+                    sides.as_deref(),
+                );
+                tracing::info!(
+                    form,
+                    changed = ?conflict.changed_inputs().map(|c| c.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()),
+                    context_changed = conflict.context_changed(),
+                    "conflict: the data changed since the form was rendered"
+                );
+                match &config.conflicts {
+                    ConflictHandling::Respond => {
+                        drop(held);
+                        Next::Answer(respond::conflict(&conflict, parts))
+                    }
+                    ConflictHandling::Custom(f) => {
+                        drop(held);
+                        let mut response = f(&conflict, parts);
+                        response.extensions_mut().insert(conflict);
+                        Next::Answer(response)
+                    }
+                    ConflictHandling::Handler => {
+                        parts.extensions.insert(Guarded(loaded));
+                        parts.extensions.insert(conflict.clone());
+                        Next::handler(body, Some(held), After::Conflict(Box::new(conflict)))
+                    }
                 }
             }
         }
