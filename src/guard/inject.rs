@@ -84,9 +84,41 @@ where
 {
     debug_assert!(is_rewritable_html(response.headers()));
     let (mut parts, body) = response.into_parts();
-    // The length changes with each form found; the page streams instead.
+    // The length changes with each form found.
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::new(InjectBody::new(body, hidden_input, once)))
+    let mut body = Box::pin(body);
+    // A page in memory (`Html<String>`, a rendered template) has an exact
+    // size and its one frame ready at once: it is rewritten here and sent
+    // with its new length, not chunked. (A poll that is not ready has
+    // registered nothing that matters: the body is polled again, with the
+    // connection's waker, when it streams.)
+    let first = if body.size_hint().exact().is_some() {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match body.as_mut().poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(page) if body.is_end_stream() => {
+                    let page = match rewrite_whole(&page, hidden_input, once) {
+                        Whole::Unchanged => page,
+                        Whole::Rewritten(bytes) => Bytes::from(bytes),
+                    };
+                    parts
+                        .headers
+                        .insert(header::CONTENT_LENGTH, page.len().into());
+                    return Response::from_parts(parts, Body::from(page));
+                }
+                Ok(data) => Some(Ok(Frame::data(data))),
+                Err(frame) => Some(Ok(frame)),
+            },
+            Poll::Ready(Some(Err(e))) => Some(Err(e.into())),
+            Poll::Ready(None) => return Response::from_parts(parts, Body::empty()),
+            Poll::Pending => None,
+        }
+    } else {
+        None
+    };
+    let mut inject = InjectBody::new_pinned(body, hidden_input, once);
+    inject.first = first;
+    Response::from_parts(parts, Body::new(inject))
 }
 
 /// Rewrites `html` in one go, as the guard rewrites a page that comes in
@@ -347,6 +379,8 @@ fn rewriter(
 /// The response body, rewritten chunk by chunk.
 struct InjectBody<B> {
     inner: Pin<Box<B>>,
+    /// A frame already read from `inner`, handled before it is polled again.
+    first: Option<Result<Frame<Bytes>, BoxError>>,
     rewrite: Rewrite,
     out: SharedOutput,
     trailers: Option<HeaderMap>,
@@ -371,8 +405,17 @@ where
     B: http_body::Body<Data = Bytes>,
 {
     fn new(inner: B, hidden_input: Arc<str>, once: Option<String>) -> InjectBody<B> {
+        InjectBody::new_pinned(Box::pin(inner), hidden_input, once)
+    }
+
+    fn new_pinned(
+        inner: Pin<Box<B>>,
+        hidden_input: Arc<str>,
+        once: Option<String>,
+    ) -> InjectBody<B> {
         InjectBody {
-            inner: Box::pin(inner),
+            inner,
+            first: None,
             rewrite: Rewrite::Start { hidden_input, once },
             out: SharedOutput::default(),
             trailers: None,
@@ -447,10 +490,18 @@ where
             if this.done {
                 return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))));
             }
-            match this.inner.as_mut().poll_frame(cx) {
+            let polled = match this.first.take() {
+                Some(first) => Poll::Ready(Some(first)),
+                None => this
+                    .inner
+                    .as_mut()
+                    .poll_frame(cx)
+                    .map(|frame| frame.map(|frame| frame.map_err(Into::into))),
+            };
+            match polled {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => this.finish(),
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => {
                         if let Some(data) = this.push(data) {
@@ -469,7 +520,10 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.trailers.is_none() && self.out.0.lock().is_ok_and(|o| o.is_empty())
+        self.done
+            && self.first.is_none()
+            && self.trailers.is_none()
+            && self.out.0.lock().is_ok_and(|o| o.is_empty())
     }
 }
 
