@@ -110,7 +110,10 @@ where
                 Err(frame) => Some(Ok(frame)),
             },
             Poll::Ready(Some(Err(e))) => Some(Err(e.into())),
-            Poll::Ready(None) => return Response::from_parts(parts, Body::empty()),
+            Poll::Ready(None) => {
+                parts.headers.insert(header::CONTENT_LENGTH, 0.into());
+                return Response::from_parts(parts, Body::empty());
+            }
             Poll::Pending => None,
         }
     } else {
@@ -584,6 +587,102 @@ mod tests {
         "x<<form method=post>><</form method=post>< form method=post><form\tmethod=post>",
         "<formx method=post><form1 method=post><form:x method=post><form/method=post>",
     ];
+
+    /// A body with an exact size whose frames come as given, each one
+    /// after a `Pending` when `pending` is set.
+    struct Sized {
+        frames: VecDeque<Bytes>,
+        left: u64,
+        pending: bool,
+        ready: bool,
+    }
+
+    impl http_body::Body for Sized {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            if self.pending && !self.ready {
+                self.ready = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.ready = false;
+            let frame = self.frames.pop_front();
+            if let Some(f) = &frame {
+                self.left -= f.len() as u64;
+            }
+            Poll::Ready(frame.map(|f| Ok(Frame::data(f))))
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.frames.is_empty()
+        }
+
+        fn size_hint(&self) -> http_body::SizeHint {
+            http_body::SizeHint::with_exact(self.left)
+        }
+    }
+
+    fn embed_response(frames: &[&str], pending: bool) -> (Option<String>, String) {
+        use http_body::Body as _;
+        let body = Sized {
+            frames: frames.iter().map(|f| Bytes::from(f.to_string())).collect(),
+            left: frames.iter().map(|f| f.len() as u64).sum(),
+            pending,
+            ready: false,
+        };
+        let response = Response::builder()
+            .header(header::CONTENT_TYPE, "text/html")
+            .header(header::CONTENT_LENGTH, 999)
+            .body(body)
+            .unwrap();
+        let response = super::embed(response, Arc::from("<i>T</i>"), None);
+        let length = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let mut body = response.into_body();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut out = Vec::new();
+        loop {
+            match Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(Some(frame)) => {
+                    out.extend_from_slice(&frame.unwrap().into_data().unwrap());
+                }
+                Poll::Ready(None) => break,
+                Poll::Pending => {}
+            }
+        }
+        (length, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn a_page_in_memory_is_sent_with_its_new_length_others_stream() {
+        let page = ["<p>a</p><form method=post>", "<input name=x></form>", "<b>"];
+        let expected = "<p>a</p><form method=post><i>T</i><input name=x></form><b>";
+        // One frame, ready at once: rewritten in the guard, with its length.
+        let (length, body) = embed_response(&[&page.concat()], false);
+        assert_eq!(body, expected);
+        assert_eq!(length, Some(expected.len().to_string()));
+        // Several frames (the first read early and handed on), or a first
+        // frame that is not ready yet: streamed, without a length.
+        for pending in [false, true] {
+            let (length, body) = embed_response(&page, pending);
+            assert_eq!(body, expected, "pending {pending}");
+            assert_eq!(length, None, "pending {pending}");
+        }
+        let (length, body) = embed_response(&[&page.concat()], true);
+        assert_eq!((length, body.as_str()), (None, expected));
+        // No page at all.
+        assert_eq!(
+            embed_response(&[], false),
+            (Some("0".into()), String::new())
+        );
+    }
 
     /// Every way the guard can rewrite `page`, against lol_html alone.
     fn assert_like_lol_html(page: &[u8], hidden: &str) {
