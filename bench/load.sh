@@ -5,21 +5,29 @@
 #   RUNS=3 DURATION=10 bench/load.sh
 #
 # Builds examples/bench_server (bench/server.rs) in release, starts it on
-# 127.0.0.1, runs wrk (-t1 -c32) against each scenario in turn and prints
-# requests/s and the ratios guarded/bare of the same run; with RUNS > 1 the
+# 127.0.0.1, runs wrk (-t1 -c32) against each scenario and prints requests/s
+# and the ratios guarded/bare of the same run; with RUNS > 1 the
 # min/median/max of each ratio over the runs. Then measures the extra peak
 # memory (VmHWM) of a 100 MB multipart upload through the guard against the
 # same upload to a bare route. Everything stops by itself.
 #
-# Environment: RUNS (1), DURATION seconds per scenario (10), CONNECTIONS (32),
-# PORT (3999), UPLOAD_MB (100; 0 skips the upload).
+# Where `taskset` is available (PIN=1, the default) the server runs on CPU 1
+# with one runtime worker and wrk on CPU 0, so that the two do not fight for
+# a core and a ratio is the server's own throughput. Each run measures in the
+# order bare, guarded…, guarded…, bare (each DURATION seconds) and averages
+# the two measurements of each route, so that a drift of the machine during
+# the run weighs on bare and guarded alike.
+#
+# Environment: RUNS (1), DURATION seconds per measurement (5), CONNECTIONS
+# (32), PORT (3999), UPLOAD_MB (100; 0 skips the upload), PIN (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS="${RUNS:-1}"
-DURATION="${DURATION:-10}"
+DURATION="${DURATION:-5}"
 CONNECTIONS="${CONNECTIONS:-32}"
 PORT="${PORT:-3999}"
+PIN="${PIN:-1}"
 UPLOAD_MB="${UPLOAD_MB:-100}"
 ADDR="127.0.0.1:${PORT}"
 BASE="http://${ADDR}"
@@ -36,6 +44,16 @@ echo "== building the bench server (release)" >&2
 cargo build --release --quiet --example bench_server
 server_bin="target/release/examples/bench_server"
 
+server_cmd=("$server_bin" "$ADDR")
+wrk_cmd=(wrk)
+if [ "$PIN" = 1 ] && command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+    server_cmd=(env BENCH_WORKERS=1 taskset -c 1 "$server_bin" "$ADDR")
+    wrk_cmd=(taskset -c 0 wrk)
+    pinning="server on CPU 1 (one worker), wrk on CPU 0"
+else
+    pinning="not pinned"
+fi
+
 work="$(mktemp -d)"
 server_pid=""
 cleanup() {
@@ -47,7 +65,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$server_bin" "$ADDR" 2>"$work/server.log" &
+"${server_cmd[@]}" 2>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 1 100); do
     curl -fsS "$BASE/bench/token" >/dev/null 2>&1 && break
@@ -90,7 +108,7 @@ LUA
 rps() { # path [lua]
     local args=(-t1 "-c$CONNECTIONS" "-d${DURATION}s" --timeout 5s)
     [ -n "${2:-}" ] && args+=(-s "$2")
-    wrk "${args[@]}" "$BASE$1" >"$work/wrk.txt"
+    "${wrk_cmd[@]}" "${args[@]}" "$BASE$1" >"$work/wrk.txt"
     if grep -q "Non-2xx" "$work/wrk.txt"; then
         echo "!! non-2xx answers for $1:" >&2
         cat "$work/wrk.txt" >&2
@@ -100,20 +118,31 @@ rps() { # path [lua]
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (a + b) / 2 }'; }
 
 # Warm-up (connections, allocator, caches), not measured.
 DURATION=2 rps /bare/items/1 >/dev/null
 DURATION=2 rps /embed/items/1 >/dev/null
 
 echo "== machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')"
-echo "== wrk -t1 -c$CONNECTIONS -d${DURATION}s per scenario, $RUNS run(s)"
+echo "== wrk -t1 -c$CONNECTIONS -d${DURATION}s per measurement, each route twice per run (bare first and last), $RUNS run(s); $pinning"
 : >"$work/ratios"
 for run in $(seq 1 "$RUNS"); do
-    get_bare=$(rps /bare/items/1)
-    get_embed=$(rps /embed/items/1)
-    get_template=$(rps /template/items/1)
-    post_bare=$(rps /bare/items/1 "$work/post.lua")
-    post_embed=$(rps /embed/items/1 "$work/post.lua")
+    g1=$(rps /bare/items/1)
+    e1=$(rps /embed/items/1)
+    t1=$(rps /template/items/1)
+    t2=$(rps /template/items/1)
+    e2=$(rps /embed/items/1)
+    g2=$(rps /bare/items/1)
+    p1=$(rps /bare/items/1 "$work/post.lua")
+    q1=$(rps /embed/items/1 "$work/post.lua")
+    q2=$(rps /embed/items/1 "$work/post.lua")
+    p2=$(rps /bare/items/1 "$work/post.lua")
+    get_bare=$(mean "$g1" "$g2")
+    get_embed=$(mean "$e1" "$e2")
+    get_template=$(mean "$t1" "$t2")
+    post_bare=$(mean "$p1" "$p2")
+    post_embed=$(mean "$q1" "$q2")
     r_embed=$(ratio "$get_embed" "$get_bare")
     r_template=$(ratio "$get_template" "$get_bare")
     r_post=$(ratio "$post_embed" "$post_bare")

@@ -165,8 +165,22 @@ fn item(id: i64) -> ItemForm {
     }
 }
 
-#[tokio::main]
-async fn main() {
+/// `BENCH_WORKERS` runtime threads (default: one per core); `bench/load.sh`
+/// runs the server on one pinned core with one worker, wrk on the other.
+fn main() {
+    let workers = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(serve());
+}
+
+async fn serve() {
     let addr: SocketAddr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:3999".into())
