@@ -46,6 +46,8 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 /// A form whose rendered state the guard checks.
 ///
 /// Usually derived: `#[derive(RenderState)]` (feature `derive`, on by
@@ -337,10 +339,12 @@ struct Slot {
 pub struct FormState {
     /// `'F'` then every input and context entry, encoded.
     state: Vec<u8>,
-    /// `'R'` then every key entry, encoded.
-    resource: Vec<u8>,
-    /// `'X'` then every context entry, encoded (a copy of those in `state`).
-    context: Vec<u8>,
+    /// `'R'` then every key entry, encoded (inline while short: a key is an
+    /// id or two).
+    resource: SmallVec<[u8; 64]>,
+    /// `'X'` then every context entry, encoded (a copy of those in `state`;
+    /// inline while short).
+    context: SmallVec<[u8; 64]>,
     slots: Vec<Slot>,
 }
 
@@ -349,15 +353,12 @@ impl FormState {
     pub fn new() -> FormState {
         // Room for a typical form up front: one allocation per buffer
         // instead of a chain of reallocations as entries are added.
-        fn with_domain(domain: u8, capacity: usize) -> Vec<u8> {
-            let mut buf = Vec::with_capacity(capacity);
-            buf.push(domain);
-            buf
-        }
+        let mut state = Vec::with_capacity(256);
+        state.push(b'F');
         FormState {
-            state: with_domain(b'F', 256),
-            resource: with_domain(b'R', 64),
-            context: with_domain(b'X', 64),
+            state,
+            resource: SmallVec::from_slice(b"R"),
+            context: SmallVec::from_slice(b"X"),
             slots: Vec::with_capacity(8),
         }
     }
@@ -397,10 +398,9 @@ impl FormState {
             self.resource.push(b'R');
             self.context.push(b'X');
         }
-        let buf = match kind {
-            EntryKind::Key => &mut self.resource,
-            _ => &mut self.state,
-        };
+        // Every entry is encoded at the end of `state`; a key's is then
+        // moved to `resource`.
+        let buf = &mut self.state;
         let start = buf.len();
         buf.push(kind.tag());
         buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
@@ -412,16 +412,28 @@ impl FormState {
         value.render_value(&mut Rendered { buf });
         let value_end = buf.len();
         buf[len_at..value_start].copy_from_slice(&((value_end - value_start) as u64).to_le_bytes());
-        if kind == EntryKind::Context {
-            self.context
-                .extend_from_slice(&self.state[start..value_end]);
+        let (mut entry, mut name, mut value_range) =
+            (start..value_end, name_range, value_start..value_end);
+        match kind {
+            EntryKind::Key => {
+                let to = self.resource.len();
+                self.resource
+                    .extend_from_slice(&self.state[start..value_end]);
+                self.state.truncate(start);
+                let moved = |r: Range<usize>| r.start - start + to..r.end - start + to;
+                (entry, name, value_range) = (moved(entry), moved(name), moved(value_range));
+            }
+            EntryKind::Context => self
+                .context
+                .extend_from_slice(&self.state[start..value_end]),
+            EntryKind::Input => {}
         }
         self.slots.push(Slot {
             kind,
             omitted_when_empty: value.omitted_when_empty(),
-            entry: start..value_end,
-            name: name_range,
-            value: value_start..value_end,
+            entry,
+            name,
+            value: value_range,
         });
         self
     }
@@ -450,7 +462,7 @@ impl FormState {
     }
 
     fn entry<'a>(&'a self, slot: &'a Slot) -> Entry<'a> {
-        let buf = match slot.kind {
+        let buf: &[u8] = match slot.kind {
             EntryKind::Key => &self.resource,
             _ => &self.state,
         };
@@ -609,6 +621,73 @@ mod tests {
         assert_eq!(s.resource_bytes()[0], b'R');
         assert_eq!(s.resource_bytes()[1], b'K');
         assert!(s.state_bytes().starts_with(b"FI"));
+    }
+
+    /// An entry as the canonical encoding writes it.
+    fn encoded(tag: u8, name: &str, value: &str) -> Vec<u8> {
+        let mut out = vec![tag];
+        out.extend_from_slice(&(name.len() as u64).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(value.len() as u64).to_le_bytes());
+        out.extend_from_slice(value.as_bytes());
+        out
+    }
+
+    #[test]
+    fn keys_anywhere_and_long_ones_encode_and_read_back() {
+        // Keys between inputs, and keys and context values longer than
+        // the inline room of their buffers.
+        let long = "k".repeat(100);
+        let mut s = FormState::new();
+        s.input("a", "1")
+            .key("id", &7)
+            .context("c", &long)
+            .input("b", "2")
+            .key("tenant", &long)
+            .context("d", "x");
+        let all: Vec<_> = s
+            .entries()
+            .map(|e| (e.kind(), e.name().to_owned(), e.value().to_owned()))
+            .collect();
+        let expected = [
+            (EntryKind::Input, "a", "1"),
+            (EntryKind::Key, "id", "7"),
+            (EntryKind::Context, "c", long.as_str()),
+            (EntryKind::Input, "b", "2"),
+            (EntryKind::Key, "tenant", long.as_str()),
+            (EntryKind::Context, "d", "x"),
+        ]
+        .map(|(k, n, v)| (k, n.to_owned(), v.to_owned()));
+        assert_eq!(all, expected);
+        let cat = |parts: &[Vec<u8>]| parts.concat();
+        assert_eq!(
+            s.state_bytes(),
+            cat(&[
+                b"F".to_vec(),
+                encoded(b'I', "a", "1"),
+                encoded(b'C', "c", &long),
+                encoded(b'I', "b", "2"),
+                encoded(b'C', "d", "x"),
+            ])
+        );
+        assert_eq!(
+            s.resource_bytes(),
+            cat(&[
+                b"R".to_vec(),
+                encoded(b'K', "id", "7"),
+                encoded(b'K', "tenant", &long),
+            ])
+        );
+        assert_eq!(
+            s.context_bytes(),
+            cat(&[
+                b"X".to_vec(),
+                encoded(b'C', "c", &long),
+                encoded(b'C', "d", "x"),
+            ])
+        );
+        let inputs: Vec<_> = s.encoded_inputs().collect();
+        assert_eq!(inputs, [encoded(b'I', "a", "1"), encoded(b'I', "b", "2")]);
     }
 
     #[test]
