@@ -104,21 +104,14 @@ pub(crate) fn input_digest(name: &str, value: &str, key: &Key) -> u64 {
 /// The keyed digest of a form's name.
 pub fn form_digest(form_name: &str, key: &Key) -> u64 {
     let secret = &key.material().fingerprint_secret;
-    let len = 9 + form_name.len();
     // Every submission digests the form's name: no allocation for a name
     // of common length.
-    let mut small = [0u8; 128];
-    let mut large = Vec::new();
-    let buf: &mut [u8] = if len <= small.len() {
-        &mut small[..len]
-    } else {
-        large.resize(len, 0);
-        &mut large
-    };
-    buf[0] = b'N';
-    buf[1..9].copy_from_slice(&(form_name.len() as u64).to_le_bytes());
-    buf[9..].copy_from_slice(form_name.as_bytes());
-    xxh3_64_with_secret(buf, secret)
+    crate::with_buffer::<128, _>(9 + form_name.len(), |buf| {
+        buf[0] = b'N';
+        buf[1..9].copy_from_slice(&(form_name.len() as u64).to_le_bytes());
+        buf[9..].copy_from_slice(form_name.as_bytes());
+        xxh3_64_with_secret(buf, secret)
+    })
 }
 
 #[cfg(test)]

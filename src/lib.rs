@@ -130,3 +130,13 @@ pub use token::{ConcurrencyToken, TokenError, Tokens};
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use concurrency_guard_derive::RenderState;
+
+/// Runs `f` on a zeroed buffer of `len` bytes: on the stack when it fits in
+/// `N` bytes (the common case on every request), else on the heap.
+pub(crate) fn with_buffer<const N: usize, R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    if len <= N {
+        f(&mut [0u8; N][..len])
+    } else {
+        f(&mut vec![0u8; len])
+    }
+}

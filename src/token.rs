@@ -354,14 +354,15 @@ impl Head {
     fn encode(&self, inputs: &[u64], key: &Key) -> String {
         let n = inputs.len().min(MAX_INPUTS);
         let len = HEAD_LEN + 8 * n + TAG_LEN;
-        let mut short = [0u8; SHORT_TOKEN_LEN / 4 * 3];
-        let mut long = Vec::new();
-        let bytes: &mut [u8] = if len <= short.len() {
-            &mut short[..len]
-        } else {
-            long.resize(len, 0);
-            &mut long
-        };
+        crate::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(len, |bytes| {
+            self.sign_into(bytes, &inputs[..n], key)
+        })
+    }
+
+    /// Lays the token out in `bytes` (of exactly its length), signs it and
+    /// encodes it.
+    fn sign_into(&self, bytes: &mut [u8], inputs: &[u64], key: &Key) -> String {
+        let (len, n) = (bytes.len(), inputs.len());
         bytes[0] = TOKEN_VERSION;
         bytes[1..5].copy_from_slice(&self.key_id.to_be_bytes());
         bytes[5..9].copy_from_slice(&self.issued_at.to_be_bytes());
@@ -402,15 +403,11 @@ impl Claims {
         if text.len() > MAX_TOKEN_LEN {
             return malformed("it is too long");
         }
-        // Most tokens are short: decode them without zeroing the 2 KiB a
-        // token of 255 inputs needs.
-        if text.len() <= SHORT_TOKEN_LEN {
-            let mut buf = [0u8; SHORT_TOKEN_LEN / 4 * 3];
-            Claims::decode_into(text, &mut buf, keys)
-        } else {
-            let mut buf = [0u8; MAX_TOKEN_BYTES + 3];
-            Claims::decode_into(text, &mut buf, keys)
-        }
+        // Most tokens are short: decode them on the stack, without zeroing
+        // the 2 KiB a token of 255 inputs needs.
+        crate::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(text.len().div_ceil(4) * 3, |buf| {
+            Claims::decode_into(text, buf, keys)
+        })
     }
 
     /// [`decode`](Claims::decode) with `buf` large enough for `text`.
