@@ -14,7 +14,33 @@
 //! injector's corpus and fuzzed against lol_html (`inject_differential`,
 //! `html_inject`).
 
+use std::sync::LazyLock;
+
 use memchr::{memchr, memmem};
+
+/// The searches the scanner repeats, built once (`memmem::find` builds its
+/// searcher on every call).
+static CLOSE_TAG: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"</"));
+static COMMENT_OPEN: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"<!--"));
+static COMMENT_CLOSE: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"-->"));
+static COMMENT_BANG_CLOSE: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"--!>"));
+
+/// Where the first `byte` at or after `from` is, as `memchr` finds it. The
+/// text between two tags is mostly a few blanks: a plain look at the next
+/// bytes finds the next `<` before `memchr` would have set up.
+fn find_near(page: &[u8], from: usize, byte: u8) -> Option<usize> {
+    const NEAR: usize = 16;
+    let rest = &page[from..];
+    let near = &rest[..rest.len().min(NEAR)];
+    match near.iter().position(|&b| b == byte) {
+        Some(i) => Some(from + i),
+        None if rest.len() > NEAR => memchr(byte, &rest[NEAR..]).map(|i| from + NEAR + i),
+        None => None,
+    }
+}
 
 /// Where the hidden input goes: the offsets just after the start tag of each
 /// post form (outside any opted-out form) up to and including the tag that
@@ -28,7 +54,7 @@ pub(crate) fn post_forms(page: &[u8], last: usize) -> Option<Vec<usize>> {
     let mut found = Vec::new();
     let mut at = 0;
     while at <= last {
-        let lt = at + memchr(b'<', &page[at..])?;
+        let lt = find_near(page, at, b'<')?;
         if lt > last {
             break;
         }
@@ -51,7 +77,7 @@ pub(crate) fn post_forms(page: &[u8], last: usize) -> Option<Vec<usize>> {
                             return None;
                         }
                         let close = closing_tag(page, tag.end, name)?;
-                        if script && memmem::find(&page[tag.end..close], b"<!--").is_some() {
+                        if script && COMMENT_OPEN.find(&page[tag.end..close]).is_some() {
                             return None;
                         }
                         at = close;
@@ -314,7 +340,7 @@ fn special(name: &[u8]) -> Option<Special> {
 fn closing_tag(page: &[u8], from: usize, name: &[u8]) -> Option<usize> {
     let mut at = from;
     loop {
-        let lt = at + memmem::find(&page[at..], b"</")?;
+        let lt = at + CLOSE_TAG.find(&page[at..])?;
         let after = lt + 2 + name.len();
         if page
             .get(lt + 2..after)
@@ -339,8 +365,8 @@ fn skip_markup_declaration(page: &[u8], lt: usize) -> Option<usize> {
         if page[body..].starts_with(b">") || page[body..].starts_with(b"->") {
             return None;
         }
-        let close = body + memmem::find(&page[body..], b"-->")?;
-        if memmem::find(&page[body..close + 3], b"--!>").is_some() {
+        let close = body + COMMENT_CLOSE.find(&page[body..])?;
+        if COMMENT_BANG_CLOSE.find(&page[body..close + 3]).is_some() {
             return None;
         }
         return Some(close + 3);
