@@ -75,7 +75,7 @@ pub(crate) fn is_rewritable_html(headers: &HeaderMap) -> bool {
 /// response [is rewritable HTML](is_rewritable_html).
 pub(crate) fn embed<B>(
     response: Response<B>,
-    hidden_input: Arc<str>,
+    hidden_input: String,
     once: Option<String>,
 ) -> Response<Body>
 where
@@ -97,7 +97,7 @@ where
         match body.as_mut().poll_frame(&mut cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(page) if body.is_end_stream() => {
-                    let page = match rewrite_whole(&page, hidden_input, once) {
+                    let page = match rewrite_whole(&page, &hidden_input, once) {
                         Whole::Unchanged => page,
                         Whole::Rewritten(bytes) => Bytes::from(bytes),
                     };
@@ -127,7 +127,7 @@ where
 /// Rewrites `html` in one go, as the guard rewrites a page that comes in
 /// one piece (for tests, benches and fuzzing).
 pub fn embed_in_str(html: &[u8], hidden_input: &str) -> Vec<u8> {
-    match rewrite_whole(html, Arc::from(hidden_input), None) {
+    match rewrite_whole(html, hidden_input, None) {
         Whole::Unchanged => html.to_vec(),
         Whole::Rewritten(bytes) => bytes,
     }
@@ -151,7 +151,7 @@ pub fn embed_in_str_lol_html(html: &[u8], hidden_input: &str) -> Vec<u8> {
 pub fn embed_in_chunks(chunks: &[&[u8]], hidden_input: &str) -> Vec<u8> {
     use http_body::Body as _;
     let frames = chunks.iter().map(|c| Bytes::copy_from_slice(c)).collect();
-    let mut body = InjectBody::new(Frames(frames), Arc::from(hidden_input), None);
+    let mut body = InjectBody::new(Frames(frames), hidden_input.to_owned(), None);
     let mut cx = Context::from_waker(std::task::Waker::noop());
     let mut out = Vec::new();
     loop {
@@ -211,7 +211,7 @@ enum Whole {
 
 /// Rewrites a page that is all at hand: through lol_html up to the start tag
 /// at the page's last `<form`, the rest copied (see the module docs).
-fn rewrite_whole(page: &[u8], hidden_input: Arc<str>, once: Option<String>) -> Whole {
+fn rewrite_whole(page: &[u8], hidden_input: &str, once: Option<String>) -> Whole {
     let Some(last) = last_form_tag(page) else {
         return Whole::Unchanged;
     };
@@ -237,7 +237,7 @@ fn rewrite_whole(page: &[u8], hidden_input: Arc<str>, once: Option<String>) -> W
     }
     let out = SharedOutput::default();
     let progress = Arc::new(Progress::default());
-    let mut rewriter = rewriter(hidden_input, once, out.clone(), progress.clone());
+    let mut rewriter = rewriter(Arc::from(hidden_input), once, out.clone(), progress.clone());
     if rewriter.write(&page[..last]).is_err() {
         return Whole::Unchanged;
     }
@@ -393,7 +393,7 @@ struct InjectBody<B> {
 enum Rewrite {
     /// No data yet: whether the page comes whole decides how it is rewritten.
     Start {
-        hidden_input: Arc<str>,
+        hidden_input: String,
         once: Option<String>,
     },
     /// Piece by piece through lol_html.
@@ -407,15 +407,11 @@ impl<B> InjectBody<B>
 where
     B: http_body::Body<Data = Bytes>,
 {
-    fn new(inner: B, hidden_input: Arc<str>, once: Option<String>) -> InjectBody<B> {
+    fn new(inner: B, hidden_input: String, once: Option<String>) -> InjectBody<B> {
         InjectBody::new_pinned(Box::pin(inner), hidden_input, once)
     }
 
-    fn new_pinned(
-        inner: Pin<Box<B>>,
-        hidden_input: Arc<str>,
-        once: Option<String>,
-    ) -> InjectBody<B> {
+    fn new_pinned(inner: Pin<Box<B>>, hidden_input: String, once: Option<String>) -> InjectBody<B> {
         InjectBody {
             inner,
             first: None,
@@ -437,13 +433,13 @@ where
             };
             if self.inner.is_end_stream() {
                 // The whole page in one frame.
-                return match rewrite_whole(&data, hidden_input, once) {
+                return match rewrite_whole(&data, &hidden_input, once) {
                     Whole::Unchanged => Some(data),
                     Whole::Rewritten(bytes) => Some(Bytes::from(bytes)),
                 };
             }
             self.rewrite = Rewrite::Streaming(Box::new(rewriter(
-                hidden_input,
+                Arc::from(hidden_input),
                 once,
                 self.out.clone(),
                 Arc::new(Progress::default()),
@@ -640,7 +636,7 @@ mod tests {
             .header(header::CONTENT_LENGTH, 999)
             .body(body)
             .unwrap();
-        let response = super::embed(response, Arc::from("<i>T</i>"), None);
+        let response = super::embed(response, "<i>T</i>".to_owned(), None);
         let length = response
             .headers()
             .get(header::CONTENT_LENGTH)

@@ -215,9 +215,7 @@ where
         let token = config.tokens.issue_for_digests(form, &digests);
         tracing::debug!(form, "concurrency token issued");
         let warned_token = config.early_warning.map(|_| token.value().to_owned());
-        let hidden_input = config
-            .auto_embed
-            .then(|| Arc::<str>::from(token.hidden_input()));
+        let hidden_input = config.auto_embed.then(|| token.hidden_input());
         parts.extensions.insert(Guarded(loaded));
         parts.extensions.insert(token);
         let mut response = inner.call(Request::from_parts(parts, body)).await?;
@@ -646,8 +644,7 @@ where
         && response.status().is_client_error()
         && inject::is_rewritable_html(response.headers())
     {
-        let hidden_input = Arc::<str>::from(pending.sign().hidden_input());
-        inject::embed(response, hidden_input, None)
+        inject::embed(response, pending.sign().hidden_input(), None)
     } else {
         response.map(Body::new)
     }
