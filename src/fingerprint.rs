@@ -69,9 +69,10 @@ impl StateDigests {
             );
             inputs
         };
+        let (fingerprint, resource) = check_digests(state, key);
         StateDigests {
-            fingerprint: Fingerprint(xxh3_128_with_secret(state.state_bytes(), secret)),
-            resource: xxh3_64_with_secret(state.resource_bytes(), secret),
+            fingerprint,
+            resource,
             context: xxh3_64_with_secret(state.context_bytes(), secret),
             inputs,
         }

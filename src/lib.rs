@@ -140,3 +140,17 @@ pub(crate) fn with_buffer<const N: usize, R>(len: usize, f: impl FnOnce(&mut [u8
         f(&mut vec![0u8; len])
     }
 }
+
+/// Where the first `byte` of `haystack` is, as `memchr` finds it. What the
+/// guard looks for is mostly a few bytes away (the `=` after a field name,
+/// the `<` after the blanks between two tags): a plain look at the first
+/// bytes finds it before `memchr` would have set up.
+pub(crate) fn find_near(byte: u8, haystack: &[u8]) -> Option<usize> {
+    const NEAR: usize = 32;
+    let near = &haystack[..haystack.len().min(NEAR)];
+    match near.iter().position(|&b| b == byte) {
+        Some(i) => Some(i),
+        None if haystack.len() > NEAR => memchr::memchr(byte, &haystack[NEAR..]).map(|i| i + NEAR),
+        None => None,
+    }
+}

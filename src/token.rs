@@ -31,6 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac;
+use smallvec::SmallVec;
 
 use crate::fingerprint::{Fingerprint, StateDigests, form_digest};
 use crate::key::{Key, KeyRing};
@@ -281,56 +282,7 @@ const INLINE_INPUTS: usize = 16;
 /// The per-input digests of a token: inline for forms of up to
 /// [`INLINE_INPUTS`] inputs, so that checking a token allocates nothing;
 /// on the heap beyond.
-#[derive(Clone)]
-pub(crate) enum InputDigests {
-    Inline {
-        len: u8,
-        digests: [u64; INLINE_INPUTS],
-    },
-    Heap(Vec<u64>),
-}
-
-impl InputDigests {
-    fn from_fn(n: usize, digest: impl Fn(usize) -> u64) -> InputDigests {
-        if n <= INLINE_INPUTS {
-            let mut digests = [0; INLINE_INPUTS];
-            for (i, d) in digests[..n].iter_mut().enumerate() {
-                *d = digest(i);
-            }
-            InputDigests::Inline {
-                len: n as u8,
-                digests,
-            }
-        } else {
-            InputDigests::Heap((0..n).map(digest).collect())
-        }
-    }
-}
-
-impl std::ops::Deref for InputDigests {
-    type Target = [u64];
-
-    fn deref(&self) -> &[u64] {
-        match self {
-            InputDigests::Inline { len, digests } => &digests[..usize::from(*len)],
-            InputDigests::Heap(digests) => digests,
-        }
-    }
-}
-
-impl PartialEq for InputDigests {
-    fn eq(&self, other: &InputDigests) -> bool {
-        **self == **other
-    }
-}
-
-impl Eq for InputDigests {}
-
-impl fmt::Debug for InputDigests {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
+pub(crate) type InputDigests = SmallVec<[u64; INLINE_INPUTS]>;
 
 /// The fields of a token before its input digests.
 struct Head {
@@ -449,7 +401,7 @@ impl Claims {
                 bytes[21..37].try_into().expect("16 bytes"),
             )),
             context: u64_at(37),
-            inputs: InputDigests::from_fn(n, |i| u64_at(HEAD_LEN + 8 * i)),
+            inputs: (0..n).map(|i| u64_at(HEAD_LEN + 8 * i)).collect(),
         };
         Ok((claims, key))
     }

@@ -270,7 +270,7 @@ fn scan_urlencoded_token<'b>(body: &'b [u8], field: &str) -> Result<Cow<'b, str>
         if pair.len() < shortest {
             continue;
         }
-        let (name, value) = match find_equals(pair) {
+        let (name, value) = match crate::find_near(b'=', pair) {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &[][..]),
         };
@@ -311,18 +311,6 @@ fn scan_urlencoded_token<'b>(body: &'b [u8], field: &str) -> Result<Cow<'b, str>
     found.ok_or_else(|| Rejection::MissingToken {
         field: field.to_owned(),
     })
-}
-
-/// The first `=` of a pair. Names are short: a plain loop over the first
-/// bytes finds it before `memchr` would have set up.
-fn find_equals(pair: &[u8]) -> Option<usize> {
-    const NEAR: usize = 32;
-    let near = &pair[..pair.len().min(NEAR)];
-    match near.iter().position(|&b| b == b'=') {
-        Some(i) => Some(i),
-        None if pair.len() > NEAR => memchr::memchr(b'=', &pair[NEAR..]).map(|i| i + NEAR),
-        None => None,
-    }
 }
 
 /// The `&`-separated pieces of `body`, as `body.split(|&b| b == b'&')`
@@ -757,24 +745,10 @@ impl http_body::Body for ReplayBody {
 mod tests {
     use super::*;
 
-    /// A body that arrives in the given frames.
-    struct Frames(std::collections::VecDeque<&'static str>);
-
-    impl http_body::Body for Frames {
-        type Data = Bytes;
-        type Error = std::convert::Infallible;
-
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-            Poll::Ready(self.0.pop_front().map(|f| Ok(Frame::data(Bytes::from(f)))))
-        }
-    }
-
     async fn urlencoded(frames: &[&'static str], limit: BodyLimit) -> Result<Found, Rejection> {
         let (mut parts, ()) = Request::new(()).into_parts();
-        let body = Body::new(Frames(frames.iter().copied().collect()));
+        let frames = frames.iter().map(|f| Bytes::from_static(f.as_bytes()));
+        let body = Body::new(super::super::inject::Frames(frames.collect()));
         find_token(TokenSource::UrlEncoded, &mut parts, body, "t", limit, 1024).await
     }
 

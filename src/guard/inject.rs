@@ -119,9 +119,10 @@ where
     } else {
         None
     };
-    let mut inject = InjectBody::new_pinned(body, hidden_input, once);
-    inject.first = first;
-    Response::from_parts(parts, Body::new(inject))
+    Response::from_parts(
+        parts,
+        Body::new(InjectBody::new_pinned(body, first, hidden_input, once)),
+    )
 }
 
 /// Rewrites `html` in one go, as the guard rewrites a page that comes in
@@ -167,8 +168,8 @@ pub fn embed_in_chunks(chunks: &[&[u8]], hidden_input: &str) -> Vec<u8> {
     }
 }
 
-/// A body of frames in memory (for [`embed_in_chunks`]).
-struct Frames(VecDeque<Bytes>);
+/// A body of frames in memory (for [`embed_in_chunks`] and tests).
+pub(super) struct Frames(pub(super) VecDeque<Bytes>);
 
 impl http_body::Body for Frames {
     type Data = Bytes;
@@ -408,13 +409,19 @@ where
     B: http_body::Body<Data = Bytes>,
 {
     fn new(inner: B, hidden_input: String, once: Option<String>) -> InjectBody<B> {
-        InjectBody::new_pinned(Box::pin(inner), hidden_input, once)
+        InjectBody::new_pinned(Box::pin(inner), None, hidden_input, once)
     }
 
-    fn new_pinned(inner: Pin<Box<B>>, hidden_input: String, once: Option<String>) -> InjectBody<B> {
+    /// `first`: a frame already read from `inner`.
+    fn new_pinned(
+        inner: Pin<Box<B>>,
+        first: Option<Result<Frame<Bytes>, BoxError>>,
+        hidden_input: String,
+        once: Option<String>,
+    ) -> InjectBody<B> {
         InjectBody {
             inner,
-            first: None,
+            first,
             rewrite: Rewrite::Start { hidden_input, once },
             out: SharedOutput::default(),
             trailers: None,

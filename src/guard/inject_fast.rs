@@ -28,20 +28,6 @@ static COMMENT_CLOSE: LazyLock<memmem::Finder<'static>> =
 static COMMENT_BANG_CLOSE: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b"--!>"));
 
-/// Where the first `byte` at or after `from` is, as `memchr` finds it. The
-/// text between two tags is mostly a few blanks: a plain look at the next
-/// bytes finds the next `<` before `memchr` would have set up.
-fn find_near(page: &[u8], from: usize, byte: u8) -> Option<usize> {
-    const NEAR: usize = 16;
-    let rest = &page[from..];
-    let near = &rest[..rest.len().min(NEAR)];
-    match near.iter().position(|&b| b == byte) {
-        Some(i) => Some(from + i),
-        None if rest.len() > NEAR => memchr(byte, &rest[NEAR..]).map(|i| from + NEAR + i),
-        None => None,
-    }
-}
-
 /// Where the hidden input goes: the offsets just after the start tag of each
 /// post form (outside any opted-out form) up to and including the tag that
 /// starts at `last` (the page's last `<form`), in page order. `None`: the
@@ -54,7 +40,7 @@ pub(crate) fn post_forms(page: &[u8], last: usize) -> Option<Vec<usize>> {
     let mut found = Vec::new();
     let mut at = 0;
     while at <= last {
-        let lt = find_near(page, at, b'<')?;
+        let lt = at + crate::find_near(b'<', &page[at..])?;
         if lt > last {
             break;
         }

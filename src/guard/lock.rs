@@ -6,6 +6,7 @@
 //! soon as nobody holds or waits for them.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -93,17 +94,15 @@ impl Drop for ResourceLock {
     fn drop(&mut self) {
         drop(self.guard.take());
         let mut table = shard(&self.key).lock().unwrap_or_else(|e| e.into_inner());
+        let Table { held, spare } = &mut *table;
         // Only the table holds it (clones are made under the shard's lock,
         // and this holder's went with its guard): nobody holds or waits for
         // it, so it is free and can serve another record.
-        if table
-            .held
-            .get(&self.key)
-            .is_some_and(|entry| Arc::strong_count(entry) == 1)
-        {
-            if let Some(free) = table.held.remove(&self.key) {
-                if table.spare.len() < SPARE {
-                    table.spare.push(free);
+        if let Entry::Occupied(entry) = held.entry(self.key) {
+            if Arc::strong_count(entry.get()) == 1 {
+                let free = entry.remove();
+                if spare.len() < SPARE {
+                    spare.push(free);
                 }
             }
         }

@@ -379,12 +379,13 @@ where
             }
         };
         let source = TokenSource::of(&parts.headers);
-        let token_header = source.is_header();
+        // Neither a token header nor a form body that could carry the token.
+        let tokenless = !source.is_header() && !source.is_form();
 
         // An API client's conditional request: If-Match instead of a token. (A
         // form body always needs its token: a precondition header next to it
         // is checked as well, never instead.)
-        if !token_header && preconditions.any() && !source.is_form() {
+        if tokenless && preconditions.any() {
             if config.check_in_handler {
                 tracing::debug!(
                     form,
@@ -420,8 +421,8 @@ where
             return Next::handler(body, Some(held), After::Nothing);
         }
 
-        // Neither token header nor precondition, and not a form body.
-        if !token_header && !source.is_form() {
+        // No precondition either.
+        if tokenless {
             match config.preconditions {
                 Preconditions::Required => {
                     return Next::Answer(refuse(form, Rejection::PreconditionRequired, parts));
