@@ -87,6 +87,10 @@ impl TokenSource {
         let Some(value) = headers.get(header::CONTENT_TYPE) else {
             return TokenSource::None;
         };
+        // What browsers send for a form, compared before it is parsed.
+        if value.as_bytes() == b"application/x-www-form-urlencoded" {
+            return TokenSource::UrlEncoded;
+        }
         let Ok(value) = value.to_str() else {
             return TokenSource::Other;
         };

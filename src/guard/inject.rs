@@ -50,8 +50,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Whether a response is an HTML page (`text/html`, whatever its encoding).
 pub(crate) fn is_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    // What `axum::response::Html` sets, compared before it is parsed.
+    if value.as_bytes() == b"text/html; charset=utf-8" {
+        return true;
+    }
+    Some(value)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/html"))

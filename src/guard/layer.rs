@@ -272,8 +272,10 @@ impl<I, T, S: Clone> Layer<I> for ConcurrencyGuardLayer<T, S> {
     fn layer(&self, inner: I) -> Self::Service {
         ConcurrencyGuard {
             inner,
-            config: self.config.clone(),
-            state: self.state.clone(),
+            shared: Arc::new(super::service::Shared {
+                config: self.config.clone(),
+                state: self.state.clone(),
+            }),
             _form: PhantomData,
         }
     }

@@ -37,17 +37,22 @@ type BoxFuture<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Sen
 /// [`ConcurrencyGuardLayer`](crate::ConcurrencyGuardLayer).
 pub struct ConcurrencyGuard<I, T, S> {
     pub(crate) inner: I,
-    pub(crate) config: Arc<Config>,
-    pub(crate) state: S,
+    pub(crate) shared: Arc<Shared<S>>,
     pub(crate) _form: PhantomData<fn() -> T>,
 }
 
-impl<I: Clone, T, S: Clone> Clone for ConcurrencyGuard<I, T, S> {
+/// What every request of one guarded route reads: one reference count per
+/// request, however many the application's state holds.
+pub(crate) struct Shared<S> {
+    pub(crate) config: Arc<Config>,
+    pub(crate) state: S,
+}
+
+impl<I: Clone, T, S> Clone for ConcurrencyGuard<I, T, S> {
     fn clone(&self) -> Self {
         ConcurrencyGuard {
             inner: self.inner.clone(),
-            config: self.config.clone(),
-            state: self.state.clone(),
+            shared: self.shared.clone(),
             _form: PhantomData,
         }
     }
@@ -133,16 +138,15 @@ where
         // The clone is not ready; the ready one goes with this request.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let config = self.config.clone();
-        let state = self.state.clone();
+        let shared = self.shared.clone();
         // Parts and body go in separately: a future keeps its arguments
         // for its whole life, so a `Request` taken apart inside would be
         // held twice.
         let (parts, body) = req.into_parts();
         let future: BoxFuture<I::Error> = if safe {
-            Box::pin(render::<I, B, T, S>(inner, config, state, parts, body))
+            Box::pin(render::<I, B, T, S>(inner, shared, parts, body))
         } else {
-            Box::pin(submit::<I, B, T, S>(inner, config, state, parts, body))
+            Box::pin(submit::<I, B, T, S>(inner, shared, parts, body))
         };
         ResponseFuture {
             kind: Kind::Guarded { future },
@@ -155,8 +159,7 @@ where
 #[allow(clippy::manual_async_fn)]
 fn render<I, B, T, S>(
     mut inner: I,
-    config: Arc<Config>,
-    state: S,
+    shared: Arc<Shared<S>>,
     mut parts: Parts,
     body: Body,
 ) -> impl Future<Output = Result<Response<Body>, I::Error>>
@@ -169,18 +172,19 @@ where
     // Not an `async fn`: its arguments would be kept twice in the future
     // (once as captured, once as locals); the block uses them in place.
     async move {
+        let Shared { config, state } = &*shared;
         let form = T::FORM_NAME;
         if config.early_warning.is_some() && warning::is_script_request(&parts.uri) {
             return Ok(warning::script_response());
         }
-        let loaded = match T::from_request_parts(&mut parts, &state).await {
+        let loaded = match T::from_request_parts(&mut parts, state).await {
             Ok(loaded) => loaded,
             Err(rejection) => return Ok(rejection.into_response()),
         };
         let current = FormState::of(&loaded);
         let keys = config.tokens.keys();
         if let Some(token) = parts.headers.get(body::TOKEN_HEADER) {
-            return Ok(check(&config, form, token.as_bytes(), &current));
+            return Ok(check(config, form, token.as_bytes(), &current));
         }
         let digests = StateDigests::of(&current, keys.signing_key());
         // Made only when an answer carries it.
@@ -288,8 +292,7 @@ fn refuse(form: &'static str, rejection: Rejection, parts: &Parts) -> Response<B
 #[allow(clippy::manual_async_fn)]
 fn submit<I, B, T, S>(
     mut inner: I,
-    config: Arc<Config>,
-    state: S,
+    shared: Arc<Shared<S>>,
     mut parts: Parts,
     body: Body,
 ) -> impl Future<Output = Result<Response<Body>, I::Error>>
@@ -304,7 +307,8 @@ where
     // checks run in a future of their own, so that nothing they needed is
     // kept in this one while the handler runs.
     async move {
-        match decide::<T, S>(&config, &state, &mut parts, body).await {
+        let Shared { config, state } = &*shared;
+        match decide::<T, S>(config, state, &mut parts, body).await {
             Next::Answer(response) => Ok(response),
             Next::Handler { body, held, after } => {
                 let response = inner.call(Request::from_parts(parts, body)).await;
@@ -312,7 +316,7 @@ where
                 let response = response?;
                 Ok(match after {
                     After::Nothing => response.map(Body::new),
-                    After::EmbedInRefusal(pending) => embed_in_refusal(&config, response, &pending),
+                    After::EmbedInRefusal(pending) => embed_in_refusal(config, response, &pending),
                     After::Conflict(conflict) => {
                         let mut response = response.map(Body::new);
                         response.extensions_mut().insert(*conflict);
