@@ -18,6 +18,11 @@
 # the two measurements of each route, so that a drift of the machine during
 # the run weighs on bare and guarded alike.
 #
+# For reference it measures the bare handlers behind an empty
+# `middleware::from_fn` layer too (what any axum layer costs here), and
+# prints the server's CPU time per request (user and system) of every
+# route: the user part is the server's own code, steadier than requests/s.
+#
 # Environment: RUNS (1), DURATION seconds per measurement (5), CONNECTIONS
 # (32), PORT (3999), UPLOAD_MB (100; 0 skips the upload), PIN (1).
 set -euo pipefail
@@ -95,6 +100,8 @@ check GET /embed/items/1 200 'name="_concurrency_token"'
 check GET /template/items/1 200 'name="_concurrency_token"'
 check POST /bare/items/1 200 saved
 check POST /embed/items/1 200 saved
+check GET /noop/items/1 200
+check POST /noop/items/1 200 saved
 
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
@@ -104,18 +111,28 @@ wrk.body = f:read("*a")
 f:close()
 LUA
 
-# requests/s of one wrk run; non-2xx answers fail the script.
-rps() { # path [lua]
+# One wrk run: "requests/s user-µs sys-µs", the last two the server's CPU
+# time per request (from /proc: steadier than requests/s, and it tells the
+# server's own code from the kernel's work); non-2xx answers fail the script.
+measure() { # path [lua]
     local args=(-t1 "-c$CONNECTIONS" "-d${DURATION}s" --timeout 5s)
     [ -n "${2:-}" ] && args+=(-s "$2")
+    local u0 s0 u1 s1
+    read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
     "${wrk_cmd[@]}" "${args[@]}" "$BASE$1" >"$work/wrk.txt"
+    read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
     if grep -q "Non-2xx" "$work/wrk.txt"; then
         echo "!! non-2xx answers for $1:" >&2
         cat "$work/wrk.txt" >&2
         exit 1
     fi
-    awk '/^Requests\/sec:/ {print $2}' "$work/wrk.txt"
+    awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" '
+        /requests in/ { n = $1 }
+        /^Requests\/sec:/ { r = $2 }
+        END { printf "%s %.3f %.3f\n", r, u / hz / n * 1e6, s / hz / n * 1e6 }' "$work/wrk.txt"
 }
+# requests/s only.
+rps() { measure "$@" | cut -d' ' -f1; }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (a + b) / 2 }'; }
@@ -127,41 +144,70 @@ DURATION=2 rps /embed/items/1 >/dev/null
 echo "== machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')"
 echo "== wrk -t1 -c$CONNECTIONS -d${DURATION}s per measurement, each route twice per run (bare first and last), $RUNS run(s); $pinning"
 : >"$work/ratios"
+: >"$work/cpu"
 for run in $(seq 1 "$RUNS"); do
-    g1=$(rps /bare/items/1)
-    e1=$(rps /embed/items/1)
-    t1=$(rps /template/items/1)
-    t2=$(rps /template/items/1)
-    e2=$(rps /embed/items/1)
-    g2=$(rps /bare/items/1)
-    p1=$(rps /bare/items/1 "$work/post.lua")
-    q1=$(rps /embed/items/1 "$work/post.lua")
-    q2=$(rps /embed/items/1 "$work/post.lua")
-    p2=$(rps /bare/items/1 "$work/post.lua")
+    # Each route twice, in mirrored order, so that a drift during the run
+    # weighs on every route alike.
+    read -r g1 gu1 gs1 < <(measure /bare/items/1)
+    read -r n1 nu1 ns1 < <(measure /noop/items/1)
+    read -r e1 eu1 es1 < <(measure /embed/items/1)
+    read -r t1 tu1 ts1 < <(measure /template/items/1)
+    read -r t2 tu2 ts2 < <(measure /template/items/1)
+    read -r e2 eu2 es2 < <(measure /embed/items/1)
+    read -r n2 nu2 ns2 < <(measure /noop/items/1)
+    read -r g2 gu2 gs2 < <(measure /bare/items/1)
+    read -r p1 pu1 ps1 < <(measure /bare/items/1 "$work/post.lua")
+    read -r m1 mu1 ms1 < <(measure /noop/items/1 "$work/post.lua")
+    read -r q1 qu1 qs1 < <(measure /embed/items/1 "$work/post.lua")
+    read -r q2 qu2 qs2 < <(measure /embed/items/1 "$work/post.lua")
+    read -r m2 mu2 ms2 < <(measure /noop/items/1 "$work/post.lua")
+    read -r p2 pu2 ps2 < <(measure /bare/items/1 "$work/post.lua")
     get_bare=$(mean "$g1" "$g2")
+    get_noop=$(mean "$n1" "$n2")
     get_embed=$(mean "$e1" "$e2")
     get_template=$(mean "$t1" "$t2")
     post_bare=$(mean "$p1" "$p2")
+    post_noop=$(mean "$m1" "$m2")
     post_embed=$(mean "$q1" "$q2")
     r_embed=$(ratio "$get_embed" "$get_bare")
     r_template=$(ratio "$get_template" "$get_bare")
     r_post=$(ratio "$post_embed" "$post_bare")
-    printf 'run %d: GET bare %s/s, embed %s/s, template %s/s; POST bare %s/s, guarded %s/s\n' \
-        "$run" "$get_bare" "$get_embed" "$get_template" "$post_bare" "$post_embed"
-    printf 'run %d ratios: GET auto-embed/bare %s (goal >= 0.90), GET template/bare %s (goal >= 0.95), POST guarded/bare %s (goal >= 0.90)\n' \
-        "$run" "$r_embed" "$r_template" "$r_post"
-    echo "$r_embed $r_template $r_post" >>"$work/ratios"
+    r_noop_get=$(ratio "$get_noop" "$get_bare")
+    r_noop_post=$(ratio "$post_noop" "$post_bare")
+    printf 'run %d: GET bare %s/s, empty layer %s/s, embed %s/s, template %s/s; POST bare %s/s, empty layer %s/s, guarded %s/s\n' \
+        "$run" "$get_bare" "$get_noop" "$get_embed" "$get_template" "$post_bare" "$post_noop" "$post_embed"
+    printf 'run %d ratios: GET auto-embed/bare %s (goal >= 0.90), GET template/bare %s (goal >= 0.95), POST guarded/bare %s (goal >= 0.90); for reference, an empty from_fn layer/bare: GET %s, POST %s\n' \
+        "$run" "$r_embed" "$r_template" "$r_post" "$r_noop_get" "$r_noop_post"
+    printf 'run %d server CPU per request, user + sys µs: GET bare %s + %s, empty layer %s + %s, embed %s + %s, template %s + %s; POST bare %s + %s, empty layer %s + %s, guarded %s + %s\n' \
+        "$run" "$(mean "$gu1" "$gu2")" "$(mean "$gs1" "$gs2")" "$(mean "$nu1" "$nu2")" "$(mean "$ns1" "$ns2")" \
+        "$(mean "$eu1" "$eu2")" "$(mean "$es1" "$es2")" "$(mean "$tu1" "$tu2")" "$(mean "$ts1" "$ts2")" \
+        "$(mean "$pu1" "$pu2")" "$(mean "$ps1" "$ps2")" "$(mean "$mu1" "$mu2")" "$(mean "$ms1" "$ms2")" \
+        "$(mean "$qu1" "$qu2")" "$(mean "$qs1" "$qs2")"
+    echo "$r_embed $r_template $r_post $r_noop_get $r_noop_post" >>"$work/ratios"
+    # The guard's user CPU per request over the bare route's (server code
+    # only: the kernel's share moves with the machine, see BENCHMARKS.md).
+    echo "$(mean "$eu1" "$eu2") $(mean "$tu1" "$tu2") $(mean "$qu1" "$qu2") $(mean "$nu1" "$nu2") $(mean "$mu1" "$mu2") $(mean "$gu1" "$gu2") $(mean "$pu1" "$pu2")" >>"$work/cpu"
 done
 
+summary() { # name: min/median/max of the numbers on stdin
+    sort -g | awk -v n="$1" '
+        { v[NR] = $1 }
+        END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+              printf "%s: min %.3f, median %.3f, max %.3f over %d runs\n", n, v[1], m, v[NR], NR }'
+}
 if [ "$RUNS" -gt 1 ]; then
-    for col in 1 2 3; do
-        name=$(echo "GET-auto-embed/bare GET-template/bare POST-guarded/bare" | cut -d' ' -f"$col")
-        cut -d' ' -f"$col" "$work/ratios" | sort -g | awk -v n="$name" '
-            { v[NR] = $1 }
-            END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
-                  printf "%s: min %.3f, median %.3f, max %.3f over %d runs\n", n, v[1], m, v[NR], NR }'
+    col=1
+    for name in GET-auto-embed/bare GET-template/bare POST-guarded/bare empty-layer-GET/bare empty-layer-POST/bare; do
+        cut -d' ' -f"$col" "$work/ratios" | summary "$name"
+        col=$((col + 1))
     done
 fi
+echo "== server user CPU per request over the bare route's (µs; the guard's own code, or an empty layer's)"
+awk '{ print $1 - $6 }' "$work/cpu" | summary "GET auto-embed"
+awk '{ print $2 - $6 }' "$work/cpu" | summary "GET template"
+awk '{ print $3 - $7 }' "$work/cpu" | summary "POST guarded"
+awk '{ print $4 - $6 }' "$work/cpu" | summary "GET empty layer"
+awk '{ print $5 - $7 }' "$work/cpu" | summary "POST empty layer"
 
 if [ "$UPLOAD_MB" -gt 0 ]; then
     echo "== ${UPLOAD_MB} MB multipart upload: extra peak memory (VmHWM) of the guarded route"

@@ -12,6 +12,8 @@
 //! | `GET /template/items/{id}` | guarded, `with_auto_embed(false)`; the handler renders the token |
 //! | `POST /bare/items/{id}` | the loader, `Form` |
 //! | `POST /embed/items/{id}` | guarded; `Guarded`, `Form` |
+//! | `GET`, `POST /noop/items/{id}` | the bare handlers behind an empty `middleware::from_fn` layer: what any layer costs |
+//! | `GET /padded/items/{id}` | the bare handler, its page as long as a guarded one (a token's worth of padding) |
 //! | `POST /bare/upload/{id}`, `POST /embed/upload/{id}` | multipart, streamed and counted |
 //! | `GET /bench/post-body` | a 1 KB urlencoded body with a valid token for item 1 |
 //! | `GET /bench/token` | that token alone |
@@ -59,6 +61,8 @@ struct AppState {
     page_parts: Arc<(String, String)>,
     post_body: Arc<str>,
     token: Arc<str>,
+    /// As long as the hidden input a guarded page gets.
+    padding: Arc<str>,
 }
 
 /// The in-memory loader, used by the bare routes as an extractor and by
@@ -89,6 +93,18 @@ struct SaveForm {
 async fn bare_edit(State(state): State<AppState>, item: ItemForm) -> Html<String> {
     std::hint::black_box(&item);
     Html(state.page.to_string())
+}
+
+/// The bare page with as many bytes more as a guarded page has (the hidden
+/// input), to tell the guard's CPU from the cost of the bytes.
+async fn padded_edit(State(state): State<AppState>, item: ItemForm) -> Html<String> {
+    std::hint::black_box(&item);
+    let (before, after) = &*state.page_parts;
+    let mut page = String::with_capacity(before.len() + after.len() + 400);
+    page.push_str(before);
+    page.push_str(&state.padding);
+    page.push_str(after);
+    Html(page)
 }
 
 async fn embed_edit(
@@ -205,6 +221,7 @@ async fn serve() {
         page_parts: Arc::new((page[..cut].to_owned(), page[cut..].to_owned())),
         page: page.into(),
         post_body: pages::post_body(&token).into(),
+        padding: "x".repeat(tokens.issue(&item(1)).to_string().len()).into(),
         token,
     };
     let guard = ConcurrencyGuardLayer::<ItemForm, AppState>::with_tokens(tokens, state.clone());
@@ -215,6 +232,14 @@ async fn serve() {
             Router::new()
                 .route("/embed/items/{id}", get(embed_edit).post(embed_save))
                 .route_layer(guard.clone()),
+        )
+        .route("/padded/items/{id}", get(padded_edit))
+        .merge(
+            Router::new()
+                .route("/noop/items/{id}", get(bare_edit).post(bare_save))
+                .route_layer(axum::middleware::from_fn(
+                    |req: axum::extract::Request, next: axum::middleware::Next| next.run(req),
+                )),
         )
         .merge(
             Router::new()
