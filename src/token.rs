@@ -26,6 +26,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -86,7 +87,8 @@ const SHORT_TOKEN_LEN: usize = 512;
 /// with [`ConcurrencyToken::issue`], each bound to its own record.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConcurrencyToken {
-    value: String,
+    /// Shared: the extractor hands every handler a clone.
+    value: Arc<str>,
     field_name: Cow<'static, str>,
 }
 
@@ -306,10 +308,10 @@ pub(crate) fn form_prefix(form_name: &str, key: &Key) -> u32 {
 }
 
 impl Head {
-    /// The signed token text: the bytes are laid out in a stack buffer
-    /// (for forms of up to 40 inputs) and encoded straight into the one
-    /// `String` the token keeps.
-    fn encode(&self, inputs: &[u64], key: &Key) -> String {
+    /// The signed token text: the bytes are laid out and encoded in stack
+    /// buffers (for forms of up to 40 inputs), then copied into the one
+    /// allocation the token keeps.
+    fn encode(&self, inputs: &[u64], key: &Key) -> Arc<str> {
         let n = inputs.len().min(MAX_INPUTS);
         let len = HEAD_LEN + 8 * n + TAG_LEN;
         crate::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(len, |bytes| {
@@ -319,7 +321,7 @@ impl Head {
 
     /// Lays the token out in `bytes` (of exactly its length), signs it and
     /// encodes it.
-    fn sign_into(&self, bytes: &mut [u8], inputs: &[u64], key: &Key) -> String {
+    fn sign_into(&self, bytes: &mut [u8], inputs: &[u64], key: &Key) -> Arc<str> {
         let (len, n) = (bytes.len(), inputs.len());
         bytes[0] = TOKEN_VERSION;
         bytes[1..5].copy_from_slice(&self.key_id.to_be_bytes());
@@ -339,9 +341,13 @@ impl Head {
         let mut mac = key.material().signer.clone();
         mac.update(signed);
         tag.copy_from_slice(&mac.finalize().into_bytes()[..TAG_LEN]);
-        let mut text = String::with_capacity(len.div_ceil(3) * 4);
-        URL_SAFE_NO_PAD.encode_string(bytes, &mut text);
-        text
+        crate::with_buffer::<SHORT_TOKEN_LEN, _>(len.div_ceil(3) * 4, |text| {
+            let written = URL_SAFE_NO_PAD
+                .encode_slice(&*bytes, text)
+                .expect("sized for the encoding");
+            // base64url is ASCII: never fails.
+            Arc::from(std::str::from_utf8(&text[..written]).unwrap_or_default())
+        })
     }
 }
 
@@ -351,7 +357,7 @@ impl Claims {
     /// Never panics; allocates at most the input digests (bounded by
     /// [`MAX_INPUTS`]).
     pub(crate) fn decode<'k>(
-        text: &str,
+        text: &[u8],
         keys: &'k KeyRing,
     ) -> Result<(Claims, &'k Key), TokenError> {
         let malformed = |reason| Err(TokenError::Malformed { reason });
@@ -370,12 +376,12 @@ impl Claims {
 
     /// [`decode`](Claims::decode) with `buf` large enough for `text`.
     fn decode_into<'k>(
-        text: &str,
+        text: &[u8],
         buf: &mut [u8],
         keys: &'k KeyRing,
     ) -> Result<(Claims, &'k Key), TokenError> {
         let malformed = |reason| Err(TokenError::Malformed { reason });
-        let len = match URL_SAFE_NO_PAD.decode_slice(text.as_bytes(), buf) {
+        let len = match URL_SAFE_NO_PAD.decode_slice(text, buf) {
             Ok(len) => len,
             Err(_) => return malformed("it is not base64url without padding"),
         };
@@ -483,7 +489,7 @@ mod tests {
         };
         let keys = ring();
         let token = ConcurrencyToken::issue(&keys, &form);
-        let (claims, _) = Claims::decode(token.value(), &keys).unwrap();
+        let (claims, _) = Claims::decode(token.value().as_bytes(), &keys).unwrap();
         assert_eq!(claims.key_id, 3);
         assert_eq!(claims.inputs.len(), 2);
         let state = FormState::of(&form);
@@ -504,11 +510,11 @@ mod tests {
             };
             let token = ConcurrencyToken::issue(&keys, &form);
             lengths.push(token.value().len());
-            let (claims, _) = Claims::decode(token.value(), &keys).unwrap();
+            let (claims, _) = Claims::decode(token.value().as_bytes(), &keys).unwrap();
             assert_eq!(claims.inputs.len(), n);
             let mut tampered = token.value().to_owned();
             tampered.push_str("AAAA");
-            assert!(Claims::decode(&tampered, &keys).is_err());
+            assert!(Claims::decode(tampered.as_bytes(), &keys).is_err());
         }
         assert!(lengths.iter().any(|&l| l <= SHORT_TOKEN_LEN));
         assert!(lengths.iter().any(|&l| l > SHORT_TOKEN_LEN));
@@ -522,7 +528,7 @@ mod tests {
             inputs: vec!["a".into()],
         };
         let token = ConcurrencyToken::issue(&keys, &form).value().to_owned();
-        let err = |t: &str| Claims::decode(t, &keys).unwrap_err();
+        let err = |t: &str| Claims::decode(t.as_bytes(), &keys).unwrap_err();
         assert_eq!(
             err(""),
             TokenError::Malformed {
@@ -544,12 +550,12 @@ mod tests {
         ));
         let other = KeyRing::new(4, Key::from_bytes(&[9; 32]).unwrap());
         assert_eq!(
-            Claims::decode(&token, &other).unwrap_err(),
+            Claims::decode(token.as_bytes(), &other).unwrap_err(),
             TokenError::UnknownKey { key_id: 3 }
         );
         let forged = KeyRing::new(3, Key::from_bytes(&[8; 32]).unwrap());
         assert_eq!(
-            Claims::decode(&token, &forged).unwrap_err(),
+            Claims::decode(token.as_bytes(), &forged).unwrap_err(),
             TokenError::BadSignature
         );
     }
@@ -563,7 +569,7 @@ mod tests {
         };
         let at = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let token = ConcurrencyToken::issue_at(&keys, &form, at);
-        let (claims, _) = Claims::decode(token.value(), &keys).unwrap();
+        let (claims, _) = Claims::decode(token.value().as_bytes(), &keys).unwrap();
         let skew = Duration::from_secs(60);
         let hour = Some(Duration::from_secs(3600));
         assert!(claims.check_time(1_000_000, hour, skew).is_ok());
@@ -716,12 +722,12 @@ impl Tokens {
     /// `token` as the guard does before loading the state.
     #[doc(hidden)]
     pub fn __verify(&self, token: &str, form_name: &str) -> Result<(), TokenError> {
-        self.open(token, form_name).map(|_| ())
+        self.open(token.as_bytes(), form_name).map(|_| ())
     }
 
     /// Decodes `token` and checks everything that needs no state: version,
     /// key, signature, age and form.
-    pub(crate) fn open(&self, token: &str, form_name: &str) -> Result<Opened<'_>, TokenError> {
+    pub(crate) fn open(&self, token: &[u8], form_name: &str) -> Result<Opened<'_>, TokenError> {
         let (claims, key) = Claims::decode(token, &self.keys)?;
         claims.check_time(unix_seconds(SystemTime::now()), self.max_age, self.max_skew)?;
         if claims.form != form_prefix(form_name, key) {
@@ -738,7 +744,9 @@ impl Tokens {
         token: &str,
         current: &T,
     ) -> Result<(), CheckError> {
-        let opened = self.open(token, T::FORM_NAME).map_err(CheckError::Token)?;
+        let opened = self
+            .open(token.as_bytes(), T::FORM_NAME)
+            .map_err(CheckError::Token)?;
         opened.compare(T::FORM_NAME, &FormState::of(current))?;
         Ok(())
     }

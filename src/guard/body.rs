@@ -36,6 +36,15 @@ pub(crate) enum TokenText {
 }
 
 impl TokenText {
+    /// The token as the decoder takes it (it checks the bytes itself).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            TokenText::Shared(bytes) => bytes,
+            TokenText::Owned(text) => text.as_bytes(),
+        }
+    }
+
+    #[cfg(test)]
     pub(crate) fn as_str(&self) -> &str {
         match self {
             // Made from a `&str`: never fails.

@@ -252,15 +252,12 @@ where
 /// from the loader and the fingerprint alone, without a body: 204 current,
 /// 409 stale (or expired), 400 a token that is not one of this form's.
 fn check(config: &Config, form: &'static str, token: &[u8], current: &FormState) -> Response<Body> {
-    let status = match std::str::from_utf8(token)
-        .map_err(|_| CheckError::Token(crate::TokenError::Malformed { reason: "not text" }))
-        .and_then(|token| {
-            let opened = config
-                .tokens
-                .open(token.trim(), form)
-                .map_err(CheckError::Token)?;
-            opened.compare(form, current)
-        }) {
+    let status = match config
+        .tokens
+        .open(token.trim_ascii(), form)
+        .map_err(CheckError::Token)
+        .and_then(|opened| opened.compare(form, current))
+    {
         Ok(_) => StatusCode::NO_CONTENT,
         Err(CheckError::Conflict(_)) => StatusCode::CONFLICT,
         Err(CheckError::Token(e @ crate::TokenError::Expired { .. })) => {
@@ -459,7 +456,7 @@ where
             Ok(found) => found,
             Err(rejection) => return Next::Answer(refuse(form, rejection, parts)),
         };
-        let opened = match config.tokens.open(token.as_str(), form) {
+        let opened = match config.tokens.open(token.as_bytes(), form) {
             Ok(opened) => opened,
             Err(e) => return Next::Answer(refuse(form, Rejection::InvalidToken(e), parts)),
         };
