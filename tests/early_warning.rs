@@ -212,5 +212,29 @@ async fn a_bad_token_in_a_check_is_400() {
     let (router, app) = router(true);
     let (status, _) = check(&router, "not-a-token").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Not even text (obs-text bytes): 400 too, not a 500.
+    let res = router
+        .clone()
+        .oneshot(
+            Request::get("/notes/1")
+                .header(
+                    "x-concurrency-token",
+                    http::HeaderValue::from_bytes(b"\xff\xfe token").unwrap(),
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.handler_runs.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_check_token_between_blanks_is_read() {
+    let (router, _) = router(true);
+    let (_, _, html) = get_page(&router, "/notes/1").await;
+    let token = token_in(&html);
+    let (status, _) = check(&router, &format!(" \t{token} ")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
 }
