@@ -354,7 +354,9 @@ impl Head {
 impl Claims {
     /// Decodes `text` and checks its version, key and signature.
     ///
-    /// Never panics; allocates at most the input digests (bounded by
+    /// Never panics. Allocates only for large forms: the decoded bytes of a
+    /// token over `SHORT_TOKEN_LEN` characters, the digests of more than
+    /// `INLINE_INPUTS` inputs (bounded by [`MAX_TOKEN_LEN`] and
     /// [`MAX_INPUTS`]).
     pub(crate) fn decode<'k>(
         text: &[u8],

@@ -27,36 +27,11 @@ use crate::token::{HEADER_NAME, MAX_TOKEN_LEN, TokenError};
 /// parses and validates the name on every request.
 pub(crate) const TOKEN_HEADER: http::HeaderName = http::HeaderName::from_static(HEADER_NAME);
 
-/// A token's text: a slice of the buffered body where it needed no
-/// decoding, else a string of its own.
-pub(crate) enum TokenText {
-    /// Valid UTF-8 (a slice of a `str`).
-    Shared(Bytes),
-    Owned(String),
-}
-
-impl TokenText {
-    /// The token as the decoder takes it (it checks the bytes itself).
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        match self {
-            TokenText::Shared(bytes) => bytes,
-            TokenText::Owned(text) => text.as_bytes(),
-        }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            // Made from a `&str`: never fails.
-            TokenText::Shared(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
-            TokenText::Owned(text) => text,
-        }
-    }
-}
-
 /// Where the token was found, and the body to hand on.
 pub(crate) struct Found {
-    pub(crate) token: TokenText,
+    /// The token's text: a slice of the buffered body where it needed no
+    /// decoding (the decoder checks the bytes itself).
+    pub(crate) token: Bytes,
     pub(crate) body: Body,
     /// The urlencoded body, when it was buffered (to show the user what
     /// they typed if the submission conflicts).
@@ -147,7 +122,7 @@ pub(crate) async fn find_token(
     match source {
         TokenSource::Header => match parts.headers.get(TOKEN_HEADER).map(|v| v.to_str()) {
             Some(Ok(token)) => Ok(Found {
-                token: TokenText::Owned(token.trim().to_owned()),
+                token: Bytes::copy_from_slice(token.trim().as_bytes()),
                 body,
                 form: None,
             }),
@@ -162,8 +137,8 @@ pub(crate) async fn find_token(
                 Err(e) => return Err(read_error(&e, limit)),
             };
             let token = match scan_urlencoded_token(&bytes, field)? {
-                Cow::Borrowed(token) => TokenText::Shared(bytes.slice_ref(token.as_bytes())),
-                Cow::Owned(token) => TokenText::Owned(token),
+                Cow::Borrowed(token) => bytes.slice_ref(token.as_bytes()),
+                Cow::Owned(token) => Bytes::from(token),
             };
             Ok(Found {
                 token,
@@ -679,7 +654,7 @@ async fn read_multipart_prefix(
         match scanner.step(&buf) {
             Step::Found(token) => {
                 return Ok(Found {
-                    token: TokenText::Owned(token),
+                    token: Bytes::from(token),
                     body: Body::new(ReplayBody {
                         prefix: Some(buf.freeze()),
                         rest: body,
@@ -774,7 +749,7 @@ mod tests {
                 .await
                 .unwrap_or_else(|e| panic!("{n} frames: {e}"));
             let expected = if n == 1 { "to" } else { "token" };
-            assert_eq!(found.token.as_str(), expected, "{n} frames");
+            assert_eq!(found.token, expected, "{n} frames");
             assert_eq!(found.form.as_deref(), Some(whole.as_bytes()));
             let handed_on = found.body.collect().await.unwrap().to_bytes();
             assert_eq!(handed_on, whole.as_bytes(), "{n} frames");

@@ -103,10 +103,7 @@ where
         match body.as_mut().poll_frame(&mut cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(page) if body.is_end_stream() => {
-                    let page = match rewrite_whole(&page, &hidden_input, once) {
-                        Whole::Unchanged => page,
-                        Whole::Rewritten(bytes) => Bytes::from(bytes),
-                    };
+                    let page = rewrite_page(page, &hidden_input, once);
                     parts
                         .headers
                         .insert(header::CONTENT_LENGTH, page.len().into());
@@ -156,20 +153,30 @@ pub fn embed_in_str_lol_html(html: &[u8], hidden_input: &str) -> Vec<u8> {
 /// the guard's response body does (for tests and fuzzing).
 #[doc(hidden)]
 pub fn embed_in_chunks(chunks: &[&[u8]], hidden_input: &str) -> Vec<u8> {
-    use http_body::Body as _;
     let frames = chunks.iter().map(|c| Bytes::copy_from_slice(c)).collect();
-    let mut body = InjectBody::new(Frames(frames), hidden_input.to_owned(), None);
+    read_in_memory(InjectBody::new(
+        Frames(frames),
+        hidden_input.to_owned(),
+        None,
+    ))
+}
+
+/// The data of a body whose frames are all in memory (a `Pending` is polled
+/// again at once), for [`embed_in_chunks`] and tests.
+fn read_in_memory<B: http_body::Body<Data = Bytes>>(body: B) -> Vec<u8> {
+    let mut body = std::pin::pin!(body);
     let mut cx = Context::from_waker(std::task::Waker::noop());
     let mut out = Vec::new();
     loop {
-        match Pin::new(&mut body).poll_frame(&mut cx) {
+        match body.as_mut().poll_frame(&mut cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     out.extend_from_slice(&data);
                 }
             }
             Poll::Ready(None) => return out,
-            Poll::Ready(Some(Err(_))) | Poll::Pending => unreachable!("frames in memory"),
+            Poll::Ready(Some(Err(_))) => unreachable!("frames in memory"),
+            Poll::Pending => {}
         }
     }
 }
@@ -207,6 +214,14 @@ fn last_form_tag(page: &[u8]) -> Option<usize> {
     let lower = LOWER.find_iter(page).filter(is_form).last();
     let upper = UPPER.find_iter(page).filter(is_form).last();
     lower.max(upper)
+}
+
+/// `page`, all at hand, rewritten (or as it is, without a `<form`).
+fn rewrite_page(page: Bytes, hidden_input: &str, once: Option<String>) -> Bytes {
+    match rewrite_whole(&page, hidden_input, once) {
+        Whole::Unchanged => page,
+        Whole::Rewritten(bytes) => Bytes::from(bytes),
+    }
 }
 
 /// The result of rewriting a whole page.
@@ -446,10 +461,7 @@ where
             };
             if self.inner.is_end_stream() {
                 // The whole page in one frame.
-                return match rewrite_whole(&data, &hidden_input, once) {
-                    Whole::Unchanged => Some(data),
-                    Whole::Rewritten(bytes) => Some(Bytes::from(bytes)),
-                };
+                return Some(rewrite_page(data, &hidden_input, once));
             }
             self.rewrite = Rewrite::Streaming(Box::new(rewriter(
                 Arc::from(hidden_input),
@@ -637,7 +649,6 @@ mod tests {
     }
 
     fn embed_response(frames: &[&str], pending: bool) -> (Option<String>, String) {
-        use http_body::Body as _;
         let body = Sized {
             frames: frames.iter().map(|f| Bytes::from(f.to_string())).collect(),
             left: frames.iter().map(|f| f.len() as u64).sum(),
@@ -654,18 +665,7 @@ mod tests {
             .headers()
             .get(header::CONTENT_LENGTH)
             .map(|v| v.to_str().unwrap().to_owned());
-        let mut body = response.into_body();
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let mut out = Vec::new();
-        loop {
-            match Pin::new(&mut body).poll_frame(&mut cx) {
-                Poll::Ready(Some(frame)) => {
-                    out.extend_from_slice(&frame.unwrap().into_data().unwrap());
-                }
-                Poll::Ready(None) => break,
-                Poll::Pending => {}
-            }
-        }
+        let out = super::read_in_memory(response.into_body());
         (length, String::from_utf8(out).unwrap())
     }
 

@@ -456,7 +456,7 @@ where
             Ok(found) => found,
             Err(rejection) => return Next::Answer(refuse(form, rejection, parts)),
         };
-        let opened = match config.tokens.open(token.as_bytes(), form) {
+        let opened = match config.tokens.open(&token, form) {
             Ok(opened) => opened,
             Err(e) => return Next::Answer(refuse(form, Rejection::InvalidToken(e), parts)),
         };
