@@ -194,6 +194,7 @@ class Crate:
         self.inline = []     # (scope, segs, file module, line)
         self.bindings = {}   # scope -> {name: (scope, segs)}
         self.skipped = set()
+        self.crate_aliases = {"crate"}  # and `extern crate self as name;`
         self.load()
 
     def load(self):
@@ -232,6 +233,8 @@ class Crate:
                 continue
             self.files[mod] = found[mod]
             self.modules[mod] = mod
+        if () in codes:
+            self.crate_aliases |= set(re.findall(r"\bextern\s+crate\s+self\s+as\s+(\w+)\s*;", codes[()]))
         for mod in sorted(self.files):
             self.scan(mod, codes[mod])
 
@@ -269,6 +272,8 @@ class Crate:
             return code.count("\n", 0, pos) + 1
 
         for m in USE_ITEM.finditer(code):
+            if m.group(2).lstrip().startswith("$"):
+                continue  # `use $crate::…` in a macro body
             scope = scope_at(m.start())
             public = m.group(1) is not None
             for segs, alias in parse_use(m.group(2)):
@@ -294,7 +299,7 @@ class Crate:
         first, rest = segs[0], list(segs[1:])
         if first == "::":
             return None
-        if first == "crate":
+        if first in self.crate_aliases:
             cur = ()
         elif first == "self":
             cur = scope
@@ -353,7 +358,7 @@ class Crate:
             add(fmod, target, (rel, line, text))
         for scope, segs, fmod, rel, line in self.inline:
             first = segs[0]
-            if first not in ("crate", "super", "self") and first not in self.children(scope):
+            if first not in ("super", "self") and first not in self.crate_aliases and first not in self.children(scope):
                 continue  # names bound by a use: the use is the import
             add(fmod, self.resolve(scope, segs), (rel, line, "::".join(segs)))
         return edges
@@ -485,10 +490,12 @@ pub mod guard;
 mod core;
 pub use guard::{Guard, request::Scan};
 pub(crate) fn helper() {}
+extern crate self as my_crate;
 """,
     "core.rs": """
 use crate::helper;             // child -> root: not a cycle by itself
 pub struct Core;
+macro_rules! m { () => { use $crate::guard::service::Guard; }; }
 #[cfg(test)]
 mod tests { use crate::guard::service::Service; }
 """,
@@ -535,6 +542,7 @@ use crate::guard::service::Guard;   // test code: ignored
 use super::super::Config;           // -> guard::config through the re-export
 pub struct Scan;
 pub fn scan() {}
+fn via_alias() { let _ = my_crate::core::Core; }
 """,
     "guard/request/urlencoded.rs": """
 pub(crate) use super::multipart::Scan as S;
@@ -565,6 +573,7 @@ def self_test():
             ("guard::service", "guard::request::multipart"),
             ("guard::service", "guard::request"),
             ("guard::request::multipart", "guard::config"),
+            ("guard::request::multipart", "core"),
             ("guard::request::urlencoded", "guard::request::multipart"),
             ("guard::response", "guard::service"),
         }
