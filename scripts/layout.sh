@@ -609,7 +609,9 @@ def main(argv):
         elif a == "--top":
             top = int(args.pop(0))
         elif a == "--src":
-            src = os.path.relpath(os.path.join(os.environ.get("LAYOUT_CALLER_PWD", "."), args.pop(0)))
+            src = os.path.normpath(os.path.join(os.environ.get("LAYOUT_CALLER_PWD", "."), args.pop(0)))
+            if not os.path.relpath(src).startswith(".."):
+                src = os.path.relpath(src)
         elif a == "--graph":
             crate = Crate(src)
             for (a_, b_), where in sorted(crate.graph().items()):
