@@ -29,8 +29,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 exec python3 - "$@" <<'PY'
 import os
 import re
+import signal
 import sys
 import tempfile
+
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under `| head`
 
 # ---------------------------------------------------------------- lexing
 
