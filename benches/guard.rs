@@ -16,8 +16,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use bytes::Bytes;
+use concurrency_guard::guard::__private::{embed_in_chunks, embed_in_str};
 use concurrency_guard::guard::__private::{scan_multipart, scan_urlencoded};
-use concurrency_guard::guard::inject::{embed_in_chunks, embed_in_str};
 use concurrency_guard::{
     ConcurrencyGuardLayer, ConcurrencyToken, FormState, Key, KeyRing, RenderState, StateDigests,
     Tokens,

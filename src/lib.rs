@@ -110,6 +110,7 @@
 extern crate self as concurrency_guard;
 
 pub mod conflict;
+mod etag;
 pub mod fingerprint;
 pub mod guard;
 mod html;
@@ -121,7 +122,9 @@ pub mod token;
 pub use conflict::{ChangedInput, Conflict, EntryDiff};
 pub use fingerprint::{Fingerprint, StateDigests};
 pub use guard::{
-    ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, Guarded, NotGuarded, Rejection,
+    ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, ConflictResponder,
+    DEFAULT_MULTIPART_PREFIX_LIMIT, DeferredCheck, Guarded, NotGuarded, Preconditions, Refused,
+    Rejection, ResponseFuture,
 };
 pub use key::{Key, KeyError, KeyRing};
 pub use state::{Entry, EntryKind, FormState, RenderState, RenderValue, Rendered};

@@ -1,42 +1,4 @@
-//! Checking inside the handler's own database transaction, for many processes sharing one database.
-//!
-//! The guard's per-record lock serializes check and write within one
-//! process. Behind a load balancer, two processes can each check the same
-//! stale record and both write. With
-//! [`with_check_in_handler(true)`](crate::ConcurrencyGuardLayer::with_check_in_handler)
-//! the guard verifies the token (signature, age, form) before the handler
-//! runs, as always, but leaves the comparison to the handler: it takes a
-//! [`DeferredCheck<T>`], opens a transaction, loads the record *with a row
-//! lock* (`SELECT … FOR UPDATE` on Postgres; a write transaction,
-//! `BEGIN IMMEDIATE`, on SQLite), calls [`DeferredCheck::check`] and writes
-//! only if it passes. Check and write are then atomic for the database
-//! itself, whichever process runs them; tokens are stateless, so every
-//! process with the same key ring verifies them.
-//!
-//! ```no_run
-//! # use concurrency_guard::{RenderState, guard::DeferredCheck};
-//! # #[derive(Clone, RenderState)] struct ItemForm { #[render_state(key)] id: i64, name: String }
-//! # struct Tx; impl Tx { async fn item_for_update(&mut self, _: i64) -> ItemForm { todo!() }
-//! #   async fn set_name(&mut self, _: i64, _: &str) {} async fn commit(self) {} }
-//! # async fn begin() -> Tx { Tx }
-//! async fn save(check: DeferredCheck<ItemForm>, /* State, Path, Form … */)
-//!     -> Result<&'static str, concurrency_guard::guard::Refused>
-//! {
-//!     let mut tx = begin().await;                      // BEGIN (IMMEDIATE on SQLite)
-//!     let current = tx.item_for_update(1).await;      // SELECT … FOR UPDATE
-//!     check.check(&current)?;                         // 409 / 400 as the guard would answer
-//!     tx.set_name(current.id, "new name").await;
-//!     tx.commit().await;
-//!     Ok("saved")
-//! }
-//! ```
-//!
-//! In this mode the guard neither loads nor locks on submissions
-//! ([`Guarded`](crate::Guarded) is not available to the handler), and
-//! merging is not done. API clients' `If-Match` / `If-None-Match` are
-//! checked by the same [`DeferredCheck::check`] (412 when they do not hold). A handler that never calls `check` is not
-//! protected: the guard logs a warning when a `DeferredCheck` is dropped
-//! unchecked.
+//! [`DeferredCheck`]: the comparison left to the handler's own database transaction.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -47,21 +9,58 @@ use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{HeaderMap, Request, Uri, header};
 
-use super::conditional::{self, RequestPreconditions};
+use super::config::Config;
 use super::extract::NotGuarded;
-use super::layer::Config;
-use super::respond::{self, Rejection};
-use super::service::explain;
+use super::rejection::Rejection;
+use super::request::conditional::RequestPreconditions;
+use super::response::{self, AnswerContext};
+use super::verify::{self, Verdict};
 use crate::conflict::Conflict;
-use crate::fingerprint::StateDigests;
 use crate::key::Key;
 use crate::state::{FormState, RenderState};
-use crate::token::{CheckError, Claims, Opened};
+use crate::token::{Claims, Opened};
 
 /// A verified token whose comparison with the record is left to the handler,
-/// inside its transaction. See the [module docs](self).
+/// inside its transaction, for many processes sharing one database.
+///
+/// The guard's per-record lock serializes check and write within one
+/// process. Behind a load balancer, two processes can each check the same
+/// stale record and both write. With
+/// [`with_check_in_handler(true)`](crate::ConcurrencyGuardLayer::with_check_in_handler)
+/// the guard verifies the token (signature, age, form) before the handler
+/// runs, as always, but leaves the comparison to the handler: it takes a
+/// [`DeferredCheck<T>`], opens a transaction, loads the record *with a row
+/// lock* (`SELECT … FOR UPDATE` on Postgres; a write transaction,
+/// `BEGIN IMMEDIATE`, on SQLite), calls [`DeferredCheck::check`] and writes
+/// only if it passes. Check and write are then atomic for the database
+/// itself, whichever process runs them; tokens are stateless, so every
+/// process with the same key ring verifies them.
+///
+/// ```no_run
+/// # use concurrency_guard::{RenderState, DeferredCheck};
+/// # #[derive(Clone, RenderState)] struct ItemForm { #[render_state(key)] id: i64, name: String }
+/// # struct Tx; impl Tx { async fn item_for_update(&mut self, _: i64) -> ItemForm { todo!() }
+/// #   async fn set_name(&mut self, _: i64, _: &str) {} async fn commit(self) {} }
+/// # async fn begin() -> Tx { Tx }
+/// async fn save(check: DeferredCheck<ItemForm>, /* State, Path, Form … */)
+///     -> Result<&'static str, concurrency_guard::Refused>
+/// {
+///     let mut tx = begin().await;                      // BEGIN (IMMEDIATE on SQLite)
+///     let current = tx.item_for_update(1).await;      // SELECT … FOR UPDATE
+///     check.check(&current)?;                         // 409 / 400 as the guard would answer
+///     tx.set_name(current.id, "new name").await;
+///     tx.commit().await;
+///     Ok("saved")
+/// }
+/// ```
+///
+/// In this mode the guard neither loads nor locks on submissions
+/// ([`Guarded`](crate::Guarded) is not available to the handler), and
+/// merging is not done. API clients' `If-Match` / `If-None-Match` are
+/// checked by the same [`DeferredCheck::check`] (412 when they do not hold). A handler that never calls `check` is not
+/// protected: the guard logs a warning when a `DeferredCheck` is dropped
+/// unchecked.
 pub struct DeferredCheck<T> {
     inner: Arc<Inner>,
     _form: PhantomData<fn() -> T>,
@@ -74,9 +73,8 @@ struct Inner {
     token: Option<(Claims, Key)>,
     /// `If-Match` / `If-None-Match`, checked after the token.
     preconditions: RequestPreconditions,
-    /// What the guard's answer needs of the request.
-    headers: HeaderMap,
-    uri: Uri,
+    /// What the guard's answer needs of the request, read once from it.
+    answer: AnswerContext,
     submitted: Option<Vec<(String, String)>>,
     checked: AtomicBool,
 }
@@ -104,31 +102,16 @@ impl<T> DeferredCheck<T> {
         form: &'static str,
         opened: Option<Opened<'_>>,
         preconditions: RequestPreconditions,
-        parts: &Parts,
+        answer: AnswerContext,
         submitted: Option<Vec<(String, String)>>,
     ) -> DeferredCheck<T> {
-        let mut headers = HeaderMap::new();
-        for name in [
-            header::ACCEPT,
-            header::HOST,
-            header::REFERER,
-            header::CONTENT_TYPE,
-        ] {
-            if let Some(v) = parts.headers.get(&name) {
-                headers.insert(name, v.clone());
-            }
-        }
-        if let Some(v) = parts.headers.get("hx-request") {
-            headers.insert("hx-request", v.clone());
-        }
         DeferredCheck {
             inner: Arc::new(Inner {
                 config,
                 form,
                 token: opened.map(|o| (o.claims, o.key.clone())),
                 preconditions,
-                headers,
-                uri: parts.uri.clone(),
+                answer,
                 submitted,
                 checked: AtomicBool::new(false),
             }),
@@ -147,63 +130,48 @@ impl<T: RenderState> DeferredCheck<T> {
         let inner = &self.inner;
         inner.checked.store(true, Ordering::Relaxed);
         let state = FormState::of(current);
-        let (mut parts, ()) = Request::new(()).into_parts();
-        parts.headers = inner.headers.clone();
-        parts.uri = inner.uri.clone();
-        if let Some((claims, key)) = &inner.token {
-            let opened = Opened {
-                claims: claims.clone(),
-                key,
-            };
-            match opened.compare(inner.form, &state) {
-                Ok(_) => {}
-                Err(CheckError::Token(e)) => {
-                    return Err(refuse(inner.form, Rejection::InvalidToken(e), &parts));
-                }
-                Err(CheckError::Conflict(conflict)) => {
-                    let conflict = explain(
-                        &inner.config,
-                        inner.form,
-                        &opened,
-                        *conflict,
-                        &state,
-                        inner.submitted.clone(),
-                        None,
-                    );
-                    tracing::info!(form = inner.form, "conflict found by the deferred check");
-                    return Err(Refused(Box::new(RefusedInner {
-                        response: respond::conflict(&conflict, &parts),
-                        conflict: Some(conflict),
-                        rejection: None,
-                    })));
-                }
+        let opened = inner.token.as_ref().map(|(claims, key)| Opened {
+            claims: claims.clone(),
+            key,
+        });
+        let verdict = verify::verdict(
+            &inner.config,
+            inner.form,
+            opened.as_ref(),
+            &inner.preconditions,
+            &state,
+        );
+        match verdict {
+            Verdict::Current => {
+                tracing::debug!(form = inner.form, "deferred check passed in the handler");
+                Ok(())
+            }
+            Verdict::Refused(refusal) => {
+                let rejection = refusal.rejection().clone();
+                Err(Refused(Box::new(RefusedInner {
+                    response: refusal.answer(inner.form, &inner.answer),
+                    conflict: None,
+                    rejection: Some(rejection),
+                })))
+            }
+            Verdict::Stale(conflict) => {
+                let conflict = verify::explain(
+                    &inner.config,
+                    inner.form,
+                    opened.as_ref().map(|o| &o.claims),
+                    *conflict,
+                    &state,
+                    inner.submitted.clone(),
+                    None,
+                );
+                Err(Refused(Box::new(RefusedInner {
+                    response: response::conflict(&conflict, &inner.answer),
+                    conflict: Some(conflict),
+                    rejection: None,
+                })))
             }
         }
-        let keys = inner.config.tokens.keys();
-        if let Err(failed) = inner.preconditions.evaluate(keys, inner.form, &state) {
-            let mut refused = refuse(inner.form, failed.rejection(), &parts);
-            let digests = StateDigests::of(&state, keys.signing_key());
-            let etag = conditional::etag(
-                keys.signing_key_id(),
-                keys.signing_key(),
-                inner.form,
-                &digests,
-            );
-            conditional::set_etag(refused.0.response.headers_mut(), etag);
-            return Err(refused);
-        }
-        tracing::debug!(form = inner.form, "deferred check passed in the handler");
-        Ok(())
     }
-}
-
-fn refuse(form: &'static str, rejection: Rejection, parts: &Parts) -> Refused {
-    tracing::info!(form, reason = %rejection, "deferred check refused");
-    Refused(Box::new(RefusedInner {
-        response: respond::rejection(rejection.clone(), parts),
-        conflict: None,
-        rejection: Some(rejection),
-    }))
 }
 
 impl Drop for Inner {

@@ -99,7 +99,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ConcurrencyToken {
             return Ok(token.clone());
         }
         // A submission that passed: a token for the data as it is now.
-        match parts.extensions.get::<super::service::PendingToken>() {
+        match parts.extensions.get::<super::verify::PendingToken>() {
             Some(pending) => {
                 let token = pending.sign();
                 parts.extensions.insert(token.clone());

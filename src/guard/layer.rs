@@ -1,4 +1,4 @@
-//! [`ConcurrencyGuardLayer`]: the guard's configuration, a tower [`Layer`].
+//! [`ConcurrencyGuardLayer`]: the tower [`Layer`] and its builder.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -10,79 +10,14 @@ use axum::response::Response;
 use http::request::Parts;
 use tower_layer::Layer;
 
-use super::body::BodyLimit;
+use super::config::{
+    BodyLimit, Config, ConflictHandling, DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions, Shared,
+};
+use super::debug::DebugLog;
 use super::service::ConcurrencyGuard;
 use crate::conflict::Conflict;
 use crate::key::KeyRing;
 use crate::token::Tokens;
-
-/// A function that answers a conflict.
-pub type ConflictResponder = Arc<dyn Fn(&Conflict, &Parts) -> Response + Send + Sync>;
-
-/// What the guard does with a stale submission.
-#[derive(Clone, Default)]
-#[non_exhaustive]
-pub enum ConflictHandling {
-    /// Answer 409 itself: an HTML page naming the changed fields, keeping
-    /// what the user typed and offering a refresh; `application/problem+json`
-    /// when the client prefers JSON; an HTML fragment for htmx.
-    #[default]
-    Respond,
-    /// Call the handler with the [`Conflict`] in the request: take
-    /// `Option<Conflict>` and, when it is `Some`, re-render the form with an
-    /// alert instead of writing (Reahl's way). The handler must not write.
-    Handler,
-    /// Answer with a response of your own.
-    Custom(ConflictResponder),
-}
-
-impl fmt::Debug for ConflictHandling {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConflictHandling::Respond => f.write_str("Respond"),
-            ConflictHandling::Handler => f.write_str("Handler"),
-            ConflictHandling::Custom(_) => f.write_str("Custom(..)"),
-        }
-    }
-}
-
-/// How the guard treats conditional requests (`If-Match`, `If-None-Match`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Preconditions {
-    /// GET/HEAD answers other than HTML pages (which carry a token instead)
-    /// carry an `ETag`; `If-None-Match` answers 304 and
-    /// `If-Match` 412 before the handler. A submission without a token
-    /// must carry `If-Match` (or `If-None-Match`): else 428, unless its body
-    /// is a form (then 400, missing token).
-    #[default]
-    Required,
-    /// Like `Required`, but a submission with neither a token nor a
-    /// precondition, whose body is not a form, reaches the handler unchecked
-    /// (for API routes where a blind overwrite is allowed).
-    Optional,
-    /// No `ETag`, and the precondition headers are ignored: every submission
-    /// needs the token (a body the guard cannot read is 415).
-    Off,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Config {
-    pub(crate) preconditions: Preconditions,
-    pub(crate) merge: bool,
-    pub(crate) check_in_handler: bool,
-    /// Seconds between an open form's checks, when early warning is on.
-    pub(crate) early_warning: Option<u64>,
-    pub(crate) debug: Option<Arc<super::debug::DebugLog>>,
-    pub(crate) tokens: Tokens,
-    pub(crate) auto_embed: bool,
-    pub(crate) body_limit: BodyLimit,
-    pub(crate) multipart_prefix_limit: usize,
-    pub(crate) conflicts: ConflictHandling,
-}
-
-/// The default for [`ConcurrencyGuardLayer::with_multipart_prefix_limit`]: 256 KiB.
-pub const DEFAULT_MULTIPART_PREFIX_LIMIT: usize = 256 * 1024;
 
 /// Guards the routes it wraps against lost updates for form `T`.
 ///
@@ -223,8 +158,8 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// Check inside the handler's database transaction (default off), for
     /// several processes sharing one database: the guard verifies the token
     /// before the handler as always, then hands the handler a
-    /// [`DeferredCheck<T>`](crate::guard::DeferredCheck) to compare with the
-    /// record it loads under a row lock. See [`crate::guard::deferred`].
+    /// [`DeferredCheck<T>`](crate::DeferredCheck) to compare with the
+    /// record it loads under a row lock (see its docs).
     pub fn with_check_in_handler(mut self, on: bool) -> Self {
         self.config_mut().check_in_handler = on;
         self
@@ -234,7 +169,23 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// every `interval` (at least a second) whether the open form went stale,
     /// and shows a dismissible banner once it did, before the user submits.
     /// Each check costs the loader and a fingerprint, never the handler. See
-    /// [`crate::guard::warning`] for the protocol and CSP.
+    /// below for the protocol and CSP.
+    ///
+    /// The script (plain JavaScript, about 3 KB, no framework) goes beside the token of the page's first post form. Every few
+    /// seconds (with jitter, backing off on errors, paused while the tab is
+    /// hidden, at once when it regains focus) it sends a *check request*: a GET
+    /// of the page's own URL with the page's token in the `x-concurrency-token`
+    /// header. The guard answers it from the loader and the fingerprint alone,
+    /// never running the handler: `204 No Content` while the form is current,
+    /// `409 Conflict` once it is stale (both without a body). On 409 the script
+    /// shows an accessible, dismissible banner and stops checking; what the user
+    /// typed stays on the page until they choose to reload.
+    ///
+    /// The script is served by the guard itself at the page's path with the
+    /// query `?concurrency-guard=warn.js`, so `script-src 'self'` allows it; when
+    /// the page's `Content-Security-Policy` carries a nonce, the script tag
+    /// carries it too. Styles are set through the CSSOM, which CSP does not
+    /// block. Without JavaScript everything works as before.
     pub fn with_early_warning(mut self, interval: Duration) -> Self {
         self.config_mut().early_warning = Some(interval.as_secs().max(1));
         self
@@ -247,7 +198,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// renders differently each time). It shows values the user may not be
     /// allowed to see, and only works within one process.
     pub fn with_debug(mut self, on: bool) -> Self {
-        self.config_mut().debug = on.then(|| Arc::new(super::debug::DebugLog::default()));
+        self.config_mut().debug = on.then(|| Arc::new(DebugLog::default()));
         self
     }
 
@@ -272,7 +223,7 @@ impl<I, T, S: Clone> Layer<I> for ConcurrencyGuardLayer<T, S> {
     fn layer(&self, inner: I) -> Self::Service {
         ConcurrencyGuard {
             inner,
-            shared: Arc::new(super::service::Shared {
+            shared: Arc::new(Shared {
                 config: self.config.clone(),
                 state: self.state.clone(),
             }),

@@ -10,31 +10,42 @@
 //! response (4xx), with the typed reason ([`Rejection`] or
 //! [`Conflict`](crate::Conflict)) in the response's extensions for outer
 //! layers to inspect.
+//!
+//! Imports run one way: `layer` → `service` (the tower shell) → `read`
+//! (GET, HEAD) and `write` (unsafe methods) → `verify` (the one verdict,
+//! shared with `deferred`) → `request` (reading submissions) and `response`
+//! (the guard's answers, the embedded token) → `config`, `rejection` and
+//! the crate's core.
 
-mod body;
-mod conditional;
+mod config;
 mod debug;
-pub mod deferred;
+mod deferred;
 mod extract;
-pub mod inject;
-mod inject_fast;
 mod layer;
 mod lock;
-mod respond;
+mod read;
+mod rejection;
+mod request;
+mod response;
 mod service;
-pub mod warning;
+mod verify;
+mod write;
 
+pub use config::{
+    ConflictHandling, ConflictResponder, DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions,
+};
 pub use deferred::{DeferredCheck, Refused};
 pub use extract::{Guarded, NotGuarded};
-pub use layer::{
-    ConcurrencyGuardLayer, ConflictHandling, ConflictResponder, DEFAULT_MULTIPART_PREFIX_LIMIT,
-    Preconditions,
-};
-pub use respond::Rejection;
+pub use layer::ConcurrencyGuardLayer;
+pub use rejection::Rejection;
 pub use service::{ConcurrencyGuard, ResponseFuture};
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[doc(hidden)]
 pub mod __private {
-    //! For the crate's fuzz targets and benches only; not a stable API.
-    pub use super::body::{scan_multipart, scan_urlencoded};
+    //! For the crate's fuzz targets, benches and tests only; not a stable API.
+    pub use super::request::multipart::scan_multipart;
+    pub use super::request::urlencoded::scan_urlencoded;
+    pub use super::response::embed::{embed_in_chunks, embed_in_str, embed_in_str_lol_html};
 }

@@ -24,29 +24,33 @@
 //!
 //! A whole page of plain HTML (tags, comments, a doctype, `<script>`,
 //! `<style>`, `<title>`, `<textarea>`) is not given to lol_html at all: a
-//! small scanner (`inject_fast`) finds its post forms, and gives up on
+//! small scanner (`scan`) finds its post forms, and gives up on
 //! anything else (`<template>`, SVG, other raw-text elements, CDATA, odd
 //! attribute syntax, …), which then goes through lol_html as above. Same
 //! tests, same fuzz targets: on every page, its output is lol_html's.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, Response, header};
 use http_body::Frame;
-use lol_html::html_content::ContentType;
-use lol_html::send::{HtmlRewriter, Settings};
-use lol_html::{OutputSink, element};
-use memchr::memmem;
 
-use super::inject_fast;
+mod rewriter;
+mod scan;
+mod stream;
+mod whole;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use rewriter::{Progress, SharedOutput, rewriter};
+use stream::InjectBody;
+#[cfg(test)]
+use whole::last_form_tag;
+use whole::{Whole, rewrite_page, rewrite_whole};
+
+use crate::guard::BoxError;
 
 /// Whether a response is an HTML page (`text/html`, whatever its encoding).
 pub(crate) fn is_html(headers: &HeaderMap) -> bool {
@@ -182,7 +186,7 @@ fn read_in_memory<B: http_body::Body<Data = Bytes>>(body: B) -> Vec<u8> {
 }
 
 /// A body of frames in memory (for [`embed_in_chunks`] and tests).
-pub(super) struct Frames(pub(super) VecDeque<Bytes>);
+pub(crate) struct Frames(pub(crate) VecDeque<Bytes>);
 
 impl http_body::Body for Frames {
     type Data = Bytes;
@@ -197,357 +201,6 @@ impl http_body::Body for Frames {
 
     fn is_end_stream(&self) -> bool {
         self.0.is_empty()
-    }
-}
-
-/// Where the page's last `<form` (any case) starts, if anywhere: no form
-/// start tag can begin after it.
-fn last_form_tag(page: &[u8]) -> Option<usize> {
-    // Forward searches for the rare `<f`/`<F` are vectorised; a reverse
-    // search is not, nor is stepping back from one `<` to the next.
-    static LOWER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"<f"));
-    static UPPER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"<F"));
-    let is_form = |at: &usize| {
-        page.get(at + 2..at + 5)
-            .is_some_and(|rest| rest.eq_ignore_ascii_case(b"orm"))
-    };
-    let lower = LOWER.find_iter(page).filter(is_form).last();
-    let upper = UPPER.find_iter(page).filter(is_form).last();
-    lower.max(upper)
-}
-
-/// `page`, all at hand, rewritten (or as it is, without a `<form`).
-fn rewrite_page(page: Bytes, hidden_input: &str, once: Option<String>) -> Bytes {
-    match rewrite_whole(&page, hidden_input, once) {
-        Whole::Unchanged => page,
-        Whole::Rewritten(bytes) => Bytes::from(bytes),
-    }
-}
-
-/// The result of rewriting a whole page.
-enum Whole {
-    /// Nothing to do: the page has no `<form`.
-    Unchanged,
-    Rewritten(Vec<u8>),
-}
-
-/// Rewrites a page that is all at hand: through lol_html up to the start tag
-/// at the page's last `<form`, the rest copied (see the module docs).
-fn rewrite_whole(page: &[u8], hidden_input: &str, once: Option<String>) -> Whole {
-    let Some(last) = last_form_tag(page) else {
-        return Whole::Unchanged;
-    };
-    if let Some(ends) = inject_fast::post_forms(page, last) {
-        // Plain HTML: the same insertions, without lol_html.
-        if ends.is_empty() {
-            return Whole::Unchanged;
-        }
-        let extra = ends.len() * hidden_input.len() + once.as_ref().map_or(0, String::len);
-        let mut bytes = Vec::with_capacity(page.len() + extra);
-        let mut once = once;
-        let mut copied = 0;
-        for end in ends {
-            bytes.extend_from_slice(&page[copied..end]);
-            bytes.extend_from_slice(hidden_input.as_bytes());
-            if let Some(once) = once.take() {
-                bytes.extend_from_slice(once.as_bytes());
-            }
-            copied = end;
-        }
-        bytes.extend_from_slice(&page[copied..]);
-        return Whole::Rewritten(bytes);
-    }
-    let out = SharedOutput::default();
-    let progress = Arc::new(Progress::default());
-    let mut rewriter = rewriter(Arc::from(hidden_input), once, out.clone(), progress.clone());
-    if rewriter.write(&page[..last]).is_err() {
-        return Whole::Unchanged;
-    }
-    // Fed in growing pieces so that the copy starts soon after that tag.
-    let mut at = last;
-    let mut piece = 256;
-    while at < page.len() {
-        let end = page.len().min(at + piece);
-        if rewriter.write(&page[at..end]).is_err() {
-            return Whole::Unchanged;
-        }
-        at = end;
-        piece *= 2;
-        if progress.last_form.load(Ordering::Relaxed) == last {
-            // lol_html handled the last form's start tag: what it has put
-            // out is the page up to some point plus what it inserted; the
-            // rest of the page follows unchanged.
-            let mut bytes = out.take();
-            let copied = bytes.len() - progress.inserted.load(Ordering::Relaxed);
-            bytes.extend_from_slice(&page[copied..]);
-            return Whole::Rewritten(bytes);
-        }
-    }
-    if rewriter.end().is_err() {
-        return Whole::Unchanged;
-    }
-    Whole::Rewritten(out.take())
-}
-
-/// What the form handler tells the body about its progress.
-#[derive(Debug)]
-struct Progress {
-    /// Where the start tag of the last form handled begins (`usize::MAX`: none yet).
-    last_form: AtomicUsize,
-    /// How many bytes were inserted so far.
-    inserted: AtomicUsize,
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress {
-            last_form: AtomicUsize::new(usize::MAX),
-            inserted: AtomicUsize::new(0),
-        }
-    }
-}
-
-#[derive(Clone, Default)]
-struct SharedOutput(Arc<Mutex<Vec<u8>>>);
-
-impl SharedOutput {
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-impl OutputSink for SharedOutput {
-    fn handle_chunk(&mut self, chunk: &[u8]) {
-        if !chunk.is_empty() {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(chunk);
-        }
-    }
-}
-
-/// The elements whose content browsers read as text (raw text and RCDATA,
-/// and `noscript` with scripting on).
-const RAW_TEXT_ELEMENTS: &str =
-    "script, style, title, textarea, xmp, iframe, noembed, noframes, noscript, plaintext";
-
-fn rewriter(
-    hidden_input: Arc<str>,
-    mut once: Option<String>,
-    out: SharedOutput,
-    progress: Arc<Progress>,
-) -> HtmlRewriter<'static, SharedOutput> {
-    let in_template = Arc::new(AtomicUsize::new(0));
-    let template_depth = in_template.clone();
-    HtmlRewriter::new(
-        Settings {
-            element_content_handlers: vec![
-                // Upstream bug L2 (fuzz/README.md): without a handler on
-                // them, lol_html 2.9 can misread a raw-text or RCDATA start
-                // tag that ends in an attribute without value (`<script
-                // a=>`, `<style a= >`) and then see tags in the element's
-                // text, where browsers see text; a token would go into a
-                // script. With a handler, lol_html reads them as browsers do.
-                element!(RAW_TEXT_ELEMENTS, |_| Ok(())),
-                element!("template", move |el| {
-                    let depth = template_depth.clone();
-                    // A template the page never closes ends with the page.
-                    let on_end: lol_html::send::EndTagHandler<'static> = Box::new(move |_end| {
-                        depth.fetch_sub(1, Ordering::Relaxed);
-                        Ok(())
-                    });
-                    // A self-closing `<template/>` in SVG or MathML has no
-                    // content and no end tag: it opens nothing.
-                    if el.on_end_tag(on_end).is_ok() {
-                        template_depth.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(())
-                }),
-                element!("form", move |el| {
-                    let post = el
-                        .get_attribute("method")
-                        // As browsers read it: `method=" post "` is invalid,
-                        // so that form submits as GET (no token in its URL).
-                        .is_some_and(|m| m.eq_ignore_ascii_case("post"));
-                    let opted_out = el
-                        .get_attribute("data-concurrency-guard")
-                        .is_some_and(|v| v.trim().eq_ignore_ascii_case("off"));
-                    if post && !opted_out && in_template.load(Ordering::Relaxed) == 0 {
-                        // prepend puts each new piece first: the script goes
-                        // in first so that the token ends up before it.
-                        let mut inserted = 0;
-                        if el.can_have_content() {
-                            inserted += hidden_input.len();
-                        }
-                        if let Some(once) = once.take() {
-                            if el.can_have_content() {
-                                inserted += once.len();
-                            }
-                            el.prepend(&once, ContentType::Html);
-                        }
-                        el.prepend(&hidden_input, ContentType::Html);
-                        progress.inserted.fetch_add(inserted, Ordering::Relaxed);
-                    }
-                    let start = el.source_location().bytes().start;
-                    progress.last_form.store(start, Ordering::Relaxed);
-                    Ok(())
-                }),
-            ],
-            strict: false,
-            ..Settings::new_send()
-        },
-        out,
-    )
-}
-
-/// The response body, rewritten chunk by chunk.
-struct InjectBody<B> {
-    inner: Pin<Box<B>>,
-    /// A frame already read from `inner`, handled before it is polled again.
-    first: Option<Result<Frame<Bytes>, BoxError>>,
-    rewrite: Rewrite,
-    out: SharedOutput,
-    trailers: Option<HeaderMap>,
-    done: bool,
-}
-
-enum Rewrite {
-    /// No data yet: whether the page comes whole decides how it is rewritten.
-    Start {
-        hidden_input: String,
-        once: Option<String>,
-    },
-    /// Piece by piece through lol_html.
-    Streaming(Box<HtmlRewriter<'static, SharedOutput>>),
-    /// The rest passes unchanged: after a page that came whole, or after a
-    /// rewriting error.
-    PassThrough,
-}
-
-impl<B> InjectBody<B>
-where
-    B: http_body::Body<Data = Bytes>,
-{
-    fn new(inner: B, hidden_input: String, once: Option<String>) -> InjectBody<B> {
-        InjectBody::new_pinned(Box::pin(inner), None, hidden_input, once)
-    }
-
-    /// `first`: a frame already read from `inner`.
-    fn new_pinned(
-        inner: Pin<Box<B>>,
-        first: Option<Result<Frame<Bytes>, BoxError>>,
-        hidden_input: String,
-        once: Option<String>,
-    ) -> InjectBody<B> {
-        InjectBody {
-            inner,
-            first,
-            rewrite: Rewrite::Start { hidden_input, once },
-            out: SharedOutput::default(),
-            trailers: None,
-            done: false,
-        }
-    }
-
-    /// Takes in one frame of the page; what to send is then in `self.out`,
-    /// or returned directly when it is the frame itself.
-    fn push(&mut self, data: Bytes) -> Option<Bytes> {
-        if let Rewrite::Start { .. } = self.rewrite {
-            let Rewrite::Start { hidden_input, once } =
-                std::mem::replace(&mut self.rewrite, Rewrite::PassThrough)
-            else {
-                unreachable!("matched above");
-            };
-            if self.inner.is_end_stream() {
-                // The whole page in one frame.
-                return Some(rewrite_page(data, &hidden_input, once));
-            }
-            self.rewrite = Rewrite::Streaming(Box::new(rewriter(
-                Arc::from(hidden_input),
-                once,
-                self.out.clone(),
-                Arc::new(Progress::default()),
-            )));
-        }
-        match &mut self.rewrite {
-            Rewrite::Streaming(rewriter) => {
-                if rewriter.write(&data).is_err() {
-                    tracing::warn!("auto-embed stopped: the page could not be rewritten");
-                    self.rewrite = Rewrite::PassThrough;
-                    self.out.handle_chunk(&data);
-                }
-                None
-            }
-            Rewrite::Start { .. } | Rewrite::PassThrough => Some(data),
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Rewrite::Streaming(rewriter) =
-            std::mem::replace(&mut self.rewrite, Rewrite::PassThrough)
-        {
-            let _ = rewriter.end();
-        }
-        self.done = true;
-    }
-}
-
-impl<B> http_body::Body for InjectBody<B>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.get_mut();
-        loop {
-            let ready = this.out.take();
-            if !ready.is_empty() {
-                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(ready)))));
-            }
-            if this.done {
-                return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))));
-            }
-            let polled = match this.first.take() {
-                Some(first) => Poll::Ready(Some(first)),
-                None => this
-                    .inner
-                    .as_mut()
-                    .poll_frame(cx)
-                    .map(|frame| frame.map(|frame| frame.map_err(Into::into))),
-            };
-            match polled {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => this.finish(),
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => {
-                        if let Some(data) = this.push(data) {
-                            if !data.is_empty() {
-                                return Poll::Ready(Some(Ok(Frame::data(data))));
-                            }
-                        }
-                    }
-                    Err(frame) => {
-                        this.trailers = frame.into_trailers().ok();
-                        this.finish();
-                    }
-                },
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.done
-            && self.first.is_none()
-            && self.trailers.is_none()
-            && self.out.0.lock().is_ok_and(|o| o.is_empty())
     }
 }
 
@@ -793,7 +446,7 @@ mod tests {
         for page in PLAIN {
             let last = last_form_tag(page.as_bytes()).expect("a form");
             assert!(
-                inject_fast::post_forms(page.as_bytes(), last).is_some(),
+                scan::post_forms(page.as_bytes(), last).is_some(),
                 "left to lol_html: {page:?}"
             );
             assert_like_lol_html(page.as_bytes(), "<i>T</i>");
@@ -808,7 +461,7 @@ mod tests {
             .iter()
             .filter(|page| {
                 last_form_tag(page.as_bytes())
-                    .and_then(|last| inject_fast::post_forms(page.as_bytes(), last))
+                    .and_then(|last| scan::post_forms(page.as_bytes(), last))
                     .is_some()
             })
             .count();

@@ -1,0 +1,160 @@
+//! Safe methods (GET, HEAD): load the form, sign a token, embed it.
+//!
+//! The steps, in order: the early warning's own script; the loader (its
+//! rejection answered as it is); a check request (the early warning's
+//! question "is this page still current?", answered without the handler);
+//! the request's preconditions (304, 412); the token, handed to the handler
+//! with the loaded value; the handler; the token embedded in its page.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use tower_service::Service;
+
+use super::BoxError;
+use super::config::{Config, Preconditions, Shared};
+use super::extract::Guarded;
+use super::request::TOKEN_HEADER;
+use super::request::conditional::{self, Failed, RequestPreconditions};
+use super::response::{AnswerContext, embed, warning};
+use super::verify;
+use crate::etag;
+use crate::fingerprint::StateDigests;
+use crate::state::{FormState, RenderState};
+use crate::token::CheckError;
+
+/// GET, HEAD: load, sign, embed.
+// The size of the future is the point (clippy would make it an `async fn`).
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn render<I, B, T, S>(
+    mut inner: I,
+    shared: Arc<Shared<S>>,
+    mut parts: Parts,
+    body: Body,
+) -> impl Future<Output = Result<Response<Body>, I::Error>>
+where
+    I: Service<Request<Body>, Response = Response<B>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
+{
+    // Not an `async fn`: its arguments would be kept twice in the future
+    // (once as captured, once as locals); the block uses them in place.
+    async move {
+        let Shared { config, state } = &*shared;
+        let form = T::FORM_NAME;
+        if config.early_warning.is_some() && warning::is_script_request(&parts.uri) {
+            return Ok(warning::script_response());
+        }
+        let loaded = match T::from_request_parts(&mut parts, state).await {
+            Ok(loaded) => loaded,
+            Err(rejection) => return Ok(rejection.into_response()),
+        };
+        let current = FormState::of(&loaded);
+        let keys = config.tokens.keys();
+        if let Some(token) = parts.headers.get(TOKEN_HEADER) {
+            return Ok(check_request(config, form, token.as_bytes(), &current));
+        }
+        let digests = StateDigests::of(&current, keys.signing_key());
+        // Made only when an answer carries it.
+        let tagged = config.preconditions != Preconditions::Off;
+        let etag = || etag::etag(keys.signing_key_id(), keys.signing_key(), form, &digests);
+        if tagged {
+            let preconditions = match RequestPreconditions::read(&parts.headers) {
+                Ok(p) => p,
+                Err(rejection) => {
+                    return Ok(verify::refuse(form, rejection, &AnswerContext::of(&parts)));
+                }
+            };
+            match preconditions.evaluate(keys, form, &current) {
+                Ok(()) => {}
+                Err(Failed::IfNoneMatch) => {
+                    tracing::debug!(form, "not modified");
+                    let mut res = StatusCode::NOT_MODIFIED.into_response();
+                    conditional::set_etag(res.headers_mut(), etag());
+                    return Ok(res);
+                }
+                Err(failed @ Failed::IfMatch) => {
+                    let answer = AnswerContext::of(&parts);
+                    return Ok(verify::refuse(form, failed.rejection(), &answer));
+                }
+            }
+        }
+        if let Some(debug) = &config.debug {
+            debug.remember(
+                keys.signing_key_id(),
+                digests.fingerprint.0,
+                digests.resource,
+                &current,
+            );
+        }
+        let token = config.tokens.issue_for_digests(form, &digests);
+        tracing::debug!(form, "concurrency token issued");
+        let warned_token = config.early_warning.map(|_| token.value().to_owned());
+        let hidden_input = config.auto_embed.then(|| token.hidden_input());
+        parts.extensions.insert(Guarded(loaded));
+        parts.extensions.insert(token);
+        let mut response = inner.call(Request::from_parts(parts, body)).await?;
+        let html = embed::is_html(response.headers());
+        let embeds =
+            hidden_input.is_some() && html && embed::is_identity_encoded(response.headers());
+        // No tag on an HTML page: it carries a token (embedded here, or written
+        // by the handler in template mode), and a browser revalidating it would
+        // get the old page, with its old token, back from a 304, again and
+        // again once that token has expired. Tags are for API clients.
+        if tagged && response.status().is_success() && !html {
+            conditional::set_etag(response.headers_mut(), etag());
+        }
+        Ok(match hidden_input {
+            Some(hidden_input) if embeds => {
+                let script = config
+                    .early_warning
+                    .zip(warned_token)
+                    .map(|(interval, token)| {
+                        warning::script_tag(&token, interval, response.headers())
+                    });
+                embed::embed(response, hidden_input, script)
+            }
+            _ => response.map(Body::new),
+        })
+    }
+}
+
+/// A check request: is the form whose token this is still current? Answered
+/// from the loader and the fingerprint alone, without a body: 204 current,
+/// 409 stale (or expired), 400 a token that is not one of this form's.
+fn check_request(
+    config: &Config,
+    form: &'static str,
+    token: &[u8],
+    current: &FormState,
+) -> Response<Body> {
+    let status = match config
+        .tokens
+        .open(token.trim_ascii(), form)
+        .map_err(CheckError::Token)
+        .and_then(|opened| opened.compare(form, current))
+    {
+        Ok(_) => StatusCode::NO_CONTENT,
+        Err(CheckError::Conflict(_)) => StatusCode::CONFLICT,
+        Err(CheckError::Token(e @ crate::TokenError::Expired { .. })) => {
+            tracing::debug!(form, reason = %e, "check: stale");
+            StatusCode::CONFLICT
+        }
+        Err(CheckError::Token(e)) => {
+            tracing::debug!(form, reason = %e, "check: refused");
+            StatusCode::BAD_REQUEST
+        }
+    };
+    tracing::debug!(form, status = status.as_u16(), "check request answered");
+    let mut res = status.into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

@@ -1,0 +1,152 @@
+//! [`Rejection`]: why the guard refused a submission before its handler ran.
+
+use std::fmt;
+
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
+
+use crate::token::TokenError;
+
+/// Why the guard refused a submission before its handler ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No token in the header nor in the form field.
+    MissingToken {
+        /// The form field the guard looked in.
+        field: String,
+    },
+    /// The token is wrong (see [`TokenError`]).
+    InvalidToken(TokenError),
+    /// The form field appears more than once with different values.
+    DuplicateTokens,
+    /// The body is larger than the limit.
+    PayloadTooLarge {
+        /// The limit in bytes, where the guard set it (else axum's
+        /// `DefaultBodyLimit`).
+        limit: Option<usize>,
+    },
+    /// A body the guard cannot read a token from, and no token header.
+    UnsupportedMediaType {
+        /// The request's Content-Type.
+        content_type: String,
+    },
+    /// A multipart body that does not follow the format.
+    BadMultipart {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// In a multipart body, the token part did not come within the first
+    /// `limit` bytes (it must come before file fields).
+    TokenNotFirst {
+        /// How far the guard read.
+        limit: usize,
+    },
+    /// The body could not be read (the connection failed).
+    BodyRead,
+    /// `If-Match` or `If-None-Match` does not hold: the client's copy is
+    /// stale (412).
+    PreconditionFailed {
+        /// The failing header.
+        header: &'static str,
+    },
+    /// A submission with neither a token nor `If-Match` (428).
+    PreconditionRequired,
+    /// `If-Match` or `If-None-Match` cannot be read.
+    BadPrecondition {
+        /// The header.
+        header: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+impl Rejection {
+    /// The status the guard answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::InvalidToken(TokenError::Expired { .. }) => StatusCode::CONFLICT,
+            Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Rejection::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A short machine-readable name, used in problem+json `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::MissingToken { .. } => "missing-token",
+            Rejection::InvalidToken(TokenError::Expired { .. }) => "expired-token",
+            Rejection::InvalidToken(_) => "invalid-token",
+            Rejection::DuplicateTokens => "duplicate-tokens",
+            Rejection::PayloadTooLarge { .. } => "payload-too-large",
+            Rejection::UnsupportedMediaType { .. } => "unsupported-media-type",
+            Rejection::BadMultipart { .. } => "bad-multipart",
+            Rejection::TokenNotFirst { .. } => "token-not-first",
+            Rejection::BodyRead => "body-read",
+            Rejection::PreconditionFailed { .. } => "precondition-failed",
+            Rejection::PreconditionRequired => "precondition-required",
+            Rejection::BadPrecondition { .. } => "bad-precondition",
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::MissingToken { field } => write!(
+                f,
+                "the submission carries no concurrency token: send it in the form field {field:?} or in the x-concurrency-token header; reload the page and submit the form again"
+            ),
+            Rejection::InvalidToken(e) => e.fmt(f),
+            Rejection::DuplicateTokens => f.write_str(
+                "the submission carries several different concurrency tokens; a form must carry exactly one",
+            ),
+            Rejection::PayloadTooLarge { limit: Some(n) } => {
+                write!(f, "the submission is larger than the limit of {n} bytes")
+            }
+            Rejection::PayloadTooLarge { limit: None } => {
+                f.write_str("the submission is larger than the body limit")
+            }
+            Rejection::UnsupportedMediaType { content_type } => write!(
+                f,
+                "cannot read a concurrency token from a {content_type:?} body: send the token in the x-concurrency-token header, or submit the form as application/x-www-form-urlencoded or multipart/form-data"
+            ),
+            Rejection::BadMultipart { reason } => {
+                write!(f, "the multipart body is malformed: {reason}")
+            }
+            Rejection::TokenNotFirst { limit } => write!(
+                f,
+                "the concurrency token was not within the first {limit} bytes of the multipart body: put the token field before any file field"
+            ),
+            Rejection::BodyRead => f.write_str("the submission's body could not be read"),
+            Rejection::PreconditionFailed { header } => write!(
+                f,
+                "{header} does not hold: the record changed since you read it; GET it again for its current ETag and retry"
+            ),
+            Rejection::PreconditionRequired => f.write_str(
+                "this request must be conditional: send If-Match with the ETag from a GET of this resource, or the concurrency token in the x-concurrency-token header",
+            ),
+            Rejection::BadPrecondition { header, reason } => {
+                write!(f, "the {header} header is malformed: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let mut res = (
+            self.status(),
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.to_string(),
+        )
+            .into_response();
+        res.extensions_mut().insert(self);
+        res
+    }
+}

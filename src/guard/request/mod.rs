@@ -1,0 +1,10 @@
+//! Reading a submission: where its token is (header, urlencoded or
+//! multipart body), within the body limit, and its preconditions.
+
+pub(crate) mod conditional;
+mod limit;
+pub(crate) mod multipart;
+mod token;
+pub(crate) mod urlencoded;
+
+pub(crate) use token::{Found, TOKEN_HEADER, TokenSource, find_token};

@@ -1,0 +1,211 @@
+//! Finding a submission's token without taking the body from the handler.
+//!
+//! - header [`HEADER_NAME`](crate::token::HEADER_NAME): the body is not touched;
+//! - `application/x-www-form-urlencoded`: the body is buffered up to the
+//!   limit and the same bytes are handed on;
+//! - `multipart/form-data`: parts are read in order only until the token
+//!   part; what was read is replayed in front of the rest of the stream, so
+//!   a file after the token is never buffered.
+
+use std::borrow::Cow;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, header};
+
+use super::limit::{collect, limited, read_error};
+use super::{multipart, urlencoded};
+use crate::guard::config::BodyLimit;
+use crate::guard::rejection::Rejection;
+use crate::token::{HEADER_NAME, TokenError};
+
+/// [`HEADER_NAME`] as a header name made once: looking a header up by `&str`
+/// parses and validates the name on every request.
+pub(crate) const TOKEN_HEADER: http::HeaderName = http::HeaderName::from_static(HEADER_NAME);
+
+/// Where the token was found, and the body to hand on.
+pub(crate) struct Found {
+    /// The token's text: a slice of the buffered body where it needed no
+    /// decoding (the decoder checks the bytes itself).
+    pub(crate) token: Bytes,
+    pub(crate) body: Body,
+    /// The urlencoded body, when it was buffered (to show the user what
+    /// they typed if the submission conflicts).
+    pub(crate) form: Option<Bytes>,
+}
+
+/// Where a submission's token is to be found, read from its headers once.
+pub(crate) enum TokenSource {
+    /// In the [`HEADER_NAME`] header.
+    Header,
+    /// In an `application/x-www-form-urlencoded` body.
+    UrlEncoded,
+    /// In a `multipart/form-data` body with this boundary (or why the
+    /// boundary is unusable).
+    Multipart(Result<String, &'static str>),
+    /// Nowhere: no header and no body type.
+    None,
+    /// Nowhere: a body of another type.
+    Other,
+}
+
+impl TokenSource {
+    /// Reads the request's headers.
+    pub(crate) fn of(headers: &HeaderMap) -> TokenSource {
+        if headers.contains_key(TOKEN_HEADER) {
+            return TokenSource::Header;
+        }
+        let Some(value) = headers.get(header::CONTENT_TYPE) else {
+            return TokenSource::None;
+        };
+        // What browsers send for a form, compared before it is parsed.
+        if value.as_bytes() == b"application/x-www-form-urlencoded" {
+            return TokenSource::UrlEncoded;
+        }
+        let Ok(value) = value.to_str() else {
+            return TokenSource::Other;
+        };
+        let mut params = value.split(';');
+        let essence = params.next().unwrap_or_default().trim();
+        if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            TokenSource::UrlEncoded
+        } else if essence.eq_ignore_ascii_case("multipart/form-data") {
+            let boundary = params
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+                .map(|(_, v)| v.trim().trim_matches('"'));
+            TokenSource::Multipart(match boundary {
+                Some(b) if !b.is_empty() && b.len() <= 70 => Ok(b.to_owned()),
+                Some(_) => Err("the multipart boundary must be 1 to 70 characters"),
+                None => Err("the multipart body has no boundary in its Content-Type"),
+            })
+        } else {
+            TokenSource::Other
+        }
+    }
+
+    /// Whether the token travels in a header.
+    pub(crate) fn is_header(&self) -> bool {
+        matches!(self, TokenSource::Header)
+    }
+
+    /// Whether the body is a form (urlencoded or multipart).
+    pub(crate) fn is_form(&self) -> bool {
+        matches!(self, TokenSource::UrlEncoded | TokenSource::Multipart(_))
+    }
+}
+
+/// Finds the token of a submission, from `source` (its headers, read by
+/// [`TokenSource::of`]). Takes the parts only to apply the body limit, and
+/// gives them back at once: the future holds the body and its reader alone.
+pub(crate) async fn find_token(
+    source: TokenSource,
+    parts: &mut Parts,
+    body: Body,
+    field: &str,
+    limit: BodyLimit,
+    multipart_prefix_limit: usize,
+) -> Result<Found, Rejection> {
+    match source {
+        TokenSource::Header => match parts.headers.get(TOKEN_HEADER).map(|v| v.to_str()) {
+            Some(Ok(token)) => Ok(Found {
+                token: Bytes::copy_from_slice(token.trim().as_bytes()),
+                body,
+                form: None,
+            }),
+            _ => Err(Rejection::InvalidToken(TokenError::Malformed {
+                reason: "the header is not base64url text",
+            })),
+        },
+        TokenSource::UrlEncoded => {
+            let body = limited(parts, body, limit);
+            let bytes = match collect(body).await {
+                Ok(bytes) => bytes,
+                Err(e) => return Err(read_error(&e, limit)),
+            };
+            let token = match urlencoded::scan_urlencoded_token(&bytes, field)? {
+                Cow::Borrowed(token) => bytes.slice_ref(token.as_bytes()),
+                Cow::Owned(token) => Bytes::from(token),
+            };
+            Ok(Found {
+                token,
+                body: Body::from(bytes.clone()),
+                form: Some(bytes),
+            })
+        }
+        TokenSource::Multipart(Ok(boundary)) => {
+            // Only the prefix up to the token part is buffered (bounded by
+            // the prefix limit); the rest streams to the handler, so the
+            // whole body answers to axum's limit, as the handler's own
+            // extractor does, not to the urlencoded buffer's.
+            let body = limited(parts, body, BodyLimit::Axum);
+            // Boxed: its scanner is large, and a urlencoded submission
+            // should not carry its room in every request's future.
+            let (token, body) = Box::pin(multipart::read_multipart_prefix(
+                body,
+                &boundary,
+                field,
+                multipart_prefix_limit,
+            ))
+            .await?;
+            Ok(Found {
+                token,
+                body,
+                form: None,
+            })
+        }
+        TokenSource::Multipart(Err(reason)) => Err(Rejection::BadMultipart { reason }),
+        TokenSource::None => Err(Rejection::MissingToken {
+            field: field.to_owned(),
+        }),
+        TokenSource::Other => Err(Rejection::UnsupportedMediaType {
+            content_type: match parts.headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) {
+                Some(Ok(value)) => value.to_owned(),
+                _ => "(not valid text)".to_owned(),
+            },
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use http::Request;
+    use http_body_util::BodyExt as _;
+
+    async fn urlencoded(frames: &[&'static str], limit: BodyLimit) -> Result<Found, Rejection> {
+        let (mut parts, ()) = Request::new(()).into_parts();
+        let frames = frames.iter().map(|f| Bytes::from_static(f.as_bytes()));
+        let body = Body::new(crate::guard::response::embed::Frames(frames.collect()));
+        find_token(TokenSource::UrlEncoded, &mut parts, body, "t", limit, 1024).await
+    }
+
+    #[tokio::test]
+    async fn a_body_in_several_frames_is_read_whole_and_handed_on() {
+        let frames = ["a=1&t=to", "ken&b=2", "", "&c=3"];
+        for n in 1..=frames.len() {
+            let whole = frames[..n].concat();
+            let found = urlencoded(&frames[..n], BodyLimit::Bytes(100))
+                .await
+                .unwrap_or_else(|e| panic!("{n} frames: {e}"));
+            let expected = if n == 1 { "to" } else { "token" };
+            assert_eq!(found.token, expected, "{n} frames");
+            assert_eq!(found.form.as_deref(), Some(whole.as_bytes()));
+            let handed_on = found.body.collect().await.unwrap().to_bytes();
+            assert_eq!(handed_on, whole.as_bytes(), "{n} frames");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_whichever_frame_crosses_it() {
+        for limit in [3, 8, 10, 14] {
+            let found = urlencoded(&["a=1&t=to", "ken&b=2"], BodyLimit::Bytes(limit)).await;
+            assert!(
+                matches!(found, Err(Rejection::PayloadTooLarge { limit: Some(l) }) if l == limit),
+                "limit {limit}"
+            );
+        }
+    }
+}

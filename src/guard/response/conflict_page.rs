@@ -1,0 +1,206 @@
+//! The default answer to a conflict (409): the guard's own page, an htmx fragment or problem+json.
+
+use std::fmt::Write as _;
+
+use axum::response::Response;
+use http::StatusCode;
+
+use super::{AnswerContext, Format, html_response, problem_json};
+use crate::conflict::Conflict;
+use crate::html::{escape, escape_into};
+
+/// The default answer to a conflict: 409.
+pub(crate) fn conflict(conflict: &Conflict, answer: &AnswerContext) -> Response {
+    let format = answer.format;
+    let status = StatusCode::CONFLICT;
+    let title = "Someone else changed this record";
+    let message = conflict.to_string();
+    let res = match format {
+        Format::ProblemJson => {
+            let mut extra = serde_json::Map::new();
+            extra.insert("form".into(), conflict.form_name().into());
+            if let Some(changed) = conflict.changed_inputs() {
+                let fields: Vec<serde_json::Value> = changed
+                    .iter()
+                    .map(|c| serde_json::json!({ "name": c.name, "current": c.current }))
+                    .collect();
+                extra.insert("changed".into(), fields.into());
+            }
+            extra.insert("context_changed".into(), conflict.context_changed().into());
+            if let Some(overlapping) = conflict.overlapping() {
+                extra.insert("overlapping".into(), overlapping.into());
+            }
+            if let Some(entries) = conflict.debug_entries() {
+                let entries: Vec<serde_json::Value> = entries
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "kind": format!("{:?}", e.kind),
+                            "name": e.name,
+                            "then": e.then,
+                            "now": e.now,
+                        })
+                    })
+                    .collect();
+                extra.insert("debug".into(), entries.into());
+            }
+            if let Some(token) = conflict.fresh_token() {
+                extra.insert("token".into(), token.value().into());
+            }
+            problem_json(status, "conflict", title, &message, extra)
+        }
+        Format::Html | Format::HtmxFragment => {
+            html_response(status, format, title, conflict_html(conflict, answer))
+        }
+    };
+    let mut res = res;
+    res.extensions_mut().insert(conflict.clone());
+    res
+}
+
+fn conflict_html(conflict: &Conflict, answer: &AnswerContext) -> String {
+    let mut out = String::with_capacity(2048);
+    let reload = &answer.reload;
+    out.push_str(r#"<section class="concurrency-conflict" role="alert" aria-labelledby="concurrency-conflict-title"><h1 id="concurrency-conflict-title">Someone else changed this record</h1><p>While you had this form open, someone else saved a change to it. <strong>Your changes have not been saved.</strong></p>"#);
+    match conflict.changed_inputs() {
+        Some(changed) if !changed.is_empty() => {
+            out.push_str(r#"<table class="changed-fields"><thead><tr><th scope="col">Field</th><th scope="col">Saved now</th>"#);
+            let show_yours = conflict.submitted().is_some();
+            if show_yours {
+                out.push_str(r#"<th scope="col">You entered</th>"#);
+            }
+            out.push_str("</tr></thead><tbody>");
+            for c in changed {
+                let _ = write!(
+                    out,
+                    r#"<tr><th scope="row">{}</th><td class="now">{}</td>"#,
+                    escape(&c.name),
+                    escape(&c.current)
+                );
+                if show_yours {
+                    if conflict.user_changed(&c.name) == Some(false) {
+                        out.push_str(r#"<td class="yours"><em>you did not change this</em></td>"#);
+                    } else {
+                        let yours = conflict.submitted_value(&c.name).unwrap_or("");
+                        let _ = write!(out, r#"<td class="yours">{}</td>"#, escape(yours));
+                    }
+                }
+                out.push_str("</tr>");
+            }
+            out.push_str("</tbody></table>");
+        }
+        _ => {}
+    }
+    if conflict.context_changed() {
+        let any_input = conflict.changed_inputs().is_some_and(|c| !c.is_empty());
+        out.push_str(if any_input {
+            "<p>Other information shown on the form changed too."
+        } else {
+            "<p>Information shown on the form changed."
+        });
+        let mut context = conflict.current_context().peekable();
+        if context.peek().is_some() {
+            out.push_str(" It is now: ");
+            for (i, (name, value)) in context.enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "<strong>{}</strong> {}", escape(name), escape(value));
+            }
+            out.push('.');
+        }
+        out.push_str("</p>");
+    }
+    if let Some(entries) = conflict.debug_entries() {
+        out.push_str(r#"<details open class="concurrency-debug"><summary>Debug mode: entries that differ</summary><table><thead><tr><th>Kind</th><th>Name</th><th>When rendered</th><th>Now</th></tr></thead><tbody>"#);
+        for e in entries {
+            let show = |v: &Option<String>| v.as_deref().map_or("(absent)".to_owned(), escape);
+            let _ = write!(
+                out,
+                "<tr><td>{:?}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e.kind,
+                escape(&e.name),
+                show(&e.then),
+                show(&e.now)
+            );
+        }
+        out.push_str("</tbody></table></details>");
+    }
+    // The re-submission goes where the stale one went.
+    let action = &answer.action;
+    match (conflict.proposal(), conflict.fresh_token()) {
+        (Some([]), Some(token)) => {
+            // Nothing to fill in (a button-only form, e.g. "+1").
+            let _ = write!(
+                out,
+                r#"<form method="post" action="{}" class="your-version">{}<div class="actions"><button type="submit">Do it again on the current data</button><a href="{}">Go back</a></div></form>"#,
+                escape(action),
+                token,
+                escape(reload)
+            );
+        }
+        (Some(submitted), Some(token)) => {
+            let _ = write!(
+                out,
+                r#"<h2>Your version</h2><p>Your changes, on top of the values saved now. Check them against the saved values: saving again replaces what the other person saved in the fields you changed.</p><form method="post" action="{}" class="your-version">{}"#,
+                escape(action),
+                token
+            );
+            for (i, (name, value)) in submitted.iter().enumerate() {
+                let id = format!("cg-field-{i}");
+                if conflict.is_checkbox(name) {
+                    let _ = write!(
+                        out,
+                        r#"<label><input type="checkbox" id="{id}" name="{}" value="{}" checked> {}</label>"#,
+                        escape(name),
+                        escape(value),
+                        escape(name)
+                    );
+                    continue;
+                }
+                let _ = write!(out, r#"<label for="{id}">{}</label>"#, escape(name));
+                if value.contains('\n') || value.len() > 80 {
+                    out.push_str(r#"<textarea rows="4" id=""#);
+                    out.push_str(&id);
+                    out.push_str(r#"" name=""#);
+                    let _ = escape_into(&mut out, name);
+                    out.push_str(r#"">"#);
+                    let _ = escape_into(&mut out, value);
+                    out.push_str("</textarea>");
+                } else {
+                    let _ = write!(
+                        out,
+                        r#"<input type="text" id="{id}" name="{}" value="{}">"#,
+                        escape(name),
+                        escape(value)
+                    );
+                }
+            }
+            // Unchecked boxes are absent from a submission: show them too.
+            for name in conflict.checkboxes() {
+                if !submitted.iter().any(|(n, _)| n == name) {
+                    let _ = write!(
+                        out,
+                        r#"<label><input type="checkbox" name="{}" value="on"> {}</label>"#,
+                        escape(name),
+                        escape(name)
+                    );
+                }
+            }
+            let _ = write!(
+                out,
+                r#"<div class="actions"><button type="submit">Save my version anyway</button><a href="{}">Discard my changes and reload</a></div></form>"#,
+                escape(reload)
+            );
+        }
+        _ => {
+            let _ = write!(
+                out,
+                r#"<p><a href="{}">Reload the form with the current data</a></p>"#,
+                escape(reload)
+            );
+        }
+    }
+    out.push_str("</section>");
+    out
+}

@@ -1,0 +1,165 @@
+//! The response body of a page that streams: rewritten chunk by chunk.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::Frame;
+use lol_html::OutputSink as _;
+use lol_html::send::HtmlRewriter;
+
+use super::rewriter::{Progress, SharedOutput, rewriter};
+use super::whole::rewrite_page;
+use crate::guard::BoxError;
+
+/// The response body, rewritten chunk by chunk.
+pub(super) struct InjectBody<B> {
+    inner: Pin<Box<B>>,
+    /// A frame already read from `inner`, handled before it is polled again.
+    first: Option<Result<Frame<Bytes>, BoxError>>,
+    rewrite: Rewrite,
+    out: SharedOutput,
+    trailers: Option<HeaderMap>,
+    done: bool,
+}
+
+enum Rewrite {
+    /// No data yet: whether the page comes whole decides how it is rewritten.
+    Start {
+        hidden_input: String,
+        once: Option<String>,
+    },
+    /// Piece by piece through lol_html.
+    Streaming(Box<HtmlRewriter<'static, SharedOutput>>),
+    /// The rest passes unchanged: after a page that came whole, or after a
+    /// rewriting error.
+    PassThrough,
+}
+
+impl<B> InjectBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    pub(super) fn new(inner: B, hidden_input: String, once: Option<String>) -> InjectBody<B> {
+        InjectBody::new_pinned(Box::pin(inner), None, hidden_input, once)
+    }
+
+    /// `first`: a frame already read from `inner`.
+    pub(super) fn new_pinned(
+        inner: Pin<Box<B>>,
+        first: Option<Result<Frame<Bytes>, BoxError>>,
+        hidden_input: String,
+        once: Option<String>,
+    ) -> InjectBody<B> {
+        InjectBody {
+            inner,
+            first,
+            rewrite: Rewrite::Start { hidden_input, once },
+            out: SharedOutput::default(),
+            trailers: None,
+            done: false,
+        }
+    }
+
+    /// Takes in one frame of the page; what to send is then in `self.out`,
+    /// or returned directly when it is the frame itself.
+    fn push(&mut self, data: Bytes) -> Option<Bytes> {
+        if let Rewrite::Start { .. } = self.rewrite {
+            let Rewrite::Start { hidden_input, once } =
+                std::mem::replace(&mut self.rewrite, Rewrite::PassThrough)
+            else {
+                unreachable!("matched above");
+            };
+            if self.inner.is_end_stream() {
+                // The whole page in one frame.
+                return Some(rewrite_page(data, &hidden_input, once));
+            }
+            self.rewrite = Rewrite::Streaming(Box::new(rewriter(
+                Arc::from(hidden_input),
+                once,
+                self.out.clone(),
+                Arc::new(Progress::default()),
+            )));
+        }
+        match &mut self.rewrite {
+            Rewrite::Streaming(rewriter) => {
+                if rewriter.write(&data).is_err() {
+                    tracing::warn!("auto-embed stopped: the page could not be rewritten");
+                    self.rewrite = Rewrite::PassThrough;
+                    self.out.handle_chunk(&data);
+                }
+                None
+            }
+            Rewrite::Start { .. } | Rewrite::PassThrough => Some(data),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Rewrite::Streaming(rewriter) =
+            std::mem::replace(&mut self.rewrite, Rewrite::PassThrough)
+        {
+            let _ = rewriter.end();
+        }
+        self.done = true;
+    }
+}
+
+impl<B> http_body::Body for InjectBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        loop {
+            let ready = this.out.take();
+            if !ready.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(ready)))));
+            }
+            if this.done {
+                return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))));
+            }
+            let polled = match this.first.take() {
+                Some(first) => Poll::Ready(Some(first)),
+                None => this
+                    .inner
+                    .as_mut()
+                    .poll_frame(cx)
+                    .map(|frame| frame.map(|frame| frame.map_err(Into::into))),
+            };
+            match polled {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => this.finish(),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        if let Some(data) = this.push(data) {
+                            if !data.is_empty() {
+                                return Poll::Ready(Some(Ok(Frame::data(data))));
+                            }
+                        }
+                    }
+                    Err(frame) => {
+                        this.trailers = frame.into_trailers().ok();
+                        this.finish();
+                    }
+                },
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+            && self.first.is_none()
+            && self.trailers.is_none()
+            && self.out.0.lock().is_ok_and(|o| o.is_empty())
+    }
+}

@@ -1,0 +1,259 @@
+//! The guard's own answers: refusals (4xx), the conflict page (409), the
+//! token embedded in pages, and the early warning.
+//!
+//! Each refusal comes as HTML for browsers, as `application/problem+json`
+//! (RFC 9457) for clients that prefer JSON, and as an HTML fragment for
+//! htmx requests (`HX-Request`). The typed reason ([`Rejection`] or
+//! [`Conflict`](crate::Conflict)) is in the response's extensions for outer layers.
+
+use std::fmt::Write as _;
+
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use crate::html::escape;
+
+mod conflict_page;
+pub(crate) mod embed;
+mod refusal;
+pub(crate) mod warning;
+
+pub(crate) use conflict_page::conflict;
+pub(crate) use refusal::rejection;
+
+/// What an answer needs to know of the request it answers, read once from
+/// it: the guard's own refusals and conflicts and [`DeferredCheck`]'s
+/// (crate::DeferredCheck) are made from this alone, so both read the same
+/// headers.
+#[derive(Debug, Clone)]
+pub(crate) struct AnswerContext {
+    pub(crate) format: Format,
+    /// Where "reload the form" points.
+    pub(crate) reload: String,
+    /// Where the submission went (path and query): a form submitted again
+    /// from the answer goes there too.
+    pub(crate) action: String,
+}
+
+impl AnswerContext {
+    /// Reads the request's headers and URL.
+    pub(crate) fn of(parts: &Parts) -> AnswerContext {
+        AnswerContext {
+            format: Format::of(&parts.headers),
+            reload: reload_target(parts),
+            action: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |pq| pq.to_string()),
+        }
+    }
+}
+
+/// The format an answer takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Html,
+    HtmxFragment,
+    ProblemJson,
+}
+
+impl Format {
+    pub(crate) fn of(headers: &HeaderMap) -> Format {
+        if headers
+            .get("hx-request")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+        {
+            return Format::HtmxFragment;
+        }
+        if prefers_json(headers) {
+            Format::ProblemJson
+        } else {
+            Format::Html
+        }
+    }
+}
+
+/// Whether the client's `Accept` ranks JSON above HTML.
+fn prefers_json(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        let json_body = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+        return json_body;
+    };
+    let (mut json, mut html) = (None::<f32>, None::<f32>);
+    for (i, item) in accept.split(',').enumerate() {
+        let mut params = item.split(';');
+        let media = params
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let q = params
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0)
+            // Earlier entries win ties.
+            - i as f32 * 1e-4;
+        if media == "application/json"
+            || media == "application/problem+json"
+            || media.ends_with("+json")
+        {
+            json = Some(json.map_or(q, |j| j.max(q)));
+        } else if media == "text/html" || media == "application/xhtml+xml" {
+            html = Some(html.map_or(q, |h| h.max(q)));
+        }
+    }
+    match (json, html) {
+        (Some(j), Some(h)) => j > h,
+        (Some(j), None) => j > 0.0,
+        _ => false,
+    }
+}
+
+/// Where "reload the form" points: the page the form was on when the
+/// browser says so (same host), else the submission's own URL.
+pub(crate) fn reload_target(parts: &Parts) -> String {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let referer = parts
+        .headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| r.parse::<http::Uri>().ok());
+    if let (Some(host), Some(referer)) = (host, referer) {
+        if referer.authority().is_some_and(|a| a.as_str() == host) {
+            if let Some(pq) = referer.path_and_query() {
+                return pq.to_string();
+            }
+        }
+    }
+    parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |pq| pq.to_string())
+}
+
+fn title_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::CONFLICT => "This form is out of date",
+        StatusCode::PAYLOAD_TOO_LARGE => "The submission is too large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "The submission cannot be checked",
+        StatusCode::PRECONDITION_FAILED => "Precondition failed",
+        StatusCode::PRECONDITION_REQUIRED => "Precondition required",
+        _ => "The submission was refused",
+    }
+}
+
+fn html_response(status: StatusCode, format: Format, title: &str, content: String) -> Response {
+    let body = if format == Format::HtmxFragment {
+        content
+    } else {
+        let mut page = String::with_capacity(content.len() + 600);
+        let _ = write!(
+            page,
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{}</title><style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}table{{border-collapse:collapse;width:100%}}th,td{{border:1px solid #ccc;padding:.4rem;text-align:left;vertical-align:top}}.now{{background:#eef6ee}}.yours{{background:#fdf3e6}}label{{display:block;margin-top:.6rem;font-weight:600}}input[type=text],textarea{{width:100%;box-sizing:border-box;padding:.3rem}}.actions{{margin-top:1rem;display:flex;gap:1rem;align-items:center}}</style></head><body>{}</body></html>"#,
+            escape(title),
+            content
+        );
+        page
+    };
+    let mut res = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    if format == Format::HtmxFragment {
+        res.headers_mut().insert(
+            "hx-trigger",
+            HeaderValue::from_static("concurrency-guard-refused"),
+        );
+    }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn problem_json(
+    status: StatusCode,
+    kind: &str,
+    title: &str,
+    detail: &str,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "type".into(),
+        format!("urn:concurrency-guard:{kind}").into(),
+    );
+    body.insert("title".into(), title.into());
+    body.insert("status".into(), status.as_u16().into());
+    body.insert("detail".into(), detail.into());
+    body.extend(extra);
+    let mut res = (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        serde_json::Value::Object(body).to_string(),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn negotiation() {
+        assert_eq!(Format::of(&headers(&[])), Format::Html);
+        assert_eq!(Format::of(&headers(&[("accept", "*/*")])), Format::Html);
+        assert_eq!(
+            Format::of(&headers(&[("accept", "application/json")])),
+            Format::ProblemJson
+        );
+        assert_eq!(
+            Format::of(&headers(&[(
+                "accept",
+                "text/html,application/xhtml+xml,*/*;q=0.8"
+            )])),
+            Format::Html
+        );
+        assert_eq!(
+            Format::of(&headers(&[(
+                "accept",
+                "text/html;q=0.5, application/problem+json"
+            )])),
+            Format::ProblemJson
+        );
+        assert_eq!(
+            Format::of(&headers(&[("content-type", "application/json")])),
+            Format::ProblemJson
+        );
+        assert_eq!(
+            Format::of(&headers(&[
+                ("hx-request", "true"),
+                ("accept", "application/json")
+            ])),
+            Format::HtmxFragment
+        );
+    }
+}

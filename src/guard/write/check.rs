@@ -1,0 +1,132 @@
+//! Steps 3 to 5: open the token, then leave the comparison to the handler or lock, load and compare.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use bytes::Bytes;
+use http::request::Parts;
+
+use super::decision::{After, Decision, Step};
+use super::load::{Loaded, load, lock_key_of_loaded};
+use super::stale::stale;
+use crate::guard::config::Config;
+use crate::guard::deferred::DeferredCheck;
+use crate::guard::extract::Guarded;
+use crate::guard::lock::{self};
+use crate::guard::request::conditional::RequestPreconditions;
+use crate::guard::request::{self, Found, TokenSource};
+use crate::guard::response::AnswerContext;
+use crate::guard::verify::{self, PendingToken, Verdict};
+use crate::state::RenderState;
+use crate::token::Opened;
+
+/// Step 3: the token, from the header or the body (and the urlencoded body
+/// itself, when it was read, to show the user what they typed).
+pub(super) async fn open_token(
+    config: &Config,
+    form: &'static str,
+    source: TokenSource,
+    parts: &mut Parts,
+    body: Body,
+) -> Step<(Found, Option<Bytes>)> {
+    let found = request::find_token(
+        source,
+        parts,
+        body,
+        config.tokens.field_name(),
+        config.body_limit,
+        config.multipart_prefix_limit,
+    )
+    .await;
+    match found {
+        Ok(mut found) => {
+            let submitted = found.form.take();
+            Ok((found, submitted))
+        }
+        Err(rejection) => Err(verify::refuse(form, rejection, &AnswerContext::of(parts))),
+    }
+}
+
+/// Step 4: the comparison is the handler's, inside its transaction
+/// ([`DeferredCheck`]); the guard neither locks nor loads.
+pub(super) fn defer<T: RenderState + Send + Sync + 'static>(
+    config: &Arc<Config>,
+    opened: Option<Opened<'_>>,
+    preconditions: RequestPreconditions,
+    parts: &mut Parts,
+    body: Body,
+    submitted: Option<Vec<(String, String)>>,
+) -> Decision {
+    let answer = AnswerContext::of(parts);
+    let deferred = DeferredCheck::<T>::new(
+        config.clone(),
+        T::FORM_NAME,
+        opened,
+        preconditions,
+        answer,
+        submitted,
+    );
+    parts.extensions.insert(deferred);
+    Decision::handler(body, None, After::Nothing)
+}
+
+/// Step 5: lock the record before loading it, so the state compared is the
+/// state the handler writes over; then the verdict.
+pub(super) async fn compare<T, S>(
+    config: &Arc<Config>,
+    state: &S,
+    parts: &mut Parts,
+    body: Body,
+    opened: &Opened<'_>,
+    preconditions: &RequestPreconditions,
+    submitted: Option<Vec<(String, String)>>,
+) -> Decision
+where
+    T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
+{
+    let form = T::FORM_NAME;
+    // The lock is keyed by the signing key's digest of the record; a token
+    // of an older key names the record under that key, so the record is
+    // loaded once to learn its signing-key digest.
+    let signing_id = config.tokens.keys().signing_key_id();
+    let lock_key = if opened.claims.key_id == signing_id {
+        (signing_id, opened.claims.resource)
+    } else {
+        match lock_key_of_loaded::<T, S>(config, parts, state).await {
+            Ok(key) => key,
+            Err(answer) => return Decision::Answer(answer),
+        }
+    };
+    let held = lock::lock(lock_key).await;
+    let (loaded, current) = match load::<T, S>(parts, state).await {
+        Ok(loaded) => loaded,
+        Err(answer) => return Decision::Answer(answer),
+    };
+    match verify::verdict(config, form, Some(opened), preconditions, &current) {
+        Verdict::Current => {
+            tracing::debug!(form, "submission is current; handler runs");
+            // A token for the state as it is now, signed only if the handler
+            // asks for it or shows the form again (a 4xx HTML answer).
+            let pending = PendingToken {
+                config: config.clone(),
+                form,
+                state: Arc::new(current),
+            };
+            parts.extensions.insert(pending.clone());
+            parts.extensions.insert(Guarded(loaded));
+            Decision::handler(body, Some(held), After::EmbedInRefusal(pending))
+        }
+        Verdict::Refused(refusal) => {
+            Decision::Answer(refusal.answer(form, &AnswerContext::of(parts)))
+        }
+        Verdict::Stale(conflict) => {
+            let record = Loaded {
+                value: loaded,
+                current,
+                held,
+            };
+            stale(config, parts, body, opened, *conflict, record, submitted)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Steps 1 and 2: an API client's `If-Match` / `If-None-Match`, and a submission with neither a token nor a precondition.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+
+use super::check::defer;
+use super::decision::{After, Decision};
+use super::load::{load, lock_key_of_loaded};
+use crate::guard::config::{Config, Preconditions};
+use crate::guard::extract::Guarded;
+use crate::guard::lock::{self};
+use crate::guard::rejection::Rejection;
+use crate::guard::request::conditional::RequestPreconditions;
+use crate::guard::response::AnswerContext;
+use crate::guard::verify::{self};
+use crate::state::RenderState;
+
+/// Step 1: `If-Match` / `If-None-Match`, unless the guard ignores them.
+pub(super) fn read_preconditions(
+    config: &Config,
+    parts: &Parts,
+) -> Result<RequestPreconditions, Rejection> {
+    if config.preconditions == Preconditions::Off {
+        return Ok(RequestPreconditions::default());
+    }
+    RequestPreconditions::read(&parts.headers)
+}
+
+/// Step 2a: an API client's conditional request, `If-Match` instead of a
+/// token: locked, loaded and evaluated as a token would be.
+pub(super) async fn conditional<T, S>(
+    config: &Arc<Config>,
+    state: &S,
+    parts: &mut Parts,
+    body: Body,
+    preconditions: RequestPreconditions,
+) -> Decision
+where
+    T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
+{
+    let form = T::FORM_NAME;
+    if config.check_in_handler {
+        tracing::debug!(
+            form,
+            "precondition read; the handler checks inside its transaction"
+        );
+        return defer::<T>(config, None, preconditions, parts, body, None);
+    }
+    let keys = config.tokens.keys();
+    let signing_id = keys.signing_key_id();
+    let lock_key = match preconditions.signing_resource(signing_id) {
+        Some(resource) => (signing_id, resource),
+        None => match lock_key_of_loaded::<T, S>(config, parts, state).await {
+            Ok(key) => key,
+            Err(answer) => return Decision::Answer(answer),
+        },
+    };
+    let held = lock::lock(lock_key).await;
+    let (loaded, current) = match load::<T, S>(parts, state).await {
+        Ok(loaded) => loaded,
+        Err(answer) => return Decision::Answer(answer),
+    };
+    match verify::preconditions(config, form, &preconditions, &current) {
+        Ok(()) => {
+            tracing::debug!(form, "precondition holds; handler runs");
+            parts.extensions.insert(Guarded(loaded));
+            Decision::handler(body, Some(held), After::Nothing)
+        }
+        Err(refusal) => Decision::Answer(refusal.answer(form, &AnswerContext::of(parts))),
+    }
+}
+
+/// Step 2b: neither a token nor a precondition. `Err`: the body back, to
+/// look for the token all the same (preconditions off).
+pub(super) fn unconditional(
+    config: &Config,
+    form: &'static str,
+    parts: &Parts,
+    body: Body,
+) -> Result<Decision, Body> {
+    match config.preconditions {
+        Preconditions::Required => Ok(Decision::Answer(verify::refuse(
+            form,
+            Rejection::PreconditionRequired,
+            &AnswerContext::of(parts),
+        ))),
+        Preconditions::Optional => {
+            tracing::debug!(
+                form,
+                "unconditional submission allowed; handler runs unchecked"
+            );
+            Ok(Decision::handler(body, None, After::Nothing))
+        }
+        Preconditions::Off => Err(body),
+    }
+}
