@@ -34,6 +34,10 @@ use xxhash_rust::xxh3::{xxh3_64_with_secret, xxh3_128_with_secret};
 use crate::key::Key;
 use crate::state::FormState;
 
+/// The most inputs that get their own digest in a token. A form with more
+/// is still checked as a whole, but a conflict cannot name its fields.
+pub const MAX_INPUTS: usize = 255;
+
 /// The keyed 128-bit digest of a form's inputs and context values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint(pub u128);
@@ -48,7 +52,7 @@ pub struct StateDigests {
     /// Of the context entries alone.
     pub context: u64,
     /// One per input, in order; empty when the form has more than
-    /// [`MAX_INPUTS`](crate::token::MAX_INPUTS) inputs.
+    /// [`MAX_INPUTS`] inputs.
     pub inputs: Vec<u64>,
 }
 
@@ -57,7 +61,7 @@ impl StateDigests {
     pub fn of(state: &FormState, key: &Key) -> StateDigests {
         let secret = &key.material().fingerprint_secret;
         let count = state.input_count();
-        let inputs = if count > crate::token::MAX_INPUTS {
+        let inputs = if count > MAX_INPUTS {
             Vec::new()
         } else {
             // Sized up front: the iterator cannot tell its length.

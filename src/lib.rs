@@ -117,15 +117,17 @@ pub mod key;
 pub mod merge;
 pub mod state;
 pub mod token;
+pub mod tokens;
 
 pub use conflict::{ChangedInput, Conflict, EntryDiff};
-pub use fingerprint::{Fingerprint, StateDigests};
+pub use fingerprint::{Fingerprint, MAX_INPUTS, StateDigests};
 pub use guard::{
     ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, Guarded, NotGuarded, Rejection,
 };
 pub use key::{Key, KeyError, KeyRing};
 pub use state::{Entry, EntryKind, FormState, RenderState, RenderValue, Rendered};
-pub use token::{ConcurrencyToken, TokenError, Tokens};
+pub use token::{ConcurrencyToken, TokenError};
+pub use tokens::{CheckError, Tokens};
 
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]

@@ -58,7 +58,8 @@ use crate::conflict::Conflict;
 use crate::fingerprint::StateDigests;
 use crate::key::Key;
 use crate::state::{FormState, RenderState};
-use crate::token::{CheckError, Claims, Opened};
+use crate::token::Claims;
+use crate::tokens::{CheckError, Opened};
 
 /// A verified token whose comparison with the record is left to the handler,
 /// inside its transaction. See the [module docs](self).

@@ -14,7 +14,7 @@ use super::body::BodyLimit;
 use super::service::ConcurrencyGuard;
 use crate::conflict::Conflict;
 use crate::key::KeyRing;
-use crate::token::Tokens;
+use crate::tokens::Tokens;
 
 /// A function that answers a conflict.
 pub type ConflictResponder = Arc<dyn Fn(&Conflict, &Parts) -> Response + Send + Sync>;

@@ -28,7 +28,8 @@ use super::warning;
 use crate::fingerprint::StateDigests;
 use crate::merge;
 use crate::state::{FormState, RenderState};
-use crate::token::{CheckError, ConcurrencyToken};
+use crate::token::ConcurrencyToken;
+use crate::tokens::CheckError;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type BoxFuture<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
@@ -589,7 +590,7 @@ where
 pub(crate) fn explain(
     config: &Config,
     form: &'static str,
-    opened: &crate::token::Opened<'_>,
+    opened: &crate::tokens::Opened<'_>,
     conflict: crate::Conflict,
     current: &FormState,
     submitted: Option<Vec<(String, String)>>,
