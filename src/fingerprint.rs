@@ -32,7 +32,7 @@
 use xxhash_rust::xxh3::{xxh3_64_with_secret, xxh3_128_with_secret};
 
 use crate::key::Key;
-use crate::state::FormState;
+use crate::state::{EntryKind, FormState, encode_entry};
 
 /// The most inputs that get their own digest in a token. A form with more
 /// is still checked as a whole, but a conflict cannot name its fields.
@@ -98,11 +98,9 @@ pub(crate) fn check_digests(state: &FormState, key: &Key) -> (Fingerprint, u64) 
 /// value that did not come from a [`FormState`] (a submitted value).
 pub(crate) fn input_digest(name: &str, value: &str, key: &Key) -> u64 {
     let mut buf = Vec::with_capacity(17 + name.len() + value.len());
-    buf.push(b'I');
-    buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
-    buf.extend_from_slice(name.as_bytes());
-    buf.extend_from_slice(&(value.len() as u64).to_le_bytes());
-    buf.extend_from_slice(value.as_bytes());
+    encode_entry(&mut buf, EntryKind::Input, name, |buf| {
+        buf.extend_from_slice(value.as_bytes())
+    });
     xxh3_64_with_secret(&buf, &key.material().fingerprint_secret)
 }
 

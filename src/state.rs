@@ -319,6 +319,33 @@ impl EntryKind {
     }
 }
 
+/// Appends the canonical encoding of one entry to `buf`: its kind's tag
+/// byte, then the name and the value, each after its byte length as a u64
+/// little-endian. `value` writes the value's bytes at the end of `buf`.
+/// Returns where the name and the value are in `buf`.
+///
+/// The one place the entry encoding is written: [`FormState`] encodes its
+/// entries with it, and the fingerprint module a submitted value.
+#[inline]
+pub(crate) fn encode_entry(
+    buf: &mut Vec<u8>,
+    kind: EntryKind,
+    name: &str,
+    value: impl FnOnce(&mut Vec<u8>),
+) -> (Range<usize>, Range<usize>) {
+    buf.push(kind.tag());
+    buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
+    let name_range = buf.len()..buf.len() + name.len();
+    buf.extend_from_slice(name.as_bytes());
+    let len_at = buf.len();
+    buf.extend_from_slice(&[0; 8]);
+    let value_start = buf.len();
+    value(buf);
+    let value_end = buf.len();
+    buf[len_at..value_start].copy_from_slice(&((value_end - value_start) as u64).to_le_bytes());
+    (name_range, value_start..value_end)
+}
+
 #[derive(Debug, Clone)]
 struct Slot {
     kind: EntryKind,
@@ -400,20 +427,12 @@ impl FormState {
         }
         // Every entry is encoded at the end of `state`; a key's is then
         // moved to `resource`.
-        let buf = &mut self.state;
-        let start = buf.len();
-        buf.push(kind.tag());
-        buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
-        let name_range = buf.len()..buf.len() + name.len();
-        buf.extend_from_slice(name.as_bytes());
-        let len_at = buf.len();
-        buf.extend_from_slice(&[0; 8]);
-        let value_start = buf.len();
-        value.render_value(&mut Rendered { buf });
-        let value_end = buf.len();
-        buf[len_at..value_start].copy_from_slice(&((value_end - value_start) as u64).to_le_bytes());
-        let (mut entry, mut name, mut value_range) =
-            (start..value_end, name_range, value_start..value_end);
+        let start = self.state.len();
+        let (name_range, value_range) = encode_entry(&mut self.state, kind, name, |buf| {
+            value.render_value(&mut Rendered { buf })
+        });
+        let value_end = value_range.end;
+        let (mut entry, mut name, mut value_range) = (start..value_end, name_range, value_range);
         match kind {
             EntryKind::Key => {
                 let to = self.resource.len();
