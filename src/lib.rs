@@ -117,7 +117,9 @@ pub mod key;
 pub mod merge;
 pub mod state;
 pub mod token;
+mod token_error;
 pub mod tokens;
+mod value;
 
 pub use conflict::{ChangedInput, Conflict, EntryDiff};
 pub use fingerprint::{Fingerprint, MAX_INPUTS, StateDigests};
@@ -125,9 +127,11 @@ pub use guard::{
     ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, Guarded, NotGuarded, Rejection,
 };
 pub use key::{Key, KeyError, KeyRing};
-pub use state::{Entry, EntryKind, FormState, RenderState, RenderValue, Rendered};
-pub use token::{ConcurrencyToken, TokenError};
+pub use state::{Entry, EntryKind, FormState, RenderState};
+pub use token::ConcurrencyToken;
+pub use token_error::TokenError;
 pub use tokens::{CheckError, Tokens};
+pub use value::{RenderValue, Rendered};
 
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]

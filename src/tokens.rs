@@ -14,9 +14,8 @@ use crate::conflict::Conflict;
 use crate::fingerprint::{StateDigests, check_digests};
 use crate::key::{Key, KeyRing};
 use crate::state::{FormState, RenderState};
-use crate::token::{
-    Claims, ConcurrencyToken, DEFAULT_FIELD_NAME, TokenError, form_prefix, unix_seconds,
-};
+use crate::token::{Claims, ConcurrencyToken, DEFAULT_FIELD_NAME, form_prefix, unix_seconds};
+use crate::token_error::TokenError;
 
 /// How an application issues and checks tokens: the key ring, the form
 /// field's name and how long a token stays valid.

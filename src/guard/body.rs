@@ -21,7 +21,8 @@ use http_body_util::BodyExt as _;
 use memchr::memmem;
 
 use super::Rejection;
-use crate::token::{HEADER_NAME, MAX_TOKEN_LEN, TokenError};
+use crate::token::{HEADER_NAME, MAX_TOKEN_LEN};
+use crate::token_error::TokenError;
 
 /// [`HEADER_NAME`] as a header name made once: looking a header up by `&str`
 /// parses and validates the name on every request.

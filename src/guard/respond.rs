@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::conflict::Conflict;
 use crate::html::{escape, escape_into};
-use crate::token::TokenError;
+use crate::token_error::TokenError;
 
 /// Why the guard refused a submission before its handler ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
