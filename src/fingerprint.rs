@@ -13,8 +13,7 @@
 //! Lengths come first, so `["ab", "c"]` and `["a", "bc"]` never encode alike,
 //! and the tag keeps an input from passing for a context value.
 //!
-//! From these, with the 192-byte xxh3 secret derived from the key (see
-//! [`crate::key`]):
+//! From these, with the 192-byte xxh3 secret derived from the key (see [`Key`]):
 //!
 //! | digest | input | function |
 //! |---|---|---|

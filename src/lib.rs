@@ -109,29 +109,53 @@
 // Lets `#[derive(RenderState)]` name `::concurrency_guard` inside this crate too.
 extern crate self as concurrency_guard;
 
-pub mod conflict;
-pub mod fingerprint;
+mod conflict;
+mod fingerprint;
 pub mod guard;
 mod html;
-pub mod key;
-pub mod merge;
-pub mod state;
-pub mod token;
+mod key;
+mod merge;
+mod state;
+mod token;
 mod token_error;
-pub mod tokens;
+mod tokens;
 mod value;
 
 pub use conflict::{ChangedInput, Conflict, EntryDiff};
-pub use fingerprint::{Fingerprint, MAX_INPUTS, StateDigests};
+pub use fingerprint::MAX_INPUTS;
 pub use guard::{
-    ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, Guarded, NotGuarded, Rejection,
+    ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, ConflictResponder,
+    DEFAULT_MULTIPART_PREFIX_LIMIT, DeferredCheck, Guarded, NotGuarded, Preconditions, Refused,
+    Rejection, ResponseFuture,
 };
-pub use key::{Key, KeyError, KeyRing};
+pub use key::{Key, KeyError, KeyRing, MIN_KEY_LEN};
 pub use state::{Entry, EntryKind, FormState, RenderState};
-pub use token::ConcurrencyToken;
+pub use token::{ConcurrencyToken, DEFAULT_FIELD_NAME, HEADER_NAME, MAX_TOKEN_LEN, TOKEN_VERSION};
 pub use token_error::TokenError;
-pub use tokens::{CheckError, Tokens};
+pub use tokens::{CheckError, DEFAULT_MAX_AGE, Tokens};
 pub use value::{RenderValue, Rendered};
+
+#[doc(hidden)]
+pub mod __private {
+    //! The one door for the crate's benches, fuzz targets and test vectors:
+    //! not a stable API, not for applications.
+
+    pub use crate::fingerprint::{Fingerprint, StateDigests, form_digest};
+    pub use crate::guard::__private::{scan_multipart, scan_urlencoded};
+    pub use crate::guard::inject::{embed_in_chunks, embed_in_str, embed_in_str_lol_html};
+
+    use crate::{ConcurrencyToken, TokenError, Tokens};
+
+    /// Signs `digests` as the guard does.
+    pub fn sign(tokens: &Tokens, form_name: &str, digests: &StateDigests) -> ConcurrencyToken {
+        tokens.issue_for_digests(form_name, digests)
+    }
+
+    /// Decodes and verifies `token` as the guard does before loading the state.
+    pub fn verify(tokens: &Tokens, token: &str, form_name: &str) -> Result<(), TokenError> {
+        tokens.open(token.as_bytes(), form_name).map(|_| ())
+    }
+}
 
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]

@@ -1,44 +1,9 @@
-//! What a form shows: the [`RenderState`] trait, its values and the [`FormState`] they make.
+//! What a form shows: the [`RenderState`] trait and the [`FormState`] it writes.
 //!
-//! A form's state is a list of entries in a fixed order, each of one
-//! [`EntryKind`]:
-//!
-//! | kind | what it is | takes part in the fingerprint |
-//! |---|---|---|
-//! | [`EntryKind::Input`] | an editable field, named as the form field is named | yes, and gets its own digest |
-//! | [`EntryKind::Context`] | shown but not editable (a stock level, a counter) | yes |
-//! | [`EntryKind::Key`] | the resource's identity (`id`) | no: it binds the token to the resource |
-//!
-//! Fields that take no part (`#[render_state(skip)]`) write no entry at all.
-//!
-//! Values are strings *as rendered*: what `<input value="…">` shows. The
-//! [`RenderValue`] trait says how a Rust value renders; implement it for your
-//! own types, or pick a function per field with
-//! `#[render_state(with = path)]`.
-//!
-//! # A hand-written impl
-//!
-//! Hand-written impls are first class; a widget may add several entries:
-//!
-//! ```
-//! use concurrency_guard::{FormState, RenderState};
-//!
-//! struct Counter { id: i64, label: String, clicks: u32, last_clicked_by: String }
-//!
-//! impl RenderState for Counter {
-//!     const FORM_NAME: &'static str = "counter";
-//!     fn render_state(&self, state: &mut FormState) {
-//!         state.key("id", &self.id);
-//!         state.input("label", &self.label);
-//!         // The counter widget shows two values the user cannot edit:
-//!         state.context("clicks", &self.clicks);
-//!         state.context("last_clicked_by", &self.last_clicked_by);
-//!     }
-//! }
-//!
-//! let state = FormState::of(&Counter { id: 1, label: "hi".into(), clicks: 3, last_clicked_by: "ann".into() });
-//! assert_eq!(state.input_named("label").unwrap().value(), "hi");
-//! ```
+//! A form's state is a list of entries (inputs, context values, key parts),
+//! each in the canonical encoding the digests are taken of; see [`EntryKind`]
+//! for what each kind of entry does and [`crate::fingerprint`] for the
+//! encoding.
 
 use std::fmt;
 use std::ops::Range;
@@ -86,6 +51,35 @@ use crate::value::{RenderValue, Rendered};
 /// assert_eq!(state.input_named("price").unwrap().value(), "9.50");
 /// assert!(state.input_named("views").is_none());
 /// ```
+///
+/// Values are strings *as rendered*: what `<input value="…">` shows. The
+/// [`RenderValue`] trait says how a Rust value renders; implement it for your
+/// own types, or pick a function per field with
+/// `#[render_state(with = path)]`.
+///
+/// # A hand-written impl
+///
+/// Hand-written impls are first class; a widget may add several entries:
+///
+/// ```
+/// use concurrency_guard::{FormState, RenderState};
+///
+/// struct Counter { id: i64, label: String, clicks: u32, last_clicked_by: String }
+///
+/// impl RenderState for Counter {
+///     const FORM_NAME: &'static str = "counter";
+///     fn render_state(&self, state: &mut FormState) {
+///         state.key("id", &self.id);
+///         state.input("label", &self.label);
+///         // The counter widget shows two values the user cannot edit:
+///         state.context("clicks", &self.clicks);
+///         state.context("last_clicked_by", &self.last_clicked_by);
+///     }
+/// }
+///
+/// let state = FormState::of(&Counter { id: 1, label: "hi".into(), clicks: 3, last_clicked_by: "ann".into() });
+/// assert_eq!(state.input_named("label").unwrap().value(), "hi");
+/// ```
 pub trait RenderState {
     /// The form's name; a token issued for one form is refused by another.
     const FORM_NAME: &'static str;
@@ -95,6 +89,17 @@ pub trait RenderState {
 }
 
 /// What an entry of a [`FormState`] is.
+///
+/// A form's state is a list of entries in a fixed order, each of one
+/// [`EntryKind`]:
+///
+/// | kind | what it is | takes part in the fingerprint |
+/// |---|---|---|
+/// | [`EntryKind::Input`] | an editable field, named as the form field is named | yes, and gets its own digest |
+/// | [`EntryKind::Context`] | shown but not editable (a stock level, a counter) | yes |
+/// | [`EntryKind::Key`] | the resource's identity (`id`) | no: it binds the token to the resource |
+///
+/// Fields that take no part (`#[render_state(skip)]`) write no entry at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
     /// An editable field: takes part and has its own digest.
@@ -157,8 +162,11 @@ struct Slot {
 ///
 /// Made by [`FormState::of`] from a [`RenderState`], or filled by hand with
 /// [`input`](FormState::input), [`context`](FormState::context) and
-/// [`key`](FormState::key). The encoding is described in
-/// [`crate::fingerprint`].
+/// [`key`](FormState::key). Each entry is encoded as a tag byte for its
+/// kind, then its name and its value, each after its byte length: no two
+/// different states encode alike. The keyed digests a token carries are
+/// taken of these bytes; the encoding is pinned by test vectors, so tokens
+/// stay valid across releases.
 #[derive(Clone, Default)]
 pub struct FormState {
     /// `'F'` then every input and context entry, encoded.

@@ -58,6 +58,12 @@ const SHORT_TOKEN_LEN: usize = 512;
 
 /// A signed token for one form showing one record, ready to embed.
 ///
+/// It carries the key id, the issue time, keyed digests of the form's name,
+/// the record and what the form shows, one digest per input (for forms of up
+/// to [`MAX_INPUTS`] inputs) and an HMAC-SHA256 tag: it reveals nothing
+/// about the values it covers. The format is versioned ([`TOKEN_VERSION`])
+/// and pinned by test vectors, so tokens stay valid across releases.
+///
 /// The guard puts one in the request extensions on safe methods; take it as
 /// an extractor and render it in your template. Its `Display` is the hidden
 /// input, escaped:

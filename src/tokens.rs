@@ -125,19 +125,6 @@ impl Tokens {
         .with_field_name(self.field_name.clone())
     }
 
-    /// For the benches only (not a stable API): signs `digests` as the guard does.
-    #[doc(hidden)]
-    pub fn __sign(&self, form_name: &str, digests: &StateDigests) -> ConcurrencyToken {
-        self.issue_for_digests(form_name, digests)
-    }
-
-    /// For the benches only (not a stable API): decodes and verifies
-    /// `token` as the guard does before loading the state.
-    #[doc(hidden)]
-    pub fn __verify(&self, token: &str, form_name: &str) -> Result<(), TokenError> {
-        self.open(token.as_bytes(), form_name).map(|_| ())
-    }
-
     /// Decodes `token` and checks everything that needs no state: version,
     /// key, signature, age and form.
     pub(crate) fn open(&self, token: &[u8], form_name: &str) -> Result<Opened<'_>, TokenError> {

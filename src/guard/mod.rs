@@ -16,7 +16,7 @@ mod conditional;
 mod debug;
 pub mod deferred;
 mod extract;
-pub mod inject;
+pub(crate) mod inject;
 mod inject_fast;
 mod layer;
 mod lock;
@@ -34,7 +34,7 @@ pub use respond::Rejection;
 pub use service::{ConcurrencyGuard, ResponseFuture};
 
 #[doc(hidden)]
-pub mod __private {
+pub(crate) mod __private {
     //! For the crate's fuzz targets and benches only; not a stable API.
     pub use super::body::{scan_multipart, scan_urlencoded};
 }
