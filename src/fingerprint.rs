@@ -108,7 +108,7 @@ pub fn form_digest(form_name: &str, key: &Key) -> u64 {
     let secret = &key.material().fingerprint_secret;
     // Every submission digests the form's name: no allocation for a name
     // of common length.
-    crate::with_buffer::<128, _>(9 + form_name.len(), |buf| {
+    crate::buffer::with_buffer::<128, _>(9 + form_name.len(), |buf| {
         buf[0] = b'N';
         buf[1..9].copy_from_slice(&(form_name.len() as u64).to_le_bytes());
         buf[9..].copy_from_slice(form_name.as_bytes());

@@ -109,6 +109,7 @@
 // Lets `#[derive(RenderState)]` name `::concurrency_guard` inside this crate too.
 extern crate self as concurrency_guard;
 
+mod buffer;
 mod conflict;
 mod fingerprint;
 pub mod guard;
@@ -160,27 +161,3 @@ pub mod __private {
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use concurrency_guard_derive::RenderState;
-
-/// Runs `f` on a zeroed buffer of `len` bytes: on the stack when it fits in
-/// `N` bytes (the common case on every request), else on the heap.
-pub(crate) fn with_buffer<const N: usize, R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
-    if len <= N {
-        f(&mut [0u8; N][..len])
-    } else {
-        f(&mut vec![0u8; len])
-    }
-}
-
-/// Where the first `byte` of `haystack` is, as `memchr` finds it. What the
-/// guard looks for is mostly a few bytes away (the `=` after a field name,
-/// the `<` after the blanks between two tags): a plain look at the first
-/// bytes finds it before `memchr` would have set up.
-pub(crate) fn find_near(byte: u8, haystack: &[u8]) -> Option<usize> {
-    const NEAR: usize = 32;
-    let near = &haystack[..haystack.len().min(NEAR)];
-    match near.iter().position(|&b| b == byte) {
-        Some(i) => Some(i),
-        None if haystack.len() > NEAR => memchr::memchr(byte, &haystack[NEAR..]).map(|i| i + NEAR),
-        None => None,
-    }
-}

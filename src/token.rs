@@ -237,7 +237,7 @@ impl Head {
     fn encode(&self, inputs: &[u64], key: &Key) -> Arc<str> {
         let n = inputs.len().min(MAX_INPUTS);
         let len = HEAD_LEN + 8 * n + TAG_LEN;
-        crate::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(len, |bytes| {
+        crate::buffer::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(len, |bytes| {
             self.sign_into(bytes, &inputs[..n], key)
         })
     }
@@ -264,7 +264,7 @@ impl Head {
         let mut mac = key.material().signer.clone();
         mac.update(signed);
         tag.copy_from_slice(&mac.finalize().into_bytes()[..TAG_LEN]);
-        crate::with_buffer::<SHORT_TOKEN_LEN, _>(len.div_ceil(3) * 4, |text| {
+        crate::buffer::with_buffer::<SHORT_TOKEN_LEN, _>(len.div_ceil(3) * 4, |text| {
             let written = URL_SAFE_NO_PAD
                 .encode_slice(&*bytes, text)
                 .expect("sized for the encoding");
@@ -294,9 +294,10 @@ impl Claims {
         }
         // Most tokens are short: decode them on the stack, without zeroing
         // the 2 KiB a token of 255 inputs needs.
-        crate::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(text.len().div_ceil(4) * 3, |buf| {
-            Claims::decode_into(text, buf, keys)
-        })
+        crate::buffer::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(
+            text.len().div_ceil(4) * 3,
+            |buf| Claims::decode_into(text, buf, keys),
+        )
     }
 
     /// [`decode`](Claims::decode) with `buf` large enough for `text`.

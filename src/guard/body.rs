@@ -259,7 +259,7 @@ fn scan_urlencoded_token<'b>(body: &'b [u8], field: &str) -> Result<Cow<'b, str>
         if pair.len() < shortest {
             continue;
         }
-        let (name, value) = match crate::find_near(b'=', pair) {
+        let (name, value) = match crate::buffer::find_near(b'=', pair) {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &[][..]),
         };
