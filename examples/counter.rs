@@ -35,8 +35,9 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use concurrency_guard::guard::DeferredCheck;
-use concurrency_guard::{ConcurrencyGuardLayer, Guarded, Key, KeyError, KeyRing, RenderState};
+use concurrency_guard::{
+    ConcurrencyGuardLayer, DeferredCheck, Guarded, Key, KeyError, KeyRing, RenderState,
+};
 use serde::Deserialize;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;

@@ -115,7 +115,7 @@ impl Conflict {
 
     /// The inputs someone else changed, in form order; `None` when the
     /// token cannot tell (the form's layout changed, or it has more than
-    /// [`MAX_INPUTS`](crate::token::MAX_INPUTS) inputs).
+    /// [`MAX_INPUTS`](crate::MAX_INPUTS) inputs).
     pub fn changed_inputs(&self) -> Option<&[ChangedInput]> {
         self.changed.as_deref()
     }

@@ -29,7 +29,7 @@ pub(crate) fn etag(key_id: u32, key: &Key, form_name: &str, digests: &StateDiges
     // formatter: this runs on every tagged GET.
     let mut etag = String::with_capacity(45);
     etag.push('"');
-    for &d in crate::state::decimal(u64::from(key_id), &mut [0; 20]) {
+    for &d in crate::value::decimal(u64::from(key_id), &mut [0; 20]) {
         etag.push(char::from(d));
     }
     etag.push('.');

@@ -13,8 +13,7 @@
 //! Lengths come first, so `["ab", "c"]` and `["a", "bc"]` never encode alike,
 //! and the tag keeps an input from passing for a context value.
 //!
-//! From these, with the 192-byte xxh3 secret derived from the key (see
-//! [`crate::key`]):
+//! From these, with the 192-byte xxh3 secret derived from the key (see [`Key`]):
 //!
 //! | digest | input | function |
 //! |---|---|---|
@@ -32,7 +31,11 @@
 use xxhash_rust::xxh3::{xxh3_64_with_secret, xxh3_128_with_secret};
 
 use crate::key::Key;
-use crate::state::FormState;
+use crate::state::{EntryKind, FormState, encode_entry};
+
+/// The most inputs that get their own digest in a token. A form with more
+/// is still checked as a whole, but a conflict cannot name its fields.
+pub const MAX_INPUTS: usize = 255;
 
 /// The keyed 128-bit digest of a form's inputs and context values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,7 +51,7 @@ pub struct StateDigests {
     /// Of the context entries alone.
     pub context: u64,
     /// One per input, in order; empty when the form has more than
-    /// [`MAX_INPUTS`](crate::token::MAX_INPUTS) inputs.
+    /// [`MAX_INPUTS`] inputs.
     pub inputs: Vec<u64>,
 }
 
@@ -57,7 +60,7 @@ impl StateDigests {
     pub fn of(state: &FormState, key: &Key) -> StateDigests {
         let secret = &key.material().fingerprint_secret;
         let count = state.input_count();
-        let inputs = if count > crate::token::MAX_INPUTS {
+        let inputs = if count > MAX_INPUTS {
             Vec::new()
         } else {
             // Sized up front: the iterator cannot tell its length.
@@ -94,11 +97,9 @@ pub(crate) fn check_digests(state: &FormState, key: &Key) -> (Fingerprint, u64) 
 /// value that did not come from a [`FormState`] (a submitted value).
 pub(crate) fn input_digest(name: &str, value: &str, key: &Key) -> u64 {
     let mut buf = Vec::with_capacity(17 + name.len() + value.len());
-    buf.push(b'I');
-    buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
-    buf.extend_from_slice(name.as_bytes());
-    buf.extend_from_slice(&(value.len() as u64).to_le_bytes());
-    buf.extend_from_slice(value.as_bytes());
+    encode_entry(&mut buf, EntryKind::Input, name, |buf| {
+        buf.extend_from_slice(value.as_bytes())
+    });
     xxh3_64_with_secret(&buf, &key.material().fingerprint_secret)
 }
 
@@ -107,7 +108,7 @@ pub fn form_digest(form_name: &str, key: &Key) -> u64 {
     let secret = &key.material().fingerprint_secret;
     // Every submission digests the form's name: no allocation for a name
     // of common length.
-    crate::with_buffer::<128, _>(9 + form_name.len(), |buf| {
+    crate::buffer::with_buffer::<128, _>(9 + form_name.len(), |buf| {
         buf[0] = b'N';
         buf[1..9].copy_from_slice(&(form_name.len() as u64).to_le_bytes());
         buf[9..].copy_from_slice(form_name.as_bytes());

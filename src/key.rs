@@ -1,28 +1,4 @@
 //! Secret keys and the key ring that signs and verifies tokens.
-//!
-//! A [`Key`] is at least 32 bytes of secret. It is never used directly: two
-//! subkeys are derived from it with HMAC-SHA256, one per purpose:
-//!
-//! - the *signing* subkey keys the HMAC-SHA256 tag of every token;
-//! - the *fingerprint* subkey (192 bytes) is the xxh3 secret that keys the
-//!   fingerprint and the per-input digests, so a token reveals nothing about
-//!   the values it covers.
-//!
-//! A [`KeyRing`] holds keys by id: the newest (the one given to
-//! [`KeyRing::new`] or the last [`KeyRing::rotate`]) signs new tokens, every
-//! key in the ring verifies tokens that name its id. Every process that serves
-//! the same forms must share the ring.
-//!
-//! ```
-//! use concurrency_guard::{Key, KeyRing};
-//!
-//! let old = Key::from_base64("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0xMjM0").unwrap();
-//! let new = Key::generate();
-//! // Tokens signed with key 1 keep verifying; new tokens are signed with key 2.
-//! let ring = KeyRing::new(1, old).rotate(2, new);
-//! assert_eq!(ring.signing_key_id(), 2);
-//! assert_eq!(format!("{ring:?}"), "KeyRing { signing: 2, ids: [1, 2] }");
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -40,6 +16,14 @@ pub const MIN_KEY_LEN: usize = 32;
 pub(crate) const FINGERPRINT_SECRET_LEN: usize = 192;
 
 /// A secret key: at least [`MIN_KEY_LEN`] bytes.
+///
+/// It is never used directly: two subkeys are derived from it with
+/// HMAC-SHA256, one per purpose:
+///
+/// - the *signing* subkey keys the HMAC-SHA256 tag of every token;
+/// - the *fingerprint* subkey (192 bytes) is the xxh3 secret that keys the
+///   fingerprint and the per-input digests, so a token reveals nothing about
+///   the values it covers.
 ///
 /// `Debug` never prints the key material.
 #[derive(Clone)]
@@ -187,6 +171,22 @@ fn decode_base64_any(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Keys by id: the newest signs, all of them verify.
+///
+/// The newest key (the one given to [`KeyRing::new`] or the last
+/// [`KeyRing::rotate`]) signs new tokens; every key in the ring verifies
+/// tokens that name its id. Every process that serves the same forms must
+/// share the ring.
+///
+/// ```
+/// use concurrency_guard::{Key, KeyRing};
+///
+/// let old = Key::from_base64("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0xMjM0").unwrap();
+/// let new = Key::generate();
+/// // Tokens signed with key 1 keep verifying; new tokens are signed with key 2.
+/// let ring = KeyRing::new(1, old).rotate(2, new);
+/// assert_eq!(ring.signing_key_id(), 2);
+/// assert_eq!(format!("{ring:?}"), "KeyRing { signing: 2, ids: [1, 2] }");
+/// ```
 ///
 /// Cheap to clone (the keys are shared). `Debug` prints only the ids.
 #[derive(Clone)]

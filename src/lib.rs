@@ -109,51 +109,57 @@
 // Lets `#[derive(RenderState)]` name `::concurrency_guard` inside this crate too.
 extern crate self as concurrency_guard;
 
-pub mod conflict;
+mod buffer;
+mod conflict;
 mod etag;
-pub mod fingerprint;
-pub mod guard;
+mod fingerprint;
+mod guard;
 mod html;
-pub mod key;
-pub mod merge;
-pub mod state;
-pub mod token;
+mod key;
+mod merge;
+mod state;
+mod token;
+mod token_error;
+mod tokens;
+mod value;
 
 pub use conflict::{ChangedInput, Conflict, EntryDiff};
-pub use fingerprint::{Fingerprint, StateDigests};
+pub use fingerprint::MAX_INPUTS;
 pub use guard::{
     ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, ConflictResponder,
     DEFAULT_MULTIPART_PREFIX_LIMIT, DeferredCheck, Guarded, NotGuarded, Preconditions, Refused,
     Rejection, ResponseFuture,
 };
-pub use key::{Key, KeyError, KeyRing};
-pub use state::{Entry, EntryKind, FormState, RenderState, RenderValue, Rendered};
-pub use token::{ConcurrencyToken, TokenError, Tokens};
+pub use key::{Key, KeyError, KeyRing, MIN_KEY_LEN};
+pub use state::{Entry, EntryKind, FormState, RenderState};
+pub use token::{ConcurrencyToken, DEFAULT_FIELD_NAME, HEADER_NAME, MAX_TOKEN_LEN, TOKEN_VERSION};
+pub use token_error::TokenError;
+pub use tokens::{CheckError, DEFAULT_MAX_AGE, Tokens};
+pub use value::{RenderValue, Rendered};
+
+#[doc(hidden)]
+pub mod __private {
+    //! The one door for the crate's benches, fuzz targets and test vectors:
+    //! not a stable API, not for applications.
+
+    pub use crate::fingerprint::{Fingerprint, StateDigests, form_digest};
+    pub use crate::guard::__private::{
+        embed_in_chunks, embed_in_str, embed_in_str_lol_html, scan_multipart, scan_urlencoded,
+    };
+
+    use crate::{ConcurrencyToken, TokenError, Tokens};
+
+    /// Signs `digests` as the guard does.
+    pub fn sign(tokens: &Tokens, form_name: &str, digests: &StateDigests) -> ConcurrencyToken {
+        tokens.issue_for_digests(form_name, digests)
+    }
+
+    /// Decodes and verifies `token` as the guard does before loading the state.
+    pub fn verify(tokens: &Tokens, token: &str, form_name: &str) -> Result<(), TokenError> {
+        tokens.open(token.as_bytes(), form_name).map(|_| ())
+    }
+}
 
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use concurrency_guard_derive::RenderState;
-
-/// Runs `f` on a zeroed buffer of `len` bytes: on the stack when it fits in
-/// `N` bytes (the common case on every request), else on the heap.
-pub(crate) fn with_buffer<const N: usize, R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
-    if len <= N {
-        f(&mut [0u8; N][..len])
-    } else {
-        f(&mut vec![0u8; len])
-    }
-}
-
-/// Where the first `byte` of `haystack` is, as `memchr` finds it. What the
-/// guard looks for is mostly a few bytes away (the `=` after a field name,
-/// the `<` after the blanks between two tags): a plain look at the first
-/// bytes finds it before `memchr` would have set up.
-pub(crate) fn find_near(byte: u8, haystack: &[u8]) -> Option<usize> {
-    const NEAR: usize = 32;
-    let near = &haystack[..haystack.len().min(NEAR)];
-    match near.iter().position(|&b| b == byte) {
-        Some(i) => Some(i),
-        None if haystack.len() > NEAR => memchr::memchr(byte, &haystack[NEAR..]).map(|i| i + NEAR),
-        None => None,
-    }
-}

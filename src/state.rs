@@ -1,52 +1,16 @@
-//! What a form shows: the [`RenderState`] trait, its values and the [`FormState`] they make.
+//! What a form shows: the [`RenderState`] trait and the [`FormState`] it writes.
 //!
-//! A form's state is a list of entries in a fixed order, each of one
-//! [`EntryKind`]:
-//!
-//! | kind | what it is | takes part in the fingerprint |
-//! |---|---|---|
-//! | [`EntryKind::Input`] | an editable field, named as the form field is named | yes, and gets its own digest |
-//! | [`EntryKind::Context`] | shown but not editable (a stock level, a counter) | yes |
-//! | [`EntryKind::Key`] | the resource's identity (`id`) | no: it binds the token to the resource |
-//!
-//! Fields that take no part (`#[render_state(skip)]`) write no entry at all.
-//!
-//! Values are strings *as rendered*: what `<input value="…">` shows. The
-//! [`RenderValue`] trait says how a Rust value renders; implement it for your
-//! own types, or pick a function per field with
-//! `#[render_state(with = path)]`.
-//!
-//! # A hand-written impl
-//!
-//! Hand-written impls are first class; a widget may add several entries:
-//!
-//! ```
-//! use concurrency_guard::{FormState, RenderState};
-//!
-//! struct Counter { id: i64, label: String, clicks: u32, last_clicked_by: String }
-//!
-//! impl RenderState for Counter {
-//!     const FORM_NAME: &'static str = "counter";
-//!     fn render_state(&self, state: &mut FormState) {
-//!         state.key("id", &self.id);
-//!         state.input("label", &self.label);
-//!         // The counter widget shows two values the user cannot edit:
-//!         state.context("clicks", &self.clicks);
-//!         state.context("last_clicked_by", &self.last_clicked_by);
-//!     }
-//! }
-//!
-//! let state = FormState::of(&Counter { id: 1, label: "hi".into(), clicks: 3, last_clicked_by: "ann".into() });
-//! assert_eq!(state.input_named("label").unwrap().value(), "hi");
-//! ```
+//! A form's state is a list of entries (inputs, context values, key parts),
+//! each in the canonical encoding the digests are taken of; see [`EntryKind`]
+//! for what each kind of entry does and [`crate::fingerprint`] for the
+//! encoding.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
-use std::rc::Rc;
-use std::sync::Arc;
 
 use smallvec::SmallVec;
+
+use crate::value::{RenderValue, Rendered};
 
 /// A form whose rendered state the guard checks.
 ///
@@ -87,6 +51,35 @@ use smallvec::SmallVec;
 /// assert_eq!(state.input_named("price").unwrap().value(), "9.50");
 /// assert!(state.input_named("views").is_none());
 /// ```
+///
+/// Values are strings *as rendered*: what `<input value="…">` shows. The
+/// [`RenderValue`] trait says how a Rust value renders; implement it for your
+/// own types, or pick a function per field with
+/// `#[render_state(with = path)]`.
+///
+/// # A hand-written impl
+///
+/// Hand-written impls are first class; a widget may add several entries:
+///
+/// ```
+/// use concurrency_guard::{FormState, RenderState};
+///
+/// struct Counter { id: i64, label: String, clicks: u32, last_clicked_by: String }
+///
+/// impl RenderState for Counter {
+///     const FORM_NAME: &'static str = "counter";
+///     fn render_state(&self, state: &mut FormState) {
+///         state.key("id", &self.id);
+///         state.input("label", &self.label);
+///         // The counter widget shows two values the user cannot edit:
+///         state.context("clicks", &self.clicks);
+///         state.context("last_clicked_by", &self.last_clicked_by);
+///     }
+/// }
+///
+/// let state = FormState::of(&Counter { id: 1, label: "hi".into(), clicks: 3, last_clicked_by: "ann".into() });
+/// assert_eq!(state.input_named("label").unwrap().value(), "hi");
+/// ```
 pub trait RenderState {
     /// The form's name; a token issued for one form is refused by another.
     const FORM_NAME: &'static str;
@@ -95,209 +88,18 @@ pub trait RenderState {
     fn render_state(&self, state: &mut FormState);
 }
 
-/// How a value renders in a form: the text of `value="…"`.
-///
-/// Implemented for strings, `char`, every integer and float (as `Display`
-/// writes them), `bool` (`"on"` when true, `""` when false: what a checkbox
-/// submits), `Option<T>` (`None` renders empty) and references and smart
-/// pointers to any of them; with the features of the same names, for
-/// `rust_decimal::Decimal` and `uuid::Uuid`.
-pub trait RenderValue {
-    /// Writes the rendered text into `out`.
-    fn render_value(&self, out: &mut Rendered<'_>);
-
-    /// Whether a browser leaves the field out of a submission when its value
-    /// renders empty, as it does an unchecked checkbox (`true` for `bool`).
-    /// Only merging uses it: a field merged to an empty value is then left
-    /// out of the body instead of sent empty.
-    fn omitted_when_empty(&self) -> bool {
-        false
-    }
-}
-
-/// The text a [`RenderValue`] writes into. Implements [`fmt::Write`], so
-/// `write!(out, "{:.2}", price)` works.
-pub struct Rendered<'a> {
-    buf: &'a mut Vec<u8>,
-}
-
-impl Rendered<'_> {
-    /// Appends `text`.
-    pub fn push_str(&mut self, text: &str) {
-        self.buf.extend_from_slice(text.as_bytes());
-    }
-}
-
-impl fmt::Write for Rendered<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.push_str(s);
-        Ok(())
-    }
-}
-
-impl RenderValue for str {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        out.push_str(self);
-    }
-}
-
-impl RenderValue for String {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        out.push_str(self);
-    }
-}
-
-impl RenderValue for Cow<'_, str> {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        out.push_str(self);
-    }
-}
-
-impl RenderValue for char {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        out.push_str(self.encode_utf8(&mut [0; 4]));
-    }
-}
-
-impl RenderValue for bool {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        out.push_str(if *self { "on" } else { "" });
-    }
-
-    fn omitted_when_empty(&self) -> bool {
-        true
-    }
-}
-
-macro_rules! render_with_display {
-    ($($t:ty),*) => {$(
-        impl RenderValue for $t {
-            fn render_value(&self, out: &mut Rendered<'_>) {
-                use fmt::Write as _;
-                let _ = write!(out, "{self}");
-            }
-        }
-    )*};
-}
-
-render_with_display!(i128, u128, f32, f64);
-
-/// Writes `n` in decimal, with a minus sign if `negative`: what `Display`
-/// writes for the integer, without going through the formatter (this runs
-/// for every integer field of every guarded request).
-fn push_decimal(out: &mut Rendered<'_>, n: u64, negative: bool) {
-    if negative {
-        out.buf.push(b'-');
-    }
-    out.buf.extend_from_slice(decimal(n, &mut [0; 20]));
-}
-
-/// `n` in decimal ASCII digits, written into the end of `digits`.
-pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &digits[at..]
-}
-
-// `as u64` is lossless for each of these (usize is at most 64 bits on every
-// target Rust supports).
-macro_rules! render_unsigned {
-    ($($t:ty),*) => {$(
-        impl RenderValue for $t {
-            fn render_value(&self, out: &mut Rendered<'_>) {
-                push_decimal(out, *self as u64, false);
-            }
-        }
-    )*};
-}
-
-macro_rules! render_signed {
-    ($($t:ty),*) => {$(
-        impl RenderValue for $t {
-            fn render_value(&self, out: &mut Rendered<'_>) {
-                push_decimal(out, self.unsigned_abs() as u64, *self < 0);
-            }
-        }
-    )*};
-}
-
-render_unsigned!(u8, u16, u32, u64, usize);
-render_signed!(i8, i16, i32, i64, isize);
-
-/// As its `Display` writes it, scale kept: `39.90`, not `39.9` (feature
-/// `rust_decimal`). A form that shows prices rounded to two places should
-/// render them so (`#[render_state(with = …)]`).
-#[cfg(feature = "rust_decimal")]
-impl RenderValue for rust_decimal::Decimal {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        use fmt::Write as _;
-        let _ = write!(out, "{self}");
-    }
-}
-
-/// Hyphenated and lowercase, as its `Display` writes it (feature `uuid`).
-#[cfg(feature = "uuid")]
-impl RenderValue for uuid::Uuid {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        out.push_str(
-            self.hyphenated()
-                .encode_lower(&mut uuid::Uuid::encode_buffer()),
-        );
-    }
-}
-
-impl<T: RenderValue> RenderValue for Option<T> {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        if let Some(value) = self {
-            value.render_value(out);
-        }
-    }
-}
-
-impl<T: RenderValue + ?Sized> RenderValue for &T {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        (**self).render_value(out);
-    }
-    fn omitted_when_empty(&self) -> bool {
-        (**self).omitted_when_empty()
-    }
-}
-
-impl<T: RenderValue + ?Sized> RenderValue for Box<T> {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        (**self).render_value(out);
-    }
-    fn omitted_when_empty(&self) -> bool {
-        (**self).omitted_when_empty()
-    }
-}
-
-impl<T: RenderValue + ?Sized> RenderValue for Rc<T> {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        (**self).render_value(out);
-    }
-    fn omitted_when_empty(&self) -> bool {
-        (**self).omitted_when_empty()
-    }
-}
-
-impl<T: RenderValue + ?Sized> RenderValue for Arc<T> {
-    fn render_value(&self, out: &mut Rendered<'_>) {
-        (**self).render_value(out);
-    }
-    fn omitted_when_empty(&self) -> bool {
-        (**self).omitted_when_empty()
-    }
-}
-
 /// What an entry of a [`FormState`] is.
+///
+/// A form's state is a list of entries in a fixed order, each of one
+/// [`EntryKind`]:
+///
+/// | kind | what it is | takes part in the fingerprint |
+/// |---|---|---|
+/// | [`EntryKind::Input`] | an editable field, named as the form field is named | yes, and gets its own digest |
+/// | [`EntryKind::Context`] | shown but not editable (a stock level, a counter) | yes |
+/// | [`EntryKind::Key`] | the resource's identity (`id`) | no: it binds the token to the resource |
+///
+/// Fields that take no part (`#[render_state(skip)]`) write no entry at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
     /// An editable field: takes part and has its own digest.
@@ -319,6 +121,33 @@ impl EntryKind {
     }
 }
 
+/// Appends the canonical encoding of one entry to `buf`: its kind's tag
+/// byte, then the name and the value, each after its byte length as a u64
+/// little-endian. `value` writes the value's bytes at the end of `buf`.
+/// Returns where the name and the value are in `buf`.
+///
+/// The one place the entry encoding is written: [`FormState`] encodes its
+/// entries with it, and the fingerprint module a submitted value.
+#[inline]
+pub(crate) fn encode_entry(
+    buf: &mut Vec<u8>,
+    kind: EntryKind,
+    name: &str,
+    value: impl FnOnce(&mut Vec<u8>),
+) -> (Range<usize>, Range<usize>) {
+    buf.push(kind.tag());
+    buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
+    let name_range = buf.len()..buf.len() + name.len();
+    buf.extend_from_slice(name.as_bytes());
+    let len_at = buf.len();
+    buf.extend_from_slice(&[0; 8]);
+    let value_start = buf.len();
+    value(buf);
+    let value_end = buf.len();
+    buf[len_at..value_start].copy_from_slice(&((value_end - value_start) as u64).to_le_bytes());
+    (name_range, value_start..value_end)
+}
+
 #[derive(Debug, Clone)]
 struct Slot {
     kind: EntryKind,
@@ -333,8 +162,11 @@ struct Slot {
 ///
 /// Made by [`FormState::of`] from a [`RenderState`], or filled by hand with
 /// [`input`](FormState::input), [`context`](FormState::context) and
-/// [`key`](FormState::key). The encoding is described in
-/// [`crate::fingerprint`].
+/// [`key`](FormState::key). Each entry is encoded as a tag byte for its
+/// kind, then its name and its value, each after its byte length: no two
+/// different states encode alike. The keyed digests a token carries are
+/// taken of these bytes; the encoding is pinned by test vectors, so tokens
+/// stay valid across releases.
 #[derive(Clone, Default)]
 pub struct FormState {
     /// `'F'` then every input and context entry, encoded.
@@ -400,20 +232,12 @@ impl FormState {
         }
         // Every entry is encoded at the end of `state`; a key's is then
         // moved to `resource`.
-        let buf = &mut self.state;
-        let start = buf.len();
-        buf.push(kind.tag());
-        buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
-        let name_range = buf.len()..buf.len() + name.len();
-        buf.extend_from_slice(name.as_bytes());
-        let len_at = buf.len();
-        buf.extend_from_slice(&[0; 8]);
-        let value_start = buf.len();
-        value.render_value(&mut Rendered { buf });
-        let value_end = buf.len();
-        buf[len_at..value_start].copy_from_slice(&((value_end - value_start) as u64).to_le_bytes());
-        let (mut entry, mut name, mut value_range) =
-            (start..value_end, name_range, value_start..value_end);
+        let start = self.state.len();
+        let (name_range, value_range) = encode_entry(&mut self.state, kind, name, |buf| {
+            value.render_value(&mut Rendered::new(buf))
+        });
+        let value_end = value_range.end;
+        let (mut entry, mut name, mut value_range) = (start..value_end, name_range, value_range);
         match kind {
             EntryKind::Key => {
                 let to = self.resource.len();
@@ -557,28 +381,6 @@ impl fmt::Debug for Entry<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn integers_render_as_display_writes_them() {
-        fn rendered<T: RenderValue>(value: T) -> String {
-            let mut buf = Vec::new();
-            value.render_value(&mut Rendered { buf: &mut buf });
-            String::from_utf8(buf).unwrap()
-        }
-        macro_rules! check {
-            ($($t:ty),*) => {$(
-                for v in [<$t>::MIN, <$t>::MAX, 0 as $t, 1 as $t, 9 as $t, 10 as $t, <$t>::MAX / 7, <$t>::MIN / 3] {
-                    assert_eq!(rendered(v), v.to_string(), "{}", stringify!($t));
-                }
-            )*};
-        }
-        check!(
-            i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize
-        );
-        for v in [-1i64, -9, -10, -99, -100, 99, 100, 12345, -1_000_000_007] {
-            assert_eq!(rendered(v), v.to_string());
-        }
-    }
 
     #[test]
     fn values_render_as_a_form_shows_them() {

@@ -1,4 +1,4 @@
-//! The signed token a form carries: what it holds, how it is written and checked.
+//! The signed token a form carries, as bytes: what it holds, how it is written and read.
 //!
 //! # Format, version 1
 //!
@@ -27,23 +27,20 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac;
 use smallvec::SmallVec;
 
-use crate::fingerprint::{Fingerprint, StateDigests, form_digest};
+use crate::fingerprint::{Fingerprint, MAX_INPUTS, StateDigests, form_digest};
 use crate::key::{Key, KeyRing};
 use crate::state::{FormState, RenderState};
+use crate::token_error::TokenError;
 
 /// The token format version this crate writes.
 pub const TOKEN_VERSION: u8 = 1;
-
-/// The most inputs that get their own digest in a token. A form with more
-/// is still checked as a whole, but a conflict cannot name its fields.
-pub const MAX_INPUTS: usize = 255;
 
 /// The form field the token travels in unless configured otherwise.
 pub const DEFAULT_FIELD_NAME: &str = "_concurrency_token";
@@ -60,6 +57,12 @@ pub const MAX_TOKEN_LEN: usize = MAX_TOKEN_BYTES.div_ceil(3) * 4;
 const SHORT_TOKEN_LEN: usize = 512;
 
 /// A signed token for one form showing one record, ready to embed.
+///
+/// It carries the key id, the issue time, keyed digests of the form's name,
+/// the record and what the form shows, one digest per input (for forms of up
+/// to [`MAX_INPUTS`] inputs) and an HMAC-SHA256 tag: it reveals nothing
+/// about the values it covers. The format is versioned ([`TOKEN_VERSION`])
+/// and pinned by test vectors, so tokens stay valid across releases.
 ///
 /// The guard puts one in the request extensions on safe methods; take it as
 /// an extractor and render it in your template. Its `Display` is the hidden
@@ -192,86 +195,6 @@ impl fmt::Debug for ConcurrencyToken {
     }
 }
 
-/// Why a token was refused. Every message tells the user what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TokenError {
-    /// Not a token: wrong length, not base64url, padded, truncated or extended.
-    Malformed {
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// A token version this release does not read.
-    UnsupportedVersion {
-        /// The version byte found.
-        version: u8,
-    },
-    /// Signed with a key that is not (or no longer) in the ring.
-    UnknownKey {
-        /// The key id it names.
-        key_id: u32,
-    },
-    /// The signature does not match: the token was altered.
-    BadSignature,
-    /// Older than the configured maximum age.
-    Expired {
-        /// How old it is.
-        age: Duration,
-        /// The maximum age.
-        max_age: Duration,
-    },
-    /// Issued later than now, beyond the allowed clock skew.
-    IssuedInFuture {
-        /// How far in the future.
-        ahead: Duration,
-    },
-    /// Issued for another form.
-    WrongForm,
-    /// Issued for another record.
-    WrongResource,
-}
-
-impl fmt::Display for TokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TokenError::Malformed { reason } => write!(
-                f,
-                "the concurrency token is malformed ({reason}); reload the page and submit the form again"
-            ),
-            TokenError::UnsupportedVersion { version } => write!(
-                f,
-                "the concurrency token has version {version}, which this server does not read; reload the page and submit the form again"
-            ),
-            TokenError::UnknownKey { key_id } => write!(
-                f,
-                "the concurrency token was signed with key {key_id}, which this server no longer accepts; reload the page to get a fresh form"
-            ),
-            TokenError::BadSignature => f.write_str(
-                "the concurrency token's signature does not match: it was altered; reload the page and submit the form again",
-            ),
-            TokenError::Expired { age, max_age } => write!(
-                f,
-                "the form was opened {} minutes ago, longer than the {} minutes a form stays valid; reload it to see the current data",
-                age.as_secs() / 60,
-                max_age.as_secs() / 60
-            ),
-            TokenError::IssuedInFuture { ahead } => write!(
-                f,
-                "the concurrency token claims to be issued {} seconds in the future; reload the page and submit the form again",
-                ahead.as_secs()
-            ),
-            TokenError::WrongForm => f.write_str(
-                "the concurrency token belongs to another form; reload the page and submit the form again",
-            ),
-            TokenError::WrongResource => f.write_str(
-                "the concurrency token belongs to another record; reload the page and submit the form again",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for TokenError {}
-
 /// The decoded content of a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Claims {
@@ -314,7 +237,7 @@ impl Head {
     fn encode(&self, inputs: &[u64], key: &Key) -> Arc<str> {
         let n = inputs.len().min(MAX_INPUTS);
         let len = HEAD_LEN + 8 * n + TAG_LEN;
-        crate::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(len, |bytes| {
+        crate::buffer::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(len, |bytes| {
             self.sign_into(bytes, &inputs[..n], key)
         })
     }
@@ -341,7 +264,7 @@ impl Head {
         let mut mac = key.material().signer.clone();
         mac.update(signed);
         tag.copy_from_slice(&mac.finalize().into_bytes()[..TAG_LEN]);
-        crate::with_buffer::<SHORT_TOKEN_LEN, _>(len.div_ceil(3) * 4, |text| {
+        crate::buffer::with_buffer::<SHORT_TOKEN_LEN, _>(len.div_ceil(3) * 4, |text| {
             let written = URL_SAFE_NO_PAD
                 .encode_slice(&*bytes, text)
                 .expect("sized for the encoding");
@@ -371,9 +294,10 @@ impl Claims {
         }
         // Most tokens are short: decode them on the stack, without zeroing
         // the 2 KiB a token of 255 inputs needs.
-        crate::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(text.len().div_ceil(4) * 3, |buf| {
-            Claims::decode_into(text, buf, keys)
-        })
+        crate::buffer::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(
+            text.len().div_ceil(4) * 3,
+            |buf| Claims::decode_into(text, buf, keys),
+        )
     }
 
     /// [`decode`](Claims::decode) with `buf` large enough for `text`.
@@ -418,26 +342,6 @@ impl Claims {
             inputs: (0..n).map(|i| u64_at(HEAD_LEN + 8 * i)).collect(),
         };
         Ok((claims, key))
-    }
-
-    /// Checks the token's age against `now`.
-    pub(crate) fn check_time(
-        &self,
-        now: u32,
-        max_age: Option<Duration>,
-        max_skew: Duration,
-    ) -> Result<(), TokenError> {
-        if self.issued_at > now {
-            let ahead = Duration::from_secs(u64::from(self.issued_at - now));
-            if ahead > max_skew {
-                return Err(TokenError::IssuedInFuture { ahead });
-            }
-        }
-        let age = Duration::from_secs(u64::from(now.saturating_sub(self.issued_at)));
-        match max_age {
-            Some(max_age) if age > max_age => Err(TokenError::Expired { age, max_age }),
-            _ => Ok(()),
-        }
     }
 }
 
@@ -563,32 +467,6 @@ mod tests {
     }
 
     #[test]
-    fn time_checks() {
-        let keys = ring();
-        let form = Form {
-            id: 1,
-            inputs: vec![],
-        };
-        let at = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let token = ConcurrencyToken::issue_at(&keys, &form, at);
-        let (claims, _) = Claims::decode(token.value().as_bytes(), &keys).unwrap();
-        let skew = Duration::from_secs(60);
-        let hour = Some(Duration::from_secs(3600));
-        assert!(claims.check_time(1_000_000, hour, skew).is_ok());
-        assert!(claims.check_time(1_003_600, hour, skew).is_ok());
-        assert!(matches!(
-            claims.check_time(1_003_601, hour, skew),
-            Err(TokenError::Expired { .. })
-        ));
-        assert!(claims.check_time(999_940, hour, skew).is_ok());
-        assert!(matches!(
-            claims.check_time(999_939, hour, skew),
-            Err(TokenError::IssuedInFuture { .. })
-        ));
-        assert!(claims.check_time(u32::MAX, None, skew).is_ok());
-    }
-
-    #[test]
     fn display_is_an_escaped_hidden_input() {
         let keys = ring();
         let token = ConcurrencyToken::issue(
@@ -604,202 +482,3 @@ mod tests {
         assert!(html.ends_with("\">"));
     }
 }
-
-/// How an application issues and checks tokens: the key ring, the form
-/// field's name and how long a token stays valid.
-///
-/// The guard holds one; use it directly to check a token yourself, e.g.
-/// inside a database transaction after loading the record with a row lock.
-///
-/// ```
-/// use concurrency_guard::{FormState, Key, KeyRing, RenderState, Tokens};
-/// use concurrency_guard::token::CheckError;
-///
-/// #[derive(Clone)]
-/// struct Note { id: i64, text: String }
-/// impl RenderState for Note {
-///     const FORM_NAME: &'static str = "note";
-///     fn render_state(&self, s: &mut FormState) {
-///         s.key("id", &self.id);
-///         s.input("text", &self.text);
-///     }
-/// }
-///
-/// let tokens = Tokens::new(KeyRing::from(Key::generate()));
-/// let shown = Note { id: 1, text: "draft".into() };
-/// let token = tokens.issue(&shown);
-/// assert!(tokens.check(token.value(), &shown).is_ok());
-///
-/// let now = Note { id: 1, text: "edited by someone else".into() };
-/// let Err(CheckError::Conflict(conflict)) = tokens.check(token.value(), &now) else { panic!() };
-/// assert_eq!(conflict.changed_inputs().unwrap()[0].name, "text");
-/// ```
-#[derive(Clone, Debug)]
-pub struct Tokens {
-    keys: KeyRing,
-    field_name: Cow<'static, str>,
-    max_age: Option<Duration>,
-    max_skew: Duration,
-}
-
-/// The default for [`Tokens::with_max_age`]: 24 hours.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
-
-impl Tokens {
-    /// Tokens signed by `keys`, in field [`DEFAULT_FIELD_NAME`], valid for
-    /// [`DEFAULT_MAX_AGE`], with 60 seconds of clock skew allowed.
-    pub fn new(keys: KeyRing) -> Tokens {
-        Tokens {
-            keys,
-            field_name: Cow::Borrowed(DEFAULT_FIELD_NAME),
-            max_age: Some(DEFAULT_MAX_AGE),
-            max_skew: Duration::from_secs(60),
-        }
-    }
-
-    /// The form field tokens travel in.
-    pub fn with_field_name(mut self, name: impl Into<Cow<'static, str>>) -> Tokens {
-        self.field_name = name.into();
-        self
-    }
-
-    /// How long a token stays valid (`None`: for ever). An older token is
-    /// refused with a request to reload the form.
-    pub fn with_max_age(mut self, max_age: Option<Duration>) -> Tokens {
-        self.max_age = max_age;
-        self
-    }
-
-    /// How far in the future a token's issue time may be (clocks of several
-    /// servers disagree a little).
-    pub fn with_max_skew(mut self, skew: Duration) -> Tokens {
-        self.max_skew = skew;
-        self
-    }
-
-    /// The key ring.
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
-    }
-
-    /// The form field tokens travel in.
-    pub fn field_name(&self) -> &str {
-        &self.field_name
-    }
-
-    /// A token for `form` as it renders now.
-    pub fn issue<T: RenderState + ?Sized>(&self, form: &T) -> ConcurrencyToken {
-        ConcurrencyToken::issue(&self.keys, form).with_field_name(self.field_name.clone())
-    }
-
-    pub(crate) fn issue_for_state(&self, form_name: &str, state: &FormState) -> ConcurrencyToken {
-        let digests = StateDigests::of(state, self.keys.signing_key());
-        self.issue_for_digests(form_name, &digests)
-    }
-
-    /// A token for digests made with the signing key.
-    pub(crate) fn issue_for_digests(
-        &self,
-        form_name: &str,
-        digests: &StateDigests,
-    ) -> ConcurrencyToken {
-        let key = self.keys.signing_key();
-        ConcurrencyToken::sign(
-            self.keys.signing_key_id(),
-            key,
-            form_name,
-            digests,
-            unix_seconds(SystemTime::now()),
-        )
-        .with_field_name(self.field_name.clone())
-    }
-
-    /// For the benches only (not a stable API): signs `digests` as the guard does.
-    #[doc(hidden)]
-    pub fn __sign(&self, form_name: &str, digests: &StateDigests) -> ConcurrencyToken {
-        self.issue_for_digests(form_name, digests)
-    }
-
-    /// For the benches only (not a stable API): decodes and verifies
-    /// `token` as the guard does before loading the state.
-    #[doc(hidden)]
-    pub fn __verify(&self, token: &str, form_name: &str) -> Result<(), TokenError> {
-        self.open(token.as_bytes(), form_name).map(|_| ())
-    }
-
-    /// Decodes `token` and checks everything that needs no state: version,
-    /// key, signature, age and form.
-    pub(crate) fn open(&self, token: &[u8], form_name: &str) -> Result<Opened<'_>, TokenError> {
-        let (claims, key) = Claims::decode(token, &self.keys)?;
-        claims.check_time(unix_seconds(SystemTime::now()), self.max_age, self.max_skew)?;
-        if claims.form != form_prefix(form_name, key) {
-            return Err(TokenError::WrongForm);
-        }
-        Ok(Opened { claims, key })
-    }
-
-    /// Checks `token` against `current`, the form as it renders now:
-    /// `Ok` when nothing the form shows has changed since the token was
-    /// issued.
-    pub fn check<T: RenderState + ?Sized>(
-        &self,
-        token: &str,
-        current: &T,
-    ) -> Result<(), CheckError> {
-        let opened = self
-            .open(token.as_bytes(), T::FORM_NAME)
-            .map_err(CheckError::Token)?;
-        opened.compare(T::FORM_NAME, &FormState::of(current))?;
-        Ok(())
-    }
-}
-
-/// A token whose signature, age and form have been checked.
-pub(crate) struct Opened<'k> {
-    pub(crate) claims: Claims,
-    pub(crate) key: &'k Key,
-}
-
-impl Opened<'_> {
-    /// Compares the token with the state the form renders now: `Ok` when
-    /// nothing it covers has changed. Only a conflict needs the per-input
-    /// digests (to name the fields); a current submission is checked with
-    /// two digests.
-    pub(crate) fn compare(
-        &self,
-        form_name: &'static str,
-        state: &FormState,
-    ) -> Result<(), CheckError> {
-        let (fingerprint, resource) = crate::fingerprint::check_digests(state, self.key);
-        if resource != self.claims.resource {
-            return Err(CheckError::Token(TokenError::WrongResource));
-        }
-        if fingerprint == self.claims.fingerprint {
-            return Ok(());
-        }
-        let now = StateDigests::of(state, self.key);
-        Err(CheckError::Conflict(Box::new(
-            crate::conflict::Conflict::new(form_name, &self.claims, &now, state),
-        )))
-    }
-}
-
-/// Why [`Tokens::check`] refused a token.
-#[derive(Debug, Clone)]
-pub enum CheckError {
-    /// The token itself is wrong: altered, expired, another form's…
-    Token(TokenError),
-    /// The token is fine, but the data changed since the form was rendered.
-    Conflict(Box<crate::conflict::Conflict>),
-}
-
-impl fmt::Display for CheckError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CheckError::Token(e) => e.fmt(f),
-            CheckError::Conflict(c) => c.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for CheckError {}

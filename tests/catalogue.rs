@@ -26,9 +26,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use common::*;
-use concurrency_guard::guard::Preconditions;
 use concurrency_guard::{
-    ConcurrencyGuardLayer, ConcurrencyToken, Conflict, Key, KeyRing, Rejection, RenderState,
+    ConcurrencyGuardLayer, ConcurrencyToken, Conflict, Key, KeyRing, Preconditions, Rejection,
+    RenderState,
 };
 use http::{HeaderValue, Method, Request, StatusCode, header};
 
@@ -1140,7 +1140,7 @@ async fn a_stale_form_token_is_refused_even_with_a_precondition_header() {
 async fn check_in_handler_mode_does_not_answer_a_precondition_with_500() {
     use axum::extract::State;
     use axum::response::IntoResponse;
-    use concurrency_guard::guard::DeferredCheck;
+    use concurrency_guard::DeferredCheck;
 
     async fn save_checked(
         State(state): State<AppState>,

@@ -13,9 +13,8 @@ use axum::http::{Request, StatusCode, header, request::Parts};
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
-use concurrency_guard::guard::Preconditions;
 use concurrency_guard::{
-    ConcurrencyGuardLayer, ConcurrencyToken, Guarded, Key, KeyRing, RenderState,
+    ConcurrencyGuardLayer, ConcurrencyToken, Guarded, Key, KeyRing, Preconditions, RenderState,
 };
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};

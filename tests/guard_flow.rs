@@ -15,9 +15,8 @@ use axum::extract::{Form, Path, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use common::*;
-use concurrency_guard::token::TokenError;
 use concurrency_guard::{
-    ConcurrencyGuardLayer, Conflict, ConflictHandling, Guarded, Key, KeyRing, Rejection,
+    ConcurrencyGuardLayer, Conflict, ConflictHandling, Guarded, Key, KeyRing, Rejection, TokenError,
 };
 use http::{Method, Request, StatusCode};
 use tower::{Service as _, ServiceExt};

@@ -9,8 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use common::*;
-use concurrency_guard::guard::Preconditions;
-use concurrency_guard::{ConcurrencyToken, Key, KeyRing, Rejection, RenderState};
+use concurrency_guard::{ConcurrencyToken, Key, KeyRing, Preconditions, Rejection, RenderState};
 use http::{Method, Request, StatusCode, header};
 
 /// A second form over the same records, with another name.

@@ -7,11 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use concurrency_guard::fingerprint::form_digest;
-use concurrency_guard::token::{CheckError, MAX_INPUTS, MAX_TOKEN_LEN};
+use concurrency_guard::__private::{StateDigests, form_digest};
 use concurrency_guard::{
-    ConcurrencyToken, EntryKind, FormState, Key, KeyRing, RenderState, StateDigests, TokenError,
-    Tokens,
+    CheckError, ConcurrencyToken, EntryKind, FormState, Key, KeyRing, MAX_INPUTS, MAX_TOKEN_LEN,
+    RenderState, TokenError, Tokens,
 };
 
 const VECTORS: &str = include_str!("vectors.txt");

@@ -18,7 +18,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use concurrency_guard::guard::__private::embed_in_str;
+use concurrency_guard::__private::embed_in_str;
 use libfuzzer_sys::fuzz_target;
 
 mod common;

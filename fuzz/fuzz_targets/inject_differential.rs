@@ -9,7 +9,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use concurrency_guard::guard::__private::{embed_in_chunks, embed_in_str, embed_in_str_lol_html};
+use concurrency_guard::__private::{embed_in_chunks, embed_in_str, embed_in_str_lol_html};
 use libfuzzer_sys::fuzz_target;
 
 mod common;

@@ -6,7 +6,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use concurrency_guard::guard::__private::scan_multipart;
+use concurrency_guard::__private::scan_multipart;
 use libfuzzer_sys::fuzz_target;
 
 mod common;

@@ -25,10 +25,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use concurrency_guard::TokenError;
-use concurrency_guard::guard::__private::scan_urlencoded;
-use concurrency_guard::guard::Rejection;
-use concurrency_guard::token::MAX_TOKEN_LEN;
+use concurrency_guard::__private::scan_urlencoded;
+use concurrency_guard::{MAX_TOKEN_LEN, Rejection, TokenError};
 use libfuzzer_sys::fuzz_target;
 
 mod common;

@@ -8,7 +8,7 @@ use http::request::Parts;
 
 use super::debug::DebugLog;
 use crate::conflict::Conflict;
-use crate::token::Tokens;
+use crate::tokens::Tokens;
 
 /// A function that answers a conflict.
 pub type ConflictResponder = Arc<dyn Fn(&Conflict, &Parts) -> Response + Send + Sync>;

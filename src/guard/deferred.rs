@@ -19,7 +19,8 @@ use super::verify::{self, Verdict};
 use crate::conflict::Conflict;
 use crate::key::Key;
 use crate::state::{FormState, RenderState};
-use crate::token::{Claims, Opened};
+use crate::token::Claims;
+use crate::tokens::Opened;
 
 /// A verified token whose comparison with the record is left to the handler,
 /// inside its transaction, for many processes sharing one database.

@@ -17,7 +17,7 @@ use super::debug::DebugLog;
 use super::service::ConcurrencyGuard;
 use crate::conflict::Conflict;
 use crate::key::KeyRing;
-use crate::token::Tokens;
+use crate::tokens::Tokens;
 
 /// Guards the routes it wraps against lost updates for form `T`.
 ///
@@ -93,7 +93,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     }
 
     /// The form field the token travels in (default
-    /// [`DEFAULT_FIELD_NAME`](crate::token::DEFAULT_FIELD_NAME)).
+    /// [`DEFAULT_FIELD_NAME`](crate::DEFAULT_FIELD_NAME)).
     pub fn with_field_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         let tokens = self.config.tokens.clone().with_field_name(name);
         self.config_mut().tokens = tokens;
@@ -149,7 +149,11 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// passes when every input the user changed is unchanged in the
     /// database and no context value changed: the guard rewrites the body so
     /// that inputs the user did not change carry their current values, then
-    /// calls the handler. See [`crate::merge`] for how fields are matched.
+    /// calls the handler. Inputs are matched to submitted fields by name (the
+    /// field's name or its `rename`); a field missing from the submission
+    /// counts as submitted empty (an unchecked checkbox), one submitted
+    /// several times as changed by the user. A multipart submission is not
+    /// merged: it conflicts as usual.
     pub fn with_merge(mut self, on: bool) -> Self {
         self.config_mut().merge = on;
         self

@@ -42,9 +42,8 @@ pub use service::{ConcurrencyGuard, ResponseFuture};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-#[doc(hidden)]
-pub mod __private {
-    //! For the crate's fuzz targets, benches and tests only; not a stable API.
+/// What [`crate::__private`] shows of the guard.
+pub(crate) mod __private {
     pub use super::request::multipart::scan_multipart;
     pub use super::request::urlencoded::scan_urlencoded;
     pub use super::response::embed::{embed_in_chunks, embed_in_str, embed_in_str_lol_html};

@@ -27,7 +27,7 @@ use super::verify;
 use crate::etag;
 use crate::fingerprint::StateDigests;
 use crate::state::{FormState, RenderState};
-use crate::token::CheckError;
+use crate::tokens::CheckError;
 
 /// GET, HEAD: load, sign, embed.
 // The size of the future is the point (clippy would make it an `async fn`).

@@ -5,7 +5,7 @@ use std::fmt;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 
-use crate::token::TokenError;
+use crate::token_error::TokenError;
 
 /// Why the guard refused a submission before its handler ran.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,8 @@ use crate::etag;
 use crate::fingerprint::StateDigests;
 use crate::merge;
 use crate::state::FormState;
-use crate::token::{CheckError, Claims, ConcurrencyToken, Opened};
+use crate::token::{Claims, ConcurrencyToken};
+use crate::tokens::{CheckError, Opened};
 
 /// What the comparison of a submission with the record decided.
 pub(crate) enum Verdict {

@@ -18,7 +18,8 @@ use super::limit::{collect, limited, read_error};
 use super::{multipart, urlencoded};
 use crate::guard::config::BodyLimit;
 use crate::guard::rejection::Rejection;
-use crate::token::{HEADER_NAME, TokenError};
+use crate::token::HEADER_NAME;
+use crate::token_error::TokenError;
 
 /// [`HEADER_NAME`] as a header name made once: looking a header up by `&str`
 /// parses and validates the name on every request.

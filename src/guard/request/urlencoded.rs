@@ -3,7 +3,8 @@
 use std::borrow::Cow;
 
 use crate::guard::rejection::Rejection;
-use crate::token::{MAX_TOKEN_LEN, TokenError};
+use crate::token::MAX_TOKEN_LEN;
+use crate::token_error::TokenError;
 
 /// Finds `field` in an urlencoded body. Duplicates must agree.
 #[doc(hidden)]
@@ -32,7 +33,7 @@ pub(crate) fn scan_urlencoded_token<'b>(
         if pair.len() < shortest {
             continue;
         }
-        let (name, value) = match crate::find_near(b'=', pair) {
+        let (name, value) = match crate::buffer::find_near(b'=', pair) {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &[][..]),
         };

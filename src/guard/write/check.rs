@@ -19,7 +19,7 @@ use crate::guard::request::{self, Found, TokenSource};
 use crate::guard::response::AnswerContext;
 use crate::guard::verify::{self, PendingToken, Verdict};
 use crate::state::RenderState;
-use crate::token::Opened;
+use crate::tokens::Opened;
 
 /// Step 3: the token, from the header or the body (and the urlencoded body
 /// itself, when it was read, to show the user what they typed).

@@ -13,7 +13,7 @@ use crate::guard::extract::Guarded;
 use crate::guard::response::{self, AnswerContext};
 use crate::guard::verify::{self};
 use crate::merge;
-use crate::token::Opened;
+use crate::tokens::Opened;
 
 /// Step 6, a stale submission: merged when the edits are disjoint (and
 /// merging is on); else the conflict, answered as configured.

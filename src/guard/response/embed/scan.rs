@@ -40,7 +40,7 @@ pub(crate) fn post_forms(page: &[u8], last: usize) -> Option<Vec<usize>> {
     let mut found = Vec::new();
     let mut at = 0;
     while at <= last {
-        let lt = at + crate::find_near(b'<', &page[at..])?;
+        let lt = at + crate::buffer::find_near(b'<', &page[at..])?;
         if lt > last {
             break;
         }
