@@ -4,7 +4,7 @@
 #   bench/load.sh                 one run, 10 s per scenario
 #   RUNS=3 DURATION=10 bench/load.sh
 #
-# Builds examples/bench_server (bench/server.rs) in release, starts it on
+# Builds bench_server (bench/server.rs) in release, starts it on
 # 127.0.0.1, runs wrk (-t1 -c32) against each scenario and prints requests/s
 # and the ratios guarded/bare of the same run; with RUNS > 1 the
 # min/median/max of each ratio over the runs. Then measures the extra peak
@@ -46,8 +46,9 @@ fi
 command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 
 echo "== building the bench server (release)" >&2
-cargo build --release --quiet --example bench_server
-server_bin="target/release/examples/bench_server"
+cargo build --release --quiet -p concurrency-guard-bench --bin bench_server
+target_dir="${CARGO_TARGET_DIR:-target}"
+server_bin="$target_dir/release/bench_server"
 
 server_cmd=("$server_bin" "$ADDR")
 wrk_cmd=(wrk)

@@ -2,7 +2,7 @@
 //! with the same in-memory loader, the same 4 KB page and the same handlers.
 //!
 //! ```text
-//! cargo run --release --example bench_server -- 127.0.0.1:3999
+//! cargo run --release --bin bench_server -- 127.0.0.1:3999
 //! ```
 //!
 //! | route | what |

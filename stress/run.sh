@@ -52,12 +52,13 @@ trap 'exit 130' INT TERM
 
 echo "== building the counter and the load program ($PROFILE)"
 # The same flags as the README's test command, so the test build is reused.
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
 if [[ "$PROFILE" == release ]]; then
-  cargo build --workspace --all-features --release --example counter --example stress
-  BIN=target/release/examples
+  cargo build --workspace --all-features --release --bin counter --bin stress
+  BIN=$TARGET_DIR/release
 else
-  cargo build --workspace --all-features --example counter --example stress
-  BIN=target/debug/examples
+  cargo build --workspace --all-features --bin counter --bin stress
+  BIN=$TARGET_DIR/debug
 fi
 
 # A key ring shared by every process.

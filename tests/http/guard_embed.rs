@@ -1,7 +1,7 @@
 //! Auto-embed: the token goes first inside every post form of an HTML
 //! answer, however the page is chunked, and nowhere else.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

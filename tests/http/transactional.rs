@@ -3,6 +3,8 @@
 //! balancer (in this mode the guard takes no in-process lock, so two routers
 //! in one test process share nothing but the database, as two processes do).
 
+use crate::common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -155,9 +157,7 @@ async fn token_of(router: &Router) -> String {
         .unwrap();
     let html =
         String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    let marker = "name=\"_concurrency_token\" value=\"";
-    let at = html.find(marker).unwrap() + marker.len();
-    html[at..at + html[at..].find('"').unwrap()].to_owned()
+    common::token_in(&html).unwrap()
 }
 
 fn post(token: &str, value: i64) -> Request<Body> {

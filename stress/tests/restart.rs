@@ -1,6 +1,6 @@
 //! Tokens outlive the process that issued them, and die with their key.
 //!
-//! Real OS processes of `examples/counter` on one SQLite file:
+//! Real OS processes of the counter (`stress/counter.rs`) on one SQLite file:
 //!
 //! 1. the first process renders the form (its token is signed with key 1)
 //!    and is killed;
@@ -11,57 +11,22 @@
 //! 4. a process that rotated to key 2 but still verifies key 1
 //!    (`2:<other>,1:<key>`) accepts it.
 //!
-//! The example is built with `cargo build --example counter` (the same flags
-//! as the README's test command, so the test build is reused) and found
-//! beside this test's own binary, in `target/<profile>/examples/`.
+//! Cargo builds the counter binary for this test and names it in
+//! `CARGO_BIN_EXE_counter`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const FIELD: &str = "_concurrency_token";
 const KEY_1: &str = "1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
 const KEY_2: &str = "2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
-/// The counter example's binary, built once.
+/// The counter's binary, built by cargo for this test.
 fn counter_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        // target/<profile>/deps/restart-… → target/<profile>/examples/counter
-        let exe = std::env::current_exe().expect("the test's own path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps");
-        let binary = profile_dir
-            .join("examples")
-            .join(format!("counter{}", std::env::consts::EXE_SUFFIX));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-            "build",
-            "--workspace",
-            "--all-features",
-            "--example",
-            "counter",
-        ]);
-        if profile_dir.file_name().is_some_and(|p| p == "release") {
-            build.arg("--release");
-        }
-        let status = build.status();
-        match status {
-            Ok(s) if s.success() => {}
-            other if binary.exists() => {
-                eprintln!("cargo build --example counter: {other:?}; using the binary there is")
-            }
-            other => panic!("cargo build --example counter failed: {other:?}"),
-        }
-        assert!(binary.exists(), "{} is missing", binary.display());
-        binary
-    })
+    Path::new(env!("CARGO_BIN_EXE_counter"))
 }
 
 /// A counter process, killed when dropped.

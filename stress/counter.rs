@@ -1,9 +1,9 @@
 //! A one-record counter: the stress target of `stress/run.sh` and the server
-//! of `tests/restart.rs`.
+//! of `stress/tests/restart.rs`.
 //!
 //! ```text
-//! cargo run --example counter                  # SQLite file counter.db, GUARD=lock
-//! GUARD=tx DATABASE_URL=postgres://… cargo run --example counter
+//! cargo run --bin counter                      # SQLite file counter.db, GUARD=lock
+//! GUARD=tx DATABASE_URL=postgres://… cargo run --bin counter
 //! ```
 //!
 //! - `GET /counters/1` renders `<form method="post"><input name="value" value="N"></form>`;

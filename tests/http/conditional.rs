@@ -3,6 +3,8 @@
 //!
 //! Each test names the rule of RFC 9110 §13 (or RFC 6585 §3) it checks.
 
+use crate::common;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -496,14 +498,6 @@ async fn tags_survive_key_rotation_until_the_key_is_removed() {
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
 }
 
-fn token_in(html: &str) -> String {
-    let at = html
-        .find("name=\"_concurrency_token\" value=\"")
-        .expect("a token in the page");
-    let rest = &html[at + "name=\"_concurrency_token\" value=\"".len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
 #[tokio::test]
 async fn a_page_with_an_embedded_token_gets_no_etag() {
     // A browser revalidating it would get a 304 and keep showing the page
@@ -547,7 +541,7 @@ async fn the_form_token_and_if_match_work_on_one_resource() {
     let (router, app) = app();
     // A browser opens the form; an API client reads the JSON.
     let (_, _, page) = send(&router, get_req("/items/1", &[])).await;
-    let token = token_in(&page);
+    let token = common::token_in(&page).expect("a token in the page");
     let tag = etag_of(&router, "/api/items/1").await;
     // The API client writes first.
     let (status, _, _) = send(
@@ -569,7 +563,7 @@ async fn the_form_token_and_if_match_work_on_one_resource() {
     assert_eq!(app.items.lock().unwrap()[&1].name, "Floor lamp");
     // A token in the header plus a stale If-Match: both must hold.
     let (_, _, page) = send(&router, get_req("/items/1", &[])).await;
-    let fresh = token_in(&page);
+    let fresh = common::token_in(&page).expect("a token in the page");
     let (status, _, _) = send(
         &router,
         put_json(

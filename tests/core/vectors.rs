@@ -13,7 +13,7 @@ use concurrency_guard::{
     RenderState, TokenError, Tokens,
 };
 
-const VECTORS: &str = include_str!("vectors.txt");
+const VECTORS: &str = include_str!("../vectors.txt");
 
 /// The key id every vector's token is issued under.
 const KEY_ID: u32 = 1;
@@ -44,14 +44,14 @@ macro_rules! forms {
         fn issue_for(form: &str, ring: &KeyRing, entries: &Entries, at: SystemTime) -> ConcurrencyToken {
             match form {
                 $($name => ConcurrencyToken::issue_at(ring, &$ty(entries), at),)*
-                other => panic!("form {other:?} is unknown: add it to forms! in tests/vectors.rs"),
+                other => panic!("form {other:?} is unknown: add it to forms! in tests/core/vectors.rs"),
             }
         }
 
         fn check_for(form: &str, tokens: &Tokens, token: &str, entries: &Entries) -> Result<(), CheckError> {
             match form {
                 $($name => tokens.check(token, &$ty(entries)),)*
-                other => panic!("form {other:?} is unknown: add it to forms! in tests/vectors.rs"),
+                other => panic!("form {other:?} is unknown: add it to forms! in tests/core/vectors.rs"),
             }
         }
     };

@@ -1,7 +1,7 @@
 //! Every bad submission is refused before the handler runs: the status, a
 //! message saying what was wrong, the handler not run, the store unchanged.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

@@ -1,6 +1,8 @@
 //! Early warning: check requests (204 current, 409 stale, no handler) and the
 //! script auto-embed adds when the layer asks for it.
 
+use crate::common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -94,12 +96,6 @@ async fn get_page(router: &Router, uri: &str) -> (StatusCode, axum::http::Header
     (status, headers, String::from_utf8(body.to_vec()).unwrap())
 }
 
-fn token_in(html: &str) -> String {
-    let marker = "name=\"_concurrency_token\" value=\"";
-    let at = html.find(marker).unwrap() + marker.len();
-    html[at..at + html[at..].find('"').unwrap()].to_owned()
-}
-
 async fn check(router: &Router, token: &str) -> (StatusCode, String) {
     let res = router
         .clone()
@@ -126,7 +122,7 @@ async fn the_script_is_embedded_once_with_the_pages_nonce() {
         2,
         "a token in each form"
     );
-    let token = token_in(&html);
+    let token = common::token_in(&html).unwrap();
     assert!(html.contains(&format!(r#"data-token="{token}""#)));
     assert!(html.contains(r#"nonce="n0nce""#));
     assert!(html.contains(r#"data-interval="5""#));
@@ -177,7 +173,7 @@ async fn without_early_warning_nothing_is_added() {
 async fn checks_cost_the_loader_only_and_turn_409_once_stale() {
     let (router, app) = router(true);
     let (_, _, html) = get_page(&router, "/notes/1").await;
-    let token = token_in(&html);
+    let token = common::token_in(&html).unwrap();
     let runs = app.handler_runs.load(Ordering::SeqCst);
     let (status, body) = check(&router, &token).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -234,7 +230,7 @@ async fn a_bad_token_in_a_check_is_400() {
 async fn a_check_token_between_blanks_is_read() {
     let (router, _) = router(true);
     let (_, _, html) = get_page(&router, "/notes/1").await;
-    let token = token_in(&html);
+    let token = common::token_in(&html).unwrap();
     let (status, _) = check(&router, &format!(" \t{token} ")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }

@@ -2,7 +2,7 @@
 //! which changes conflict, the ways a conflict is answered, pass-through,
 //! loader rejections, simultaneous submissions, key rotation and tracing.
 
-mod common;
+use crate::common;
 
 use std::io;
 use std::sync::atomic::Ordering;

@@ -1,6 +1,8 @@
 //! Field-level conflicts, three-way merge of disjoint edits, and debug mode,
 //! through a real Router whose handler does a plain "UPDATE every column".
 
+use crate::common;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -115,9 +117,7 @@ async fn open(router: &Router) -> String {
     assert_eq!(res.status(), StatusCode::OK);
     let html =
         String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    let marker = "name=\"_concurrency_token\" value=\"";
-    let at = html.find(marker).unwrap() + marker.len();
-    html[at..at + html[at..].find('"').unwrap()].to_owned()
+    common::token_in(&html).unwrap()
 }
 
 /// Submits the whole form as a browser would: every field, as the user left it.

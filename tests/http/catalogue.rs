@@ -16,7 +16,7 @@
 //! The whole table runs before anything is asserted, and every failing row
 //! is reported together.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

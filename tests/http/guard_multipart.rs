@@ -1,7 +1,7 @@
 //! Multipart submissions: the guard reads only up to the token part and
 //! replays it; a large file after it streams to the handler untouched.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,8 @@
 //! Lost-update stress over real HTTP: K concurrent clients against the
-//! counter example (`examples/counter.rs`), one or several processes.
+//! counter (`stress/counter.rs`), one or several processes.
 //!
 //! ```text
-//! cargo run --example stress -- --clients 8 --submits 10000 \
+//! cargo run --bin stress -- --clients 8 --submits 10000 \
 //!     --urls http://127.0.0.1:3000/counters/1,http://127.0.0.1:3001/counters/1
 //! ```
 //!

@@ -1,6 +1,8 @@
 //! A form shown again after a failed submission (a 4xx HTML answer) carries a
 //! fresh token for the data as it is now; a 2xx answer to a write does not.
 
+use crate::common;
+
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -71,12 +73,6 @@ fn router() -> (Router, App) {
     (router, app)
 }
 
-fn token_in(html: &str) -> Option<String> {
-    let marker = "name=\"_concurrency_token\" value=\"";
-    let at = html.find(marker)? + marker.len();
-    Some(html[at..at + html[at..].find('"')?].to_owned())
-}
-
 async fn call(router: &Router, req: Request<Body>) -> (StatusCode, String) {
     let res = router.clone().oneshot(req).await.unwrap();
     let status = res.status();
@@ -101,10 +97,10 @@ async fn a_failed_submission_shows_the_form_with_a_fresh_token() {
         Request::get("/notes/1").body(Body::empty()).unwrap(),
     )
     .await;
-    let token = token_in(&page).unwrap();
+    let token = common::token_in(&page).unwrap();
     let (status, page) = call(&router, post(&token, "")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fresh = token_in(&page).expect("the redisplayed form carries a token");
+    let fresh = common::token_in(&page).expect("the redisplayed form carries a token");
     let (status, _) = call(&router, post(&fresh, "saved")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(*app.0.lock().unwrap(), "saved");
@@ -118,14 +114,14 @@ async fn a_successful_write_gets_no_token_and_the_handler_can_ask_for_one() {
         Request::get("/notes/1").body(Body::empty()).unwrap(),
     )
     .await;
-    let token = token_in(&page).unwrap();
+    let token = common::token_in(&page).unwrap();
     let (status, echoed) = call(&router, post(&token, "echo")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert!(echoed.len() > 40, "a token: {echoed}");
     let (status, page) = call(&router, post(&echoed, "written")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        token_in(&page),
+        common::token_in(&page),
         None,
         "no token for data the write may have changed"
     );

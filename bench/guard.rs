@@ -29,7 +29,7 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
 use tower::{Layer as _, ServiceExt as _};
 
-#[path = "../bench/pages.rs"]
+#[path = "pages.rs"]
 mod pages;
 use pages::FIELD;
 

@@ -1,0 +1,17 @@
+//! The guard's HTTP behaviour through a real axum router, one module per
+//! topic; the shared fixture is `tests/common`. One test binary, so the
+//! tests link once.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod catalogue;
+mod conditional;
+mod early_warning;
+mod guard_embed;
+mod guard_flow;
+mod guard_multipart;
+mod guard_refusals;
+mod merge;
+mod redisplay;
+mod transactional;
