@@ -118,6 +118,7 @@ mod html;
 mod key;
 mod merge;
 mod state;
+mod templates;
 mod token;
 mod token_error;
 mod tokens;

@@ -86,6 +86,12 @@ const SHORT_TOKEN_LEN: usize = 512;
 /// assert!(html.starts_with(r#"<input type="hidden" name="_concurrency_token" value=""#));
 /// ```
 ///
+/// An auto-escaping template engine would escape that `Display` into
+/// visible text. With the feature of your engine (`askama`, `minijinja`,
+/// `maud`) the token renders as trusted HTML (`{{ token }}`, `(token)`);
+/// with serde it is its text, [`value`](ConcurrencyToken::value) (inside a
+/// minijinja value: the hidden input, trusted).
+///
 /// A page with several forms (one per table row) issues one token per row
 /// with [`ConcurrencyToken::issue`], each bound to its own record.
 #[derive(Clone, PartialEq, Eq)]
@@ -165,7 +171,7 @@ impl ConcurrencyToken {
         html
     }
 
-    fn write_hidden_input<W: fmt::Write + ?Sized>(&self, out: &mut W) -> fmt::Result {
+    pub(crate) fn write_hidden_input<W: fmt::Write + ?Sized>(&self, out: &mut W) -> fmt::Result {
         out.write_str(r#"<input type="hidden" name=""#)?;
         crate::html::escape_into(out, &self.field_name)?;
         out.write_str(r#"" value=""#)?;
