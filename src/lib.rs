@@ -83,7 +83,9 @@
 //!   answer, streaming. Templates can render it themselves instead.
 //! - **POST/PUT/PATCH/DELETE**: the guard takes the token from the
 //!   `x-concurrency-token` header or the form field (reading only what it
-//!   must of the body, and handing the body on intact), verifies it, locks the
+//!   must of the body, and handing it on with only the token's field cut
+//!   out of an urlencoded form, so `#[serde(deny_unknown_fields)]` form
+//!   types work), verifies it, locks the
 //!   record, loads it again and compares. Equal: the handler runs, under the
 //!   lock. Different: a [`Conflict`], answered 409 with the changed fields,
 //!   what the user typed and a fresh token; or handed to the handler

@@ -16,3 +16,4 @@ mod merge;
 mod redisplay;
 mod templates;
 mod transactional;
+mod unknown_fields;

@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
+
 use crate::guard::rejection::Rejection;
 use crate::token::MAX_TOKEN_LEN;
 use crate::token_error::TokenError;
@@ -18,33 +20,12 @@ pub(crate) fn scan_urlencoded_token<'b>(
     body: &'b [u8],
     field: &str,
 ) -> Result<Cow<'b, str>, Rejection> {
-    // Decoding never lengthens a name (`%XX` and `+` become one byte each),
-    // except where invalid UTF-8 becomes U+FFFD, and a name with U+FFFD is
-    // not `field` unless `field` has one too. So a shorter name, or a
-    // shorter pair, is not the field: most pairs are passed over on their
-    // length alone.
-    let shortest = if field.contains('\u{FFFD}') {
-        0
-    } else {
-        field.len()
-    };
+    let shortest = shortest_name(field);
     let mut found: Option<Cow<'b, str>> = None;
     for pair in pairs(body) {
-        if pair.len() < shortest {
+        let Some(value) = value_if_named(pair, field, shortest) else {
             continue;
-        }
-        let (name, value) = match crate::buffer::find_near(b'=', pair) {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &[][..]),
         };
-        if name.len() < shortest {
-            continue;
-        }
-        let is_field =
-            name == field.as_bytes() || (needs_decoding(name) && decode_component(name) == field);
-        if !is_field {
-            continue;
-        }
         if value.len() > MAX_TOKEN_LEN * 3 {
             return Err(Rejection::InvalidToken(TokenError::Malformed {
                 reason: "it is too long",
@@ -74,6 +55,51 @@ pub(crate) fn scan_urlencoded_token<'b>(
     found.ok_or_else(|| Rejection::MissingToken {
         field: field.to_owned(),
     })
+}
+
+/// The shortest raw name that can decode to `field`: decoding never
+/// lengthens a name (`%XX` and `+` become one byte each), except where
+/// invalid UTF-8 becomes U+FFFD, and a name with U+FFFD is not `field`
+/// unless `field` has one too. So a shorter name, or a shorter pair, is not
+/// the field: most pairs are passed over on their length alone.
+fn shortest_name(field: &str) -> usize {
+    if field.contains('\u{FFFD}') {
+        0
+    } else {
+        field.len()
+    }
+}
+
+/// The raw value of `pair` if its name decodes to `field`.
+fn value_if_named<'p>(pair: &'p [u8], field: &str, shortest: usize) -> Option<&'p [u8]> {
+    if pair.len() < shortest {
+        return None;
+    }
+    let (name, value) = match crate::buffer::find_near(b'=', pair) {
+        Some(i) => (&pair[..i], &pair[i + 1..]),
+        None => (pair, &[][..]),
+    };
+    let is_field = name.len() >= shortest
+        && (name == field.as_bytes() || (needs_decoding(name) && decode_component(name) == field));
+    is_field.then_some(value)
+}
+
+/// `body` without the pairs named `field`, every other byte as it was: what
+/// the handler's `Form<T>` reads, so a `#[serde(deny_unknown_fields)]` form
+/// type works behind the guard. `None` when `body` has no such pair.
+pub(crate) fn without_field(body: &Bytes, field: &str) -> Option<Bytes> {
+    let shortest = shortest_name(field);
+    let mut kept = Vec::new();
+    let mut removed = false;
+    for pair in pairs(body) {
+        if value_if_named(pair, field, shortest).is_some() {
+            removed = true;
+        } else {
+            kept.push(pair);
+        }
+    }
+    // The kept pieces joined as they were, one `&` fewer per removed pair.
+    removed.then(|| Bytes::from(kept.join(&b'&')))
 }
 
 /// The `&`-separated pieces of `body`, as `body.split(|&b| b == b'&')`
@@ -165,6 +191,20 @@ mod tests {
         assert_eq!(scan_urlencoded(b"t=abc=junk%41", "t").unwrap(), "abc=junkA");
         assert_eq!(scan_urlencoded(b"t=+abc+", "t").unwrap(), "abc");
         assert_eq!(scan_urlencoded(b"t=a%2", "t").unwrap(), "a%2");
+    }
+
+    #[test]
+    fn the_token_pairs_are_cut_out_and_nothing_else() {
+        let cut = |body: &'static str| {
+            without_field(&Bytes::from_static(body.as_bytes()), "t")
+                .map(|b| String::from_utf8(b.to_vec()).unwrap())
+        };
+        assert_eq!(cut("t=abc&a=1").as_deref(), Some("a=1"));
+        assert_eq!(cut("a=1&t=abc").as_deref(), Some("a=1"));
+        assert_eq!(cut("a=1&t=abc&b=%41+x").as_deref(), Some("a=1&b=%41+x"));
+        assert_eq!(cut("a=1&&t=x&%74=x&b=").as_deref(), Some("a=1&&b="));
+        assert_eq!(cut("t=abc").as_deref(), Some(""));
+        assert_eq!(cut("a=1&tt=2&b=t"), None);
     }
 
     #[test]
