@@ -67,12 +67,19 @@
 //!
 //! let state = AppState::default();
 //! let keys = KeyRing::new(1, Key::generate()); // share one ring across processes in production
+//! let guard = ConcurrencyGuardLayer::<ItemForm, _>::new(keys, state.clone());
 //! let app: Router = Router::new()
-//!     .route("/items/{id}", get(edit).post(save))
-//!     .route_layer(ConcurrencyGuardLayer::<ItemForm, _>::new(keys, state.clone()))
+//!     .route("/", get(|| async { "home" }))
+//!     .route("/items/{id}", get(edit).post(save).route_layer(guard)) // this route only
 //!     .with_state(state);
 //! # let _ = app;
 //! ```
+//!
+//! Attach the guard to its route, as above: `Router::route_layer` wraps
+//! every route added *before* it, so after `.route("/", …)` it would run the
+//! loader on `/` as well, where there is no `{id}`. The guard logs a
+//! loader's refusal once per route, at `error` with that advice when the
+//! route has no path parameters.
 //!
 //! # How it works
 //!

@@ -22,6 +22,7 @@ mod debug;
 mod deferred;
 mod extract;
 mod layer;
+mod loader_refusal;
 mod lock;
 mod read;
 mod rejection;

@@ -20,6 +20,7 @@ use tower_service::Service;
 use super::BoxError;
 use super::config::{Config, Preconditions, Shared};
 use super::extract::Guarded;
+use super::loader_refusal;
 use super::request::TOKEN_HEADER;
 use super::request::conditional::{self, Failed, RequestPreconditions};
 use super::response::{AnswerContext, embed, warning};
@@ -54,7 +55,11 @@ where
         }
         let loaded = match T::from_request_parts(&mut parts, state).await {
             Ok(loaded) => loaded,
-            Err(rejection) => return Ok(rejection.into_response()),
+            Err(rejection) => {
+                let answer = rejection.into_response();
+                loader_refusal::report::<T>(form, &parts, answer.status());
+                return Ok(answer);
+            }
         };
         let current = FormState::of(&loaded);
         let keys = config.tokens.keys();

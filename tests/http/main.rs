@@ -14,6 +14,7 @@ mod guard_multipart;
 mod guard_refusals;
 mod merge;
 mod redisplay;
+mod route_scoping;
 mod templates;
 mod transactional;
 mod unknown_fields;

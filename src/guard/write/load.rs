@@ -7,6 +7,7 @@ use http::request::Parts;
 use super::decision::Step;
 use crate::fingerprint::StateDigests;
 use crate::guard::config::Config;
+use crate::guard::loader_refusal;
 use crate::guard::lock::{LockKey, ResourceLock};
 use crate::state::{FormState, RenderState};
 
@@ -28,7 +29,11 @@ where
             let current = FormState::of(&loaded);
             Ok((loaded, current))
         }
-        Err(rejection) => Err(rejection.into_response()),
+        Err(rejection) => {
+            let answer = rejection.into_response();
+            loader_refusal::report::<T>(T::FORM_NAME, parts, answer.status());
+            Err(answer)
+        }
     }
 }
 
