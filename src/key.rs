@@ -12,6 +12,9 @@ pub(crate) type HmacSha256 = Hmac<Sha256>;
 /// The smallest secret a [`Key`] accepts, in bytes.
 pub const MIN_KEY_LEN: usize = 32;
 
+/// The shell command that makes a production key, named in the errors.
+const MAKE_KEY: &str = "head -c 32 /dev/urandom | base64";
+
 /// Size of the xxh3 secret derived for fingerprints.
 pub(crate) const FINGERPRINT_SECRET_LEN: usize = 192;
 
@@ -69,13 +72,23 @@ impl fmt::Display for KeyError {
         match self {
             KeyError::TooShort { len } => write!(
                 f,
-                "a key needs at least {MIN_KEY_LEN} bytes of secret, got {len}"
+                "a key needs at least {MIN_KEY_LEN} bytes of secret, got {len}; make one with `{MAKE_KEY}`"
             ),
-            KeyError::NotBase64 => f.write_str("the key is not valid base64"),
-            KeyError::MissingVar { name } => {
-                write!(f, "the environment variable {name} is not set")
+            KeyError::NotBase64 => {
+                write!(f, "the key is not valid base64; make one with `{MAKE_KEY}`")
             }
-            KeyError::BadRing { reason } => write!(f, "bad key ring: {reason}"),
+            KeyError::MissingVar { name } => write!(
+                f,
+                "the environment variable {name} is not set: set {name}=1:<key> for \
+                 KeyRing::from_env (the key alone for Key::from_env), where <key> is \
+                 the output of `{MAKE_KEY}`, the same in every process; while \
+                 developing, KeyRing::development() makes a random key instead"
+            ),
+            KeyError::BadRing { reason } => write!(
+                f,
+                "bad key ring: {reason} (the format is id:key[,id:key…], e.g. \
+                 1:<key> with <key> the output of `{MAKE_KEY}`)"
+            ),
             KeyError::Random => f.write_str("the system random number generator failed"),
         }
     }
@@ -160,6 +173,16 @@ impl KeyMaterial {
             signer,
             fingerprint_secret,
         }
+    }
+}
+
+/// The start of `entry`, enough to recognize it, never a whole key.
+fn abbreviate(entry: &str) -> String {
+    let start: String = entry.chars().take(4).collect();
+    if start.len() < entry.len() {
+        format!("{start}…")
+    } else {
+        start
     }
 }
 
@@ -253,6 +276,32 @@ impl KeyRing {
         )
     }
 
+    /// A ring with one random key (id 1), for development: one line, nothing
+    /// to set up. It logs a warning when made: forms rendered before a
+    /// restart are refused after it (their key is gone), and other processes
+    /// refuse this one's tokens.
+    ///
+    /// In production, make a key once and give every process the same ring
+    /// through [`KeyRing::from_env`]:
+    ///
+    /// ```sh
+    /// export CONCURRENCY_GUARD_KEYS="1:$(head -c 32 /dev/urandom | base64)"
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the operating system has no random number generator (as
+    /// [`Key::generate`]).
+    pub fn development() -> KeyRing {
+        tracing::warn!(
+            "KeyRing::development(): signing with a random key; forms rendered before a \
+             restart will be refused after it, and other processes refuse this one's. \
+             In production set CONCURRENCY_GUARD_KEYS=1:<key> (<key>: `{MAKE_KEY}`) \
+             and use KeyRing::from_env"
+        );
+        KeyRing::from(Key::generate())
+    }
+
     /// Parses a ring from text: `id:base64key[,id:base64key…]`, the first
     /// entry signing and the others verifying. This is the format of
     /// [`KeyRing::from_env`].
@@ -260,7 +309,10 @@ impl KeyRing {
         let mut ring: Option<KeyRing> = None;
         for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (id, key) = entry.split_once(':').ok_or_else(|| KeyError::BadRing {
-                reason: "each entry must be id:base64key".into(),
+                reason: format!(
+                    "each entry must be id:base64key, got {:?}",
+                    abbreviate(entry)
+                ),
             })?;
             let id: u32 = id.trim().parse().map_err(|_| KeyError::BadRing {
                 reason: format!("key id {id:?} is not a number from 0 to {}", u32::MAX),
@@ -374,6 +426,58 @@ mod tests {
         let (ring, removed) = ring.remove(2);
         assert!(!removed, "the signing key cannot be removed");
         assert_eq!(ring.signing_key_id(), 2);
+    }
+
+    #[test]
+    fn a_missing_variable_says_what_to_set() {
+        let name = "CONCURRENCY_GUARD_TEST_KEYS_NEVER_SET";
+        let err = KeyRing::from_env(name).unwrap_err();
+        assert_eq!(err, KeyError::MissingVar { name: name.into() });
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("set {name}=1:<key>")),
+            "{message}"
+        );
+        assert!(
+            message.contains("head -c 32 /dev/urandom | base64"),
+            "{message}"
+        );
+        assert!(message.contains("KeyRing::development()"), "{message}");
+        // A key without its id: the format, and not the key, in the message.
+        let k = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+        let message = KeyRing::parse(k).unwrap_err().to_string();
+        assert!(message.contains("id:key"), "{message}");
+        assert!(!message.contains(k), "{message}");
+        let message = KeyRing::parse("1:c2hvcnQ=").unwrap_err().to_string();
+        assert!(message.contains("head -c 32"), "{message}");
+    }
+
+    #[test]
+    fn the_development_ring_signs_and_warns() {
+        #[derive(Clone, Default)]
+        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        let ring = tracing::subscriber::with_default(subscriber, KeyRing::development);
+        assert_eq!(ring.signing_key_id(), 1);
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("WARN"), "{log}");
+        assert!(log.contains("random key"), "{log}");
+        assert!(log.contains("CONCURRENCY_GUARD_KEYS=1:<key>"), "{log}");
     }
 
     #[test]
