@@ -80,7 +80,7 @@ where
                     conditional::set_etag(res.headers_mut(), etag());
                     return Ok(res);
                 }
-                Err(failed @ Failed::IfMatch) => {
+                Err(failed @ (Failed::IfMatch | Failed::IfMatchWeak)) => {
                     let answer = AnswerContext::of(&parts);
                     return Ok(verify::refuse(form, failed.rejection(), &answer));
                 }

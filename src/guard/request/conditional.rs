@@ -123,6 +123,24 @@ pub(crate) fn if_match(
     }
 }
 
+/// After `If-Match` failed: whether it failed for its weak tags alone,
+/// that is every listed tag is weak, or a weak one is the current tag (RFC
+/// 9110 §13.1.1: `If-Match` compares strongly, so `W/"…"` never matches).
+fn only_weak_could_match(
+    condition: &Condition,
+    keys: &KeyRing,
+    form_name: &str,
+    now: &dyn Fn(&Key) -> StateDigests,
+) -> bool {
+    let Condition::Tags(tags) = condition else {
+        return false;
+    };
+    tags.iter().all(|(weak, _)| *weak)
+        || tags
+            .iter()
+            .any(|(weak, opaque)| *weak && current_tag_matches(opaque, keys, form_name, now))
+}
+
 /// `If-None-Match`: false when the state exists and matches `*` or one
 /// listed tag (weak comparison).
 pub(crate) fn if_none_match(
@@ -172,9 +190,13 @@ pub(crate) struct RequestPreconditions {
     if_none_match: Option<Condition>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failed {
+    /// No listed tag is the record's current tag: it changed.
     IfMatch,
+    /// `If-Match` failed because of weak tags alone: the record may well be
+    /// unchanged, but a weak tag never matches `If-Match`.
+    IfMatchWeak,
     IfNoneMatch,
 }
 
@@ -207,7 +229,11 @@ impl RequestPreconditions {
         let now = |key: &crate::Key| StateDigests::of(current, key);
         if let Some(condition) = &self.if_match {
             if !if_match(condition, keys, form, &now) {
-                return Err(Failed::IfMatch);
+                return Err(if only_weak_could_match(condition, keys, form, &now) {
+                    Failed::IfMatchWeak
+                } else {
+                    Failed::IfMatch
+                });
             }
         }
         if let Some(condition) = &self.if_none_match {
@@ -233,10 +259,11 @@ impl RequestPreconditions {
 impl Failed {
     /// The refusal: 412 naming the header that does not hold.
     pub(crate) fn rejection(self) -> crate::guard::Rejection {
-        crate::guard::Rejection::PreconditionFailed {
-            header: match self {
-                Failed::IfMatch => "If-Match",
-                Failed::IfNoneMatch => "If-None-Match",
+        match self {
+            Failed::IfMatch => crate::guard::Rejection::PreconditionFailed { header: "If-Match" },
+            Failed::IfMatchWeak => crate::guard::Rejection::WeakIfMatch,
+            Failed::IfNoneMatch => crate::guard::Rejection::PreconditionFailed {
+                header: "If-None-Match",
             },
         }
     }
