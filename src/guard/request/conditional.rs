@@ -196,7 +196,7 @@ pub(crate) enum Failed {
     IfMatch,
     /// `If-Match` failed because of weak tags alone: the record may well be
     /// unchanged, but a weak tag never matches `If-Match`.
-    IfMatchWeak,
+    WeakTag,
     IfNoneMatch,
 }
 
@@ -226,11 +226,11 @@ impl RequestPreconditions {
         form: &str,
         current: &FormState,
     ) -> Result<(), Failed> {
-        let now = |key: &crate::Key| StateDigests::of(current, key);
+        let now = |key: &crate::Key| StateDigests::of(current, form, key);
         if let Some(condition) = &self.if_match {
             if !if_match(condition, keys, form, &now) {
                 return Err(if only_weak_could_match(condition, keys, form, &now) {
-                    Failed::IfMatchWeak
+                    Failed::WeakTag
                 } else {
                     Failed::IfMatch
                 });
@@ -261,7 +261,7 @@ impl Failed {
     pub(crate) fn rejection(self) -> crate::guard::Rejection {
         match self {
             Failed::IfMatch => crate::guard::Rejection::PreconditionFailed { header: "If-Match" },
-            Failed::IfMatchWeak => crate::guard::Rejection::WeakIfMatch,
+            Failed::WeakTag => crate::guard::Rejection::WeakIfMatch,
             Failed::IfNoneMatch => crate::guard::Rejection::PreconditionFailed {
                 header: "If-None-Match",
             },
@@ -314,10 +314,10 @@ mod tests {
         let keys = KeyRing::new(1, Key::from_bytes(&[1; 32]).unwrap())
             .rotate(2, Key::from_bytes(&[2; 32]).unwrap());
         let k1 = keys.get(1).unwrap();
-        let tag1 = etag(1, k1, "f", &StateDigests::of(&state("a"), k1));
+        let tag1 = etag(1, k1, "f", &StateDigests::of(&state("a"), "f", k1));
         assert_eq!(parse_ours(&tag1).map(|(id, _)| id), Some(1));
-        let now_a = |k: &Key| StateDigests::of(&state("a"), k);
-        let now_b = |k: &Key| StateDigests::of(&state("b"), k);
+        let now_a = |k: &Key| StateDigests::of(&state("a"), "f", k);
+        let now_b = |k: &Key| StateDigests::of(&state("b"), "f", k);
         let cond = Condition::Tags(vec![(false, tag1.clone())]);
         assert!(
             if_match(&cond, &keys, "f", &now_a),
