@@ -108,7 +108,7 @@ fn state_of(n: usize) -> FormState {
 fn tokens(c: &mut Criterion<ThreadCpu>) {
     let tokens = Tokens::new(keys());
     let state = FormState::of(&item());
-    let digests = StateDigests::of(&state, &Key::from_bytes(&[7; 32]).expect("32 bytes"));
+    let digests = StateDigests::of(&state, FORM, &Key::from_bytes(&[7; 32]).expect("32 bytes"));
     let token = sign(&tokens, FORM, &digests).value().to_owned();
     let mut g = c.benchmark_group("token");
     g.bench_function("sign", |b| {
@@ -130,7 +130,7 @@ fn fingerprints(c: &mut Criterion<ThreadCpu>) {
     for n in [10, 50] {
         let state = state_of(n);
         g.bench_with_input(BenchmarkId::new("digests", n), &state, |b, s| {
-            b.iter(|| StateDigests::of(black_box(s), &key))
+            b.iter(|| StateDigests::of(black_box(s), FORM, &key))
         });
     }
     let form = item();

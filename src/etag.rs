@@ -65,7 +65,7 @@ mod tests {
     #[test]
     fn the_etag_reads_key_id_dot_base64() {
         let key = Key::from_bytes(&[9; 32]).unwrap();
-        let digests = StateDigests::of(&state("n"), &key);
+        let digests = StateDigests::of(&state("n"), "f", &key);
         for id in [0, 7, 10, 99, 4_000_000_000, u32::MAX] {
             let tag = etag(id, &key, "form", &digests);
             let (prefix, b64) = tag.trim_matches('"').split_once('.').unwrap();

@@ -1,6 +1,6 @@
 //! Keyed digests of a form's state: the fingerprint and its companions.
 //!
-//! # Canonical encoding (version 1)
+//! # Canonical encoding (version 2)
 //!
 //! Every entry of a [`FormState`] is encoded as
 //!
@@ -13,25 +13,32 @@
 //! Lengths come first, so `["ab", "c"]` and `["a", "bc"]` never encode alike,
 //! and the tag keeps an input from passing for a context value.
 //!
-//! From these, with the 192-byte xxh3 secret derived from the key (see [`Key`]):
+//! From these, with the 192-byte xxh3 secret and the HMAC input subkey
+//! derived from the key (see [`Key`]); `form` is `u64 length ‖ form name`:
 //!
 //! | digest | input | function |
 //! |---|---|---|
-//! | fingerprint | `'F'` ‖ every input and context entry, in order | xxh3-128 |
-//! | per-input digest | that input's encoded entry | xxh3-64 |
-//! | resource digest | `'R'` ‖ every key entry, in order | xxh3-64 |
-//! | context digest | `'X'` ‖ every context entry, in order | xxh3-64 |
-//! | form digest | `'N'` ‖ u64 length ‖ form name | xxh3-64 |
+//! | resource digest *r* | `'R'` ‖ every key entry, in order | xxh3-64 |
+//! | fingerprint | `'P'` ‖ *r* ‖ xxh3-128 of (`'F'` ‖ every input and context entry, in order) ‖ form | xxh3-128 |
+//! | context digest | `'Q'` ‖ *r* ‖ xxh3-64 of (`'X'` ‖ every context entry, in order) ‖ form | xxh3-64 |
+//! | per-input digest | `'B'` ‖ form ‖ u64 length ‖ `'R'`-encoding of the key entries ‖ the input's entry with its value *as submitted* ([`Control`]) | HMAC-SHA256, first 8 bytes |
+//! | form digest | `'N'` ‖ form | xxh3-64 |
 //!
+//! (*r*, inner digests and lengths little-endian.) Every digest but the
+//! resource's is bound to the form and the record: equal values in two
+//! records, or two forms, give unrelated digests. The per-input digests are
+//! a pseudo-random function, so a token is no oracle for a field's value.
 //! Digests are written big-endian into tokens (the form digest truncated to
-//! its high 32 bits). The encoding is pinned by
-//! test vectors in `tests/vectors.txt`: a change to it fails the tests and
-//! would invalidate every token in the wild.
+//! its high 32 bits). The encoding is pinned by test vectors in
+//! `tests/vectors.txt`: a change to it fails the tests and would invalidate
+//! every token in the wild.
 
+use hmac::Mac;
 use xxhash_rust::xxh3::{xxh3_64_with_secret, xxh3_128_with_secret};
 
-use crate::key::Key;
-use crate::state::{EntryKind, FormState, encode_entry};
+use crate::entry::{Control, EntryKind};
+use crate::key::{HmacSha256, Key};
+use crate::state::FormState;
 
 /// The most inputs that get their own digest in a token. A form with more
 /// is still checked as a whole, but a conflict cannot name its fields.
@@ -56,27 +63,29 @@ pub struct StateDigests {
 }
 
 impl StateDigests {
-    /// The digests of `state` under `key`.
-    pub fn of(state: &FormState, key: &Key) -> StateDigests {
+    /// The digests of `state`, shown by form `form_name`, under `key`.
+    pub fn of(state: &FormState, form_name: &str, key: &Key) -> StateDigests {
         let secret = &key.material().fingerprint_secret;
         let count = state.input_count();
         let inputs = if count > MAX_INPUTS {
             Vec::new()
         } else {
+            let digester = InputDigester::new(key, form_name, state);
             // Sized up front: the iterator cannot tell its length.
             let mut inputs = Vec::with_capacity(count);
             inputs.extend(
                 state
-                    .encoded_inputs()
-                    .map(|entry| xxh3_64_with_secret(entry, secret)),
+                    .inputs()
+                    .map(|e| digester.digest(e.control(), e.name(), e.value())),
             );
             inputs
         };
-        let (fingerprint, resource) = check_digests(state, key);
+        let (fingerprint, resource) = check_digests(state, form_name, key);
+        let context = xxh3_64_with_secret(state.context_bytes(), secret);
         StateDigests {
             fingerprint,
             resource,
-            context: xxh3_64_with_secret(state.context_bytes(), secret),
+            context: bind(b'Q', resource, &context.to_le_bytes(), form_name, key) as u64,
             inputs,
         }
     }
@@ -85,22 +94,76 @@ impl StateDigests {
 /// What a submission is checked by: the fingerprint and the resource
 /// digest of `state` under `key`, without the per-input digests (needed only
 /// to explain a conflict or to sign a new token).
-pub(crate) fn check_digests(state: &FormState, key: &Key) -> (Fingerprint, u64) {
+pub(crate) fn check_digests(state: &FormState, form_name: &str, key: &Key) -> (Fingerprint, u64) {
     let secret = &key.material().fingerprint_secret;
+    let resource = xxh3_64_with_secret(state.resource_bytes(), secret);
+    let inner = xxh3_128_with_secret(state.state_bytes(), secret);
     (
-        Fingerprint(xxh3_128_with_secret(state.state_bytes(), secret)),
-        xxh3_64_with_secret(state.resource_bytes(), secret),
+        Fingerprint(bind(b'P', resource, &inner.to_le_bytes(), form_name, key)),
+        resource,
     )
 }
 
-/// The keyed digest of one input as [`StateDigests::inputs`] holds it, for a
-/// value that did not come from a [`FormState`] (a submitted value).
-pub(crate) fn input_digest(name: &str, value: &str, key: &Key) -> u64 {
-    let mut buf = Vec::with_capacity(17 + name.len() + value.len());
-    encode_entry(&mut buf, EntryKind::Input, name, |buf| {
-        buf.extend_from_slice(value.as_bytes())
-    });
-    xxh3_64_with_secret(&buf, &key.material().fingerprint_secret)
+/// A digest bound to its record and form: xxh3-128 of `tag` ‖ `resource`
+/// ‖ `inner` ‖ the form's name, length first.
+fn bind(tag: u8, resource: u64, inner: &[u8], form_name: &str, key: &Key) -> u128 {
+    let secret = &key.material().fingerprint_secret;
+    let len = 1 + 8 + inner.len() + 8 + form_name.len();
+    crate::buffer::with_buffer::<128, _>(len, |buf| {
+        buf[0] = tag;
+        buf[1..9].copy_from_slice(&resource.to_le_bytes());
+        let at = 9 + inner.len();
+        buf[9..at].copy_from_slice(inner);
+        buf[at..at + 8].copy_from_slice(&(form_name.len() as u64).to_le_bytes());
+        buf[at + 8..].copy_from_slice(form_name.as_bytes());
+        xxh3_128_with_secret(buf, secret)
+    })
+}
+
+/// The per-input digests of one form showing one record: HMAC-SHA256 (the
+/// key's input subkey) of the form, the record and the input, its value as
+/// a browser submits it.
+pub(crate) struct InputDigester {
+    /// Keyed, with the form and the record already absorbed.
+    mac: HmacSha256,
+}
+
+impl InputDigester {
+    /// For the inputs of form `form_name` showing the record of `state`.
+    pub(crate) fn new(key: &Key, form_name: &str, state: &FormState) -> InputDigester {
+        let mut mac = key.material().input_digests.clone();
+        let resource = state.resource_bytes();
+        mac.update(b"B");
+        mac.update(&(form_name.len() as u64).to_le_bytes());
+        mac.update(form_name.as_bytes());
+        mac.update(&(resource.len() as u64).to_le_bytes());
+        mac.update(resource);
+        InputDigester { mac }
+    }
+
+    /// The digest of input `name` rendered as `value` by `control`.
+    pub(crate) fn digest(&self, control: Control, name: &str, value: &str) -> u64 {
+        self.submitted(name, &control.as_submitted(value))
+    }
+
+    /// The digest of input `name` submitted as `value` (line breaks
+    /// already as CRLF; `""` for an absent checkbox).
+    pub(crate) fn submitted(&self, name: &str, value: &str) -> u64 {
+        let mut mac = self.mac.clone();
+        // The entry's canonical encoding, laid out on the stack for values
+        // of common length.
+        crate::buffer::with_buffer::<256, _>(17 + name.len() + value.len(), |buf| {
+            buf[0] = EntryKind::Input.tag();
+            buf[1..9].copy_from_slice(&(name.len() as u64).to_le_bytes());
+            let at = 9 + name.len();
+            buf[9..at].copy_from_slice(name.as_bytes());
+            buf[at..at + 8].copy_from_slice(&(value.len() as u64).to_le_bytes());
+            buf[at + 8..].copy_from_slice(value.as_bytes());
+            mac.update(buf);
+        });
+        let out = mac.finalize().into_bytes();
+        u64::from_be_bytes(out[..8].try_into().expect("8 bytes"))
+    }
 }
 
 /// The keyed digest of a form's name.
@@ -133,11 +196,11 @@ mod tests {
     }
 
     fn fingerprint(s: &FormState, k: &Key) -> Fingerprint {
-        StateDigests::of(s, k).fingerprint
+        StateDigests::of(s, "f", k).fingerprint
     }
 
     fn digests(s: &FormState, k: &Key) -> StateDigests {
-        StateDigests::of(s, k)
+        StateDigests::of(s, "f", k)
     }
 
     #[test]
@@ -185,9 +248,47 @@ mod tests {
     #[test]
     fn a_submitted_value_digests_like_the_rendered_one() {
         let k = key(3);
-        let d = digests(&state(&[("x", "1"), ("name", "é ü")]), &k);
-        assert_eq!(d.inputs[1], input_digest("name", "é ü", &k));
-        assert_ne!(d.inputs[1], input_digest("name", "e u", &k));
+        let s = state(&[("x", "1"), ("name", "é ü"), ("notes", "\nline1\nline2")]);
+        let d = digests(&s, &k);
+        let submitted = InputDigester::new(&k, "f", &s);
+        assert_eq!(d.inputs[1], submitted.submitted("name", "é ü"));
+        assert_ne!(d.inputs[1], submitted.submitted("name", "e u"));
+        // As a browser sends an untouched textarea back.
+        assert_eq!(d.inputs[2], submitted.submitted("notes", "line1\r\nline2"));
+    }
+
+    #[test]
+    fn equal_values_in_other_records_or_forms_digest_apart() {
+        let k = key(3);
+        let record = |id: i64| {
+            let mut s = FormState::new();
+            s.key("id", &id).input("active", "on").context("stock", &5);
+            s
+        };
+        let (one, two) = (record(1), record(2));
+        let a = StateDigests::of(&one, "item", &k);
+        let b = StateDigests::of(&two, "item", &k);
+        assert_ne!(a.inputs, b.inputs);
+        assert_ne!(a.fingerprint, b.fingerprint);
+        assert_ne!(a.context, b.context);
+        let c = StateDigests::of(&one, "other", &k);
+        assert_ne!(a.inputs, c.inputs);
+        assert_ne!(a.fingerprint, c.fingerprint);
+        assert_eq!(a.resource, c.resource, "the record is the record");
+        // The per-input digest is HMAC-SHA256 of the documented bytes.
+        let mut mac = k.material().input_digests.clone();
+        mac.update(b"B");
+        mac.update(&4u64.to_le_bytes());
+        mac.update(b"item");
+        mac.update(&(one.resource_bytes().len() as u64).to_le_bytes());
+        mac.update(one.resource_bytes());
+        mac.update(b"I");
+        mac.update(&6u64.to_le_bytes());
+        mac.update(b"active");
+        mac.update(&2u64.to_le_bytes());
+        mac.update(b"on");
+        let want = u64::from_be_bytes(mac.finalize().into_bytes()[..8].try_into().unwrap());
+        assert_eq!(a.inputs[0], want);
     }
 
     #[test]

@@ -25,8 +25,11 @@ pub(crate) const FINGERPRINT_SECRET_LEN: usize = 192;
 ///
 /// - the *signing* subkey keys the HMAC-SHA256 tag of every token;
 /// - the *fingerprint* subkey (192 bytes) is the xxh3 secret that keys the
-///   fingerprint and the per-input digests, so a token reveals nothing about
-///   the values it covers.
+///   fingerprint, the resource and context digests;
+/// - the *input* subkey keys HMAC-SHA256, the pseudo-random function of the
+///   per-input digests (bound to the form and the record), so a token
+///   reveals nothing about the values it covers, not even which records
+///   share a value.
 ///
 /// `Debug` never prints the key material.
 #[derive(Clone)]
@@ -40,6 +43,9 @@ pub(crate) struct KeyMaterial {
     pub(crate) signer: HmacSha256,
     /// The xxh3 secret for fingerprints and digests.
     pub(crate) fingerprint_secret: [u8; FINGERPRINT_SECRET_LEN],
+    /// HMAC-SHA256 keyed with the input subkey: the pseudo-random function
+    /// of the per-input digests.
+    pub(crate) input_digests: HmacSha256,
 }
 
 /// Why a key could not be made.
@@ -169,9 +175,12 @@ impl KeyMaterial {
             let block = subkey(&[b"fingerprint ".as_slice(), &[b'0' + i as u8]].concat());
             chunk.copy_from_slice(&block[..chunk.len()]);
         }
+        let input_digests = HmacSha256::new_from_slice(&subkey(b"input digests"))
+            .expect("HMAC takes any key length");
         KeyMaterial {
             signer,
             fingerprint_secret,
+            input_digests,
         }
     }
 }

@@ -120,6 +120,7 @@ extern crate self as concurrency_guard;
 
 mod buffer;
 mod conflict;
+mod entry;
 mod etag;
 mod fingerprint;
 mod guard;
@@ -134,6 +135,7 @@ mod tokens;
 mod value;
 
 pub use conflict::{ChangedInput, Conflict, EntryDiff};
+pub use entry::{Control, EntryKind};
 pub use fingerprint::MAX_INPUTS;
 pub use guard::{
     ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, ConflictResponder,
@@ -141,7 +143,7 @@ pub use guard::{
     Rejection, ResponseFuture,
 };
 pub use key::{Key, KeyError, KeyRing, MIN_KEY_LEN};
-pub use state::{Entry, EntryKind, FormState, RenderState};
+pub use state::{Entry, FormState, RenderState};
 pub use token::{ConcurrencyToken, DEFAULT_FIELD_NAME, HEADER_NAME, MAX_TOKEN_LEN, TOKEN_VERSION};
 pub use token_error::TokenError;
 pub use tokens::{CheckError, DEFAULT_MAX_AGE, Tokens};

@@ -8,25 +8,34 @@
 //!   differs from the base.
 //!
 //! Inputs are matched to submitted fields by name: the derive's field name,
-//! or its `rename`. A field missing from the submission counts as submitted
-//! empty (an unchecked checkbox; `bool` renders as `"on"` or empty). A field
-//! submitted several times (a multi-select, checkbox groups) cannot be
-//! compared with one rendered value: it counts as changed by the user.
+//! or its `rename`. Values are compared as a browser submits them (see
+//! [`Control`]): line breaks as CRLF, a textarea's leading newline dropped.
+//! A field missing from the submission is an unchecked checkbox or radio
+//! group when the input is one (it counts as submitted empty), and else a
+//! disabled control, which a browser never submits: not changed by the
+//! user. A field submitted several times (a multi-select, checkbox groups)
+//! cannot be compared with one rendered value: it counts as changed by the
+//! user.
 //!
 //! With merging on (`with_merge(true)`), a stale submission passes when no
 //! context value changed and no input was changed on both sides (to
 //! different values): the body is rewritten so that every input the user did
-//! not change carries its current value, and the handler's ordinary "UPDATE
-//! every column" cannot write a stale value back. Only urlencoded bodies are
-//! merged; a multipart submission (files cannot be re-sent) conflicts as
-//! usual.
+//! not change carries its current value, written as the browser would have
+//! sent it (an unchecked box left out), and the handler's ordinary "UPDATE
+//! every column" cannot write a stale value back. Every other field passes
+//! through byte for byte as submitted (a page in windows-1252 sends bytes
+//! that are not UTF-8). Only urlencoded bodies are merged; a multipart
+//! submission (files cannot be re-sent) conflicts as usual.
 //!
 //! Without merging, the same classification pre-fills the conflict page: the
 //! user's changes on top of the current values.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
-use crate::fingerprint::{StateDigests, input_digest};
+use crate::entry::{Control, crlf};
+use crate::fingerprint::{InputDigester, StateDigests};
 use crate::key::Key;
 use crate::state::FormState;
 
@@ -42,8 +51,9 @@ enum Ours {
 #[derive(Debug, Clone)]
 pub(crate) struct InputSides {
     pub(crate) name: String,
+    /// The value it renders now.
     pub(crate) current: String,
-    pub(crate) omitted_when_empty: bool,
+    control: Control,
     ours: Ours,
     pub(crate) user_changed: bool,
     pub(crate) theirs_changed: bool,
@@ -56,6 +66,27 @@ impl InputSides {
     pub(crate) fn overlaps(&self) -> bool {
         self.user_changed && self.theirs_changed && !self.same_change
     }
+
+    /// Someone else changed it and the user did not: it takes its value now.
+    fn takes_current(&self) -> bool {
+        !self.user_changed && self.theirs_changed
+    }
+
+    /// Its current value as a browser submits it; `None` when a browser
+    /// leaves it out (an unchecked box).
+    fn current_submitted(&self) -> Option<Cow<'_, str>> {
+        let value = self.control.as_submitted(&self.current);
+        (!(value.is_empty() && self.control.absent_when_empty())).then_some(value)
+    }
+
+    /// Left out of the submission, and to be added with its value now (a
+    /// checkbox someone else checked). A disabled control, which a browser
+    /// never submits, stays out.
+    fn added(&self) -> Option<Cow<'_, str>> {
+        let add =
+            self.control.absent_when_empty() && self.ours == Ours::Absent && self.takes_current();
+        add.then(|| self.current_submitted()).flatten()
+    }
 }
 
 /// Classifies every input; `None` when the token has no digest per input
@@ -63,6 +94,7 @@ impl InputSides {
 pub(crate) fn classify(
     base: &[u64],
     key: &Key,
+    form_name: &str,
     current: &FormState,
     now: &StateDigests,
     submitted: &[(String, String)],
@@ -71,11 +103,12 @@ pub(crate) fn classify(
     if base.len() != inputs.len() || now.inputs.len() != inputs.len() || inputs.is_empty() {
         return None;
     }
+    let digester = InputDigester::new(key, form_name, current);
     let sides = inputs
         .iter()
         .zip(base.iter().zip(&now.inputs))
         .map(|(entry, (&base, &now))| {
-            let name = entry.name();
+            let (name, control) = (entry.name(), entry.control());
             let mut values = submitted.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
             let ours = match (values.next(), values.next()) {
                 (None, _) => Ours::Absent,
@@ -83,14 +116,16 @@ pub(crate) fn classify(
                 (Some(_), Some(_)) => Ours::Many,
             };
             let ours_digest = match &ours {
-                Ours::Absent => Some(input_digest(name, "", key)),
-                Ours::One(v) => Some(input_digest(name, v, key)),
+                Ours::Absent if control.absent_when_empty() => Some(digester.submitted(name, "")),
+                // A disabled control: the user could not change it.
+                Ours::Absent => Some(base),
+                Ours::One(v) => Some(digester.submitted(name, &crlf(v))),
                 Ours::Many => None,
             };
             InputSides {
                 name: name.to_owned(),
                 current: entry.value().to_owned(),
-                omitted_when_empty: entry.omitted_when_empty(),
+                control,
                 user_changed: ours_digest != Some(base),
                 theirs_changed: now != base,
                 same_change: ours_digest == Some(now),
@@ -101,54 +136,87 @@ pub(crate) fn classify(
     Some(sides)
 }
 
+/// The side of input `name`, when it takes its current value.
+fn taking_current<'s>(sides: &'s [InputSides], name: &str) -> Option<&'s InputSides> {
+    sides
+        .iter()
+        .find(|s| s.name == name)
+        .filter(|s| s.takes_current())
+}
+
 /// The submitted fields with every input the user did not change set to
 /// its current value: what the user meant, on top of the data as it is now.
 pub(crate) fn rebase(
     submitted: &[(String, String)],
     sides: &[InputSides],
 ) -> Vec<(String, String)> {
-    let take_current = |name: &str| {
-        sides
-            .iter()
-            .find(|s| s.name == name)
-            .filter(|s| !s.user_changed && s.theirs_changed)
-    };
     let mut out = Vec::with_capacity(submitted.len() + 2);
     let mut done: Vec<&str> = Vec::new();
     for (name, value) in submitted {
-        match take_current(name) {
+        match taking_current(sides, name) {
             Some(side) => {
                 if done.contains(&side.name.as_str()) {
                     continue;
                 }
                 done.push(&side.name);
-                if !(side.current.is_empty() && side.omitted_when_empty) {
-                    out.push((name.clone(), side.current.clone()));
+                if let Some(now) = side.current_submitted() {
+                    out.push((name.clone(), now.into_owned()));
                 }
             }
             None => out.push((name.clone(), value.clone())),
         }
     }
     for side in sides {
-        let absent = side.ours == Ours::Absent;
-        if absent
-            && !side.user_changed
-            && side.theirs_changed
-            && !(side.current.is_empty() && side.omitted_when_empty)
-        {
-            out.push((side.name.clone(), side.current.clone()));
+        if let Some(now) = side.added() {
+            out.push((side.name.clone(), now.into_owned()));
         }
     }
     out
 }
 
-/// An urlencoded body of `pairs`.
-pub(crate) fn encode(pairs: &[(String, String)]) -> Bytes {
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in pairs {
-        serializer.append_pair(name, value);
+/// [`rebase`] on the urlencoded body itself: each input that takes its
+/// current value is written anew (once, where it first was; left out when a
+/// browser would leave it out), and every other byte of `body` is kept as
+/// submitted.
+pub(crate) fn splice(body: &[u8], sides: &[InputSides]) -> Bytes {
+    let mut out: Vec<u8> = Vec::with_capacity(body.len() + 64);
+    let mut done: Vec<&str> = Vec::new();
+    let push = |out: &mut Vec<u8>, piece: &[u8]| {
+        if !out.is_empty() {
+            out.push(b'&');
+        }
+        out.extend_from_slice(piece);
+    };
+    for piece in body.split(|&b| b == b'&') {
+        let name = form_urlencoded::parse(piece).next().map(|(name, _)| name);
+        let Some(side) = name.and_then(|name| taking_current(sides, &name)) else {
+            push(&mut out, piece);
+            continue;
+        };
+        if done.contains(&side.name.as_str()) {
+            continue;
+        }
+        done.push(&side.name);
+        if let Some(now) = side.current_submitted() {
+            let raw_name = piece.split(|&b| b == b'=').next().unwrap_or_default();
+            push(&mut out, &pair(raw_name, &now));
+        }
     }
-    Bytes::from(serializer.finish())
+    for side in sides {
+        if let Some(now) = side.added() {
+            let name: String = form_urlencoded::byte_serialize(side.name.as_bytes()).collect();
+            push(&mut out, &pair(name.as_bytes(), &now));
+        }
+    }
+    Bytes::from(out)
+}
+
+/// `name=value`, the name as given (already encoded), the value encoded.
+fn pair(name: &[u8], value: &str) -> Vec<u8> {
+    let mut out = name.to_vec();
+    out.push(b'=');
+    out.extend(form_urlencoded::byte_serialize(value.as_bytes()).flat_map(str::bytes));
+    out
 }
 
 #[cfg(test)]
@@ -177,10 +245,10 @@ mod tests {
     #[test]
     fn disjoint_edits_rebase_onto_theirs() {
         let k = key();
-        let base = StateDigests::of(&form("Lamp", "10", true), &k);
+        let base = StateDigests::of(&form("Lamp", "10", true), "f", &k);
         // Someone else changed the price and unchecked "active".
         let now_state = form("Lamp", "12", false);
-        let now = StateDigests::of(&now_state, &k);
+        let now = StateDigests::of(&now_state, "f", &k);
         // The user changed the name only; the stale price and checkbox come back.
         let ours = pairs(&[
             ("t", "tok"),
@@ -188,7 +256,7 @@ mod tests {
             ("price", "10"),
             ("active", "on"),
         ]);
-        let sides = classify(&base.inputs, &k, &now_state, &now, &ours).unwrap();
+        let sides = classify(&base.inputs, &k, "f", &now_state, &now, &ours).unwrap();
         assert!(!sides.iter().any(InputSides::overlaps));
         assert_eq!(
             rebase(&ours, &sides),
@@ -200,12 +268,12 @@ mod tests {
     #[test]
     fn absent_checkbox_and_same_changes() {
         let k = key();
-        let base = StateDigests::of(&form("Lamp", "10", false), &k);
+        let base = StateDigests::of(&form("Lamp", "10", false), "f", &k);
         let now_state = form("Lamp", "11", true);
-        let now = StateDigests::of(&now_state, &k);
+        let now = StateDigests::of(&now_state, "f", &k);
         // Unchecked (absent) as rendered; price changed to the same value.
         let ours = pairs(&[("name", "Lamp"), ("price", "11")]);
-        let sides = classify(&base.inputs, &k, &now_state, &now, &ours).unwrap();
+        let sides = classify(&base.inputs, &k, "f", &now_state, &now, &ours).unwrap();
         assert!(!sides.iter().any(InputSides::overlaps), "{sides:?}");
         assert_eq!(
             rebase(&ours, &sides),
@@ -216,11 +284,11 @@ mod tests {
     #[test]
     fn overlapping_and_multi_value_edits() {
         let k = key();
-        let base = StateDigests::of(&form("Lamp", "10", true), &k);
+        let base = StateDigests::of(&form("Lamp", "10", true), "f", &k);
         let now_state = form("Desk lamp", "10", true);
-        let now = StateDigests::of(&now_state, &k);
+        let now = StateDigests::of(&now_state, "f", &k);
         let ours = pairs(&[("name", "Floor lamp"), ("price", "10"), ("active", "on")]);
-        let sides = classify(&base.inputs, &k, &now_state, &now, &ours).unwrap();
+        let sides = classify(&base.inputs, &k, "f", &now_state, &now, &ours).unwrap();
         let overlapping: Vec<_> = sides
             .iter()
             .filter(|s| s.overlaps())
@@ -233,7 +301,28 @@ mod tests {
             ("price", "10"),
             ("active", "on"),
         ]);
-        let sides = classify(&base.inputs, &k, &now_state, &now, &many).unwrap();
+        let sides = classify(&base.inputs, &k, "f", &now_state, &now, &many).unwrap();
         assert!(sides[0].user_changed && sides[0].overlaps());
+    }
+
+    #[test]
+    fn splice_keeps_every_other_byte() {
+        let k = key();
+        let base = StateDigests::of(&form("Lamp", "10", true), "f", &k);
+        let now_state = form("Lamp", "12", false);
+        let now = StateDigests::of(&now_state, "f", &k);
+        let body = b"t=tok&name=Caf%E9&price=10&active=on&x=a+b%2F";
+        let ours = pairs(&[
+            ("t", "tok"),
+            ("name", "Caf\u{FFFD}"),
+            ("price", "10"),
+            ("active", "on"),
+            ("x", "a b/"),
+        ]);
+        let sides = classify(&base.inputs, &k, "f", &now_state, &now, &ours).unwrap();
+        assert_eq!(
+            &splice(body, &sides)[..],
+            b"t=tok&name=Caf%E9&price=12&x=a+b%2F"
+        );
     }
 }

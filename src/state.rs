@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use smallvec::SmallVec;
 
+use crate::entry::{Control, EntryKind, encode_entry};
 use crate::value::{RenderValue, Rendered};
 
 /// A form whose rendered state the guard checks.
@@ -23,7 +24,10 @@ use crate::value::{RenderValue, Rendered};
 /// - `context`: shown but not editable; a change still conflicts;
 /// - `key`: the resource's identity; binds tokens to one record;
 /// - `rename = "name"`: the form field's name when it differs from the Rust name;
-/// - `with = path`: render through `fn(&FieldType) -> impl RenderValue`.
+/// - `with = path`: render through `fn(&FieldType) -> impl RenderValue`;
+/// - `checkbox`, `radio`: the input is a checkbox (radio group), submitted
+///   only when checked: its value renders empty when unchecked (see
+///   [`Control`]; a `bool` is a checkbox without being told).
 ///
 /// On the struct, `#[render_state(form = "name")]` sets [`FORM_NAME`](RenderState::FORM_NAME)
 /// (default: the struct's name).
@@ -88,72 +92,10 @@ pub trait RenderState {
     fn render_state(&self, state: &mut FormState);
 }
 
-/// What an entry of a [`FormState`] is.
-///
-/// A form's state is a list of entries in a fixed order, each of one
-/// [`EntryKind`]:
-///
-/// | kind | what it is | takes part in the fingerprint |
-/// |---|---|---|
-/// | [`EntryKind::Input`] | an editable field, named as the form field is named | yes, and gets its own digest |
-/// | [`EntryKind::Context`] | shown but not editable (a stock level, a counter) | yes |
-/// | [`EntryKind::Key`] | the resource's identity (`id`) | no: it binds the token to the resource |
-///
-/// Fields that take no part (`#[render_state(skip)]`) write no entry at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EntryKind {
-    /// An editable field: takes part and has its own digest.
-    Input,
-    /// Shown, not editable: takes part.
-    Context,
-    /// The resource's identity: binds the token to the resource.
-    Key,
-}
-
-impl EntryKind {
-    /// The byte that stands for this kind in the canonical encoding.
-    pub(crate) fn tag(self) -> u8 {
-        match self {
-            EntryKind::Input => b'I',
-            EntryKind::Context => b'C',
-            EntryKind::Key => b'K',
-        }
-    }
-}
-
-/// Appends the canonical encoding of one entry to `buf`: its kind's tag
-/// byte, then the name and the value, each after its byte length as a u64
-/// little-endian. `value` writes the value's bytes at the end of `buf`.
-/// Returns where the name and the value are in `buf`.
-///
-/// The one place the entry encoding is written: [`FormState`] encodes its
-/// entries with it, and the fingerprint module a submitted value.
-#[inline]
-pub(crate) fn encode_entry(
-    buf: &mut Vec<u8>,
-    kind: EntryKind,
-    name: &str,
-    value: impl FnOnce(&mut Vec<u8>),
-) -> (Range<usize>, Range<usize>) {
-    buf.push(kind.tag());
-    buf.extend_from_slice(&(name.len() as u64).to_le_bytes());
-    let name_range = buf.len()..buf.len() + name.len();
-    buf.extend_from_slice(name.as_bytes());
-    let len_at = buf.len();
-    buf.extend_from_slice(&[0; 8]);
-    let value_start = buf.len();
-    value(buf);
-    let value_end = buf.len();
-    buf[len_at..value_start].copy_from_slice(&((value_end - value_start) as u64).to_le_bytes());
-    (name_range, value_start..value_end)
-}
-
 #[derive(Debug, Clone)]
 struct Slot {
     kind: EntryKind,
-    omitted_when_empty: bool,
-    /// The whole encoded entry (tag byte to the end of the value).
-    entry: Range<usize>,
+    control: Control,
     name: Range<usize>,
     value: Range<usize>,
 }
@@ -207,6 +149,19 @@ impl FormState {
         self.push(EntryKind::Input, name, value)
     }
 
+    /// Adds an input rendered as `control` (a checkbox rendered through a
+    /// function of your own, a radio group); [`input`](FormState::input)
+    /// takes the control from the value's type ([`Control::Checkbox`] for
+    /// `bool`, else [`Control::Text`]).
+    pub fn input_as<V: RenderValue + ?Sized>(
+        &mut self,
+        control: Control,
+        name: &str,
+        value: &V,
+    ) -> &mut Self {
+        self.push_as(EntryKind::Input, Some(control), name, value)
+    }
+
     /// Adds a context value: shown, not editable, still checked.
     pub fn context<V: RenderValue + ?Sized>(&mut self, name: &str, value: &V) -> &mut Self {
         self.push(EntryKind::Context, name, value)
@@ -224,6 +179,16 @@ impl FormState {
         name: &str,
         value: &V,
     ) -> &mut Self {
+        self.push_as(kind, None, name, value)
+    }
+
+    fn push_as<V: RenderValue + ?Sized>(
+        &mut self,
+        kind: EntryKind,
+        control: Option<Control>,
+        name: &str,
+        value: &V,
+    ) -> &mut Self {
         if self.state.is_empty() {
             // A `Default` state: lay the domain bytes first.
             self.state.push(b'F');
@@ -237,7 +202,7 @@ impl FormState {
             value.render_value(&mut Rendered::new(buf))
         });
         let value_end = value_range.end;
-        let (mut entry, mut name, mut value_range) = (start..value_end, name_range, value_range);
+        let (mut name, mut value_range) = (name_range, value_range);
         match kind {
             EntryKind::Key => {
                 let to = self.resource.len();
@@ -245,7 +210,7 @@ impl FormState {
                     .extend_from_slice(&self.state[start..value_end]);
                 self.state.truncate(start);
                 let moved = |r: Range<usize>| r.start - start + to..r.end - start + to;
-                (entry, name, value_range) = (moved(entry), moved(name), moved(value_range));
+                (name, value_range) = (moved(name), moved(value_range));
             }
             EntryKind::Context => self
                 .context
@@ -254,8 +219,11 @@ impl FormState {
         }
         self.slots.push(Slot {
             kind,
-            omitted_when_empty: value.omitted_when_empty(),
-            entry,
+            control: match control {
+                Some(control) => control,
+                None if value.omitted_when_empty() => Control::Checkbox,
+                None => Control::Text,
+            },
             name,
             value: value_range,
         });
@@ -319,14 +287,6 @@ impl FormState {
             &self.context
         }
     }
-
-    /// The encoded bytes of each input entry, in order.
-    pub(crate) fn encoded_inputs(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.slots
-            .iter()
-            .filter(|s| s.kind == EntryKind::Input)
-            .map(|s| &self.state[s.entry.clone()])
-    }
 }
 
 impl fmt::Debug for FormState {
@@ -354,9 +314,14 @@ impl<'a> Entry<'a> {
     }
 
     /// Whether a browser omits the field from a submission when it is empty
-    /// (see [`RenderValue::omitted_when_empty`]).
+    /// (a checkbox or radio group, see [`Control::absent_when_empty`]).
     pub fn omitted_when_empty(&self) -> bool {
-        self.slot.omitted_when_empty
+        self.slot.control.absent_when_empty()
+    }
+
+    /// The control the input is rendered as.
+    pub fn control(&self) -> Control {
+        self.slot.control
     }
 
     /// The value as rendered.
@@ -488,8 +453,6 @@ mod tests {
                 encoded(b'C', "d", "x"),
             ])
         );
-        let inputs: Vec<_> = s.encoded_inputs().collect();
-        assert_eq!(inputs, [encoded(b'I', "a", "1"), encoded(b'I', "b", "2")]);
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! The signed token a form carries, as bytes: what it holds, how it is written and read.
 //!
-//! # Format, version 1
+//! # Format, version 2
 //!
 //! A token is base64url without padding of these bytes (integers big-endian):
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | version, `1` |
+//! | 1 | version, `2` |
 //! | 4 | key id |
 //! | 4 | issued at, seconds since the Unix epoch |
 //! | 4 | form digest (keyed digest of [`RenderState::FORM_NAME`], high 32 bits) |
@@ -18,8 +18,14 @@
 //! | 16 | HMAC-SHA256 of all the bytes before, with the signing subkey, first 16 bytes |
 //!
 //! A form with 20 inputs makes a token of 296 characters. The digests are
-//! keyed (see [`crate::fingerprint`]), so a token reveals nothing about the
-//! values it covers; the tag is checked in constant time.
+//! keyed and bound to the form and the record (see [`crate::fingerprint`]),
+//! the per-input ones by HMAC-SHA256, so a token reveals nothing about the
+//! values it covers, not even which records share a value; the tag is
+//! checked in constant time.
+//!
+//! Version 1 (up to 0.1.0) had the same layout with digests bound to
+//! nothing but the values; a version 1 token is refused
+//! ([`TokenError::UnsupportedVersion`]) with a request to reload the form.
 //!
 //! The token is **not** a CSRF defence: it is bound to a form and a record,
 //! not to a user's session. Use it beside a CSRF layer.
@@ -40,7 +46,7 @@ use crate::state::{FormState, RenderState};
 use crate::token_error::TokenError;
 
 /// The token format version this crate writes.
-pub const TOKEN_VERSION: u8 = 1;
+pub const TOKEN_VERSION: u8 = 2;
 
 /// The form field the token travels in unless configured otherwise.
 pub const DEFAULT_FIELD_NAME: &str = "_concurrency_token";
@@ -116,7 +122,7 @@ impl ConcurrencyToken {
     ) -> ConcurrencyToken {
         let state = FormState::of(form);
         let key = keys.signing_key();
-        let digests = StateDigests::of(&state, key);
+        let digests = StateDigests::of(&state, T::FORM_NAME, key);
         ConcurrencyToken::sign(
             keys.signing_key_id(),
             key,
@@ -405,7 +411,7 @@ mod tests {
         assert_eq!(claims.key_id, 3);
         assert_eq!(claims.inputs.len(), 2);
         let state = FormState::of(&form);
-        let d = StateDigests::of(&state, keys.signing_key());
+        let d = StateDigests::of(&state, "form", keys.signing_key());
         assert_eq!(claims.fingerprint, d.fingerprint);
         assert_eq!(claims.resource, d.resource);
         assert_eq!(*claims.inputs, *d.inputs);

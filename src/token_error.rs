@@ -51,7 +51,7 @@ impl fmt::Display for TokenError {
             ),
             TokenError::UnsupportedVersion { version } => write!(
                 f,
-                "the concurrency token has version {version}, which this server does not read; reload the page and submit the form again"
+                "the concurrency token has format version {version}, which this server does not read: the form was opened before an upgrade of the server (or on another release); reload the page to get a fresh form, then make your changes again"
             ),
             TokenError::UnknownKey { key_id } => write!(
                 f,

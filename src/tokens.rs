@@ -104,7 +104,7 @@ impl Tokens {
     }
 
     pub(crate) fn issue_for_state(&self, form_name: &str, state: &FormState) -> ConcurrencyToken {
-        let digests = StateDigests::of(state, self.keys.signing_key());
+        let digests = StateDigests::of(state, form_name, self.keys.signing_key());
         self.issue_for_digests(form_name, &digests)
     }
 
@@ -173,14 +173,14 @@ impl Opened<'_> {
         form_name: &'static str,
         state: &FormState,
     ) -> Result<(), CheckError> {
-        let (fingerprint, resource) = check_digests(state, self.key);
+        let (fingerprint, resource) = check_digests(state, form_name, self.key);
         if resource != self.claims.resource {
             return Err(CheckError::Token(TokenError::WrongResource));
         }
         if fingerprint == self.claims.fingerprint {
             return Ok(());
         }
-        let now = StateDigests::of(state, self.key);
+        let now = StateDigests::of(state, form_name, self.key);
         Err(CheckError::Conflict(Box::new(Conflict::new(
             form_name,
             &self.claims,

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! field option  := skip | key | context | rename = "name" | with = path
+//!                | checkbox | radio
 //! struct option := form = "name"
 //! ```
 //!
@@ -23,6 +24,8 @@ mod kw {
     syn::custom_keyword!(rename);
     syn::custom_keyword!(with);
     syn::custom_keyword!(form);
+    syn::custom_keyword!(checkbox);
+    syn::custom_keyword!(radio);
 }
 
 /// The attribute's name.
@@ -30,7 +33,7 @@ const ATTR: &str = "render_state";
 
 /// What can be written inside `#[render_state(...)]`, for the error that lists it.
 const VALID_OPTIONS: &str = "on a field, write one of `skip`, `key`, `context`, \
-     `rename = \"...\"`, `with = path`; on the struct, write `form = \"...\"`";
+     `rename = \"...\"`, `with = path`, `checkbox`, `radio`; on the struct, write `form = \"...\"`";
 
 /// Errors collected while reading a derive input, reported together.
 #[derive(Default)]
@@ -69,6 +72,8 @@ enum Opt {
     /// The path is `None` when it was not a path (already reported).
     With(kw::with, Option<ExprPath>),
     Form(kw::form, Option<LitStr>),
+    Checkbox(kw::checkbox),
+    Radio(kw::radio),
 }
 
 impl Opt {
@@ -81,6 +86,8 @@ impl Opt {
             Opt::Rename(..) => "rename",
             Opt::With(..) => "with",
             Opt::Form(..) => "form",
+            Opt::Checkbox(_) => "checkbox",
+            Opt::Radio(_) => "radio",
         }
     }
 
@@ -93,6 +100,8 @@ impl Opt {
             Opt::Rename(k, _) => k.span,
             Opt::With(k, _) => k.span,
             Opt::Form(k, _) => k.span,
+            Opt::Checkbox(k) => k.span,
+            Opt::Radio(k) => k.span,
         }
     }
 
@@ -105,6 +114,8 @@ impl Opt {
             Opt::Rename(..) => "#[render_state(rename = \"form_field\")]",
             Opt::With(..) => "#[render_state(with = path::to::function)]",
             Opt::Form(..) => "#[render_state(form = \"form_name\")]",
+            Opt::Checkbox(_) => "#[render_state(checkbox)]",
+            Opt::Radio(_) => "#[render_state(radio)]",
         }
     }
 }
@@ -170,6 +181,10 @@ fn parse_option(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
         Opt::Key(input.parse()?)
     } else if input.peek(kw::context) {
         Opt::Context(input.parse()?)
+    } else if input.peek(kw::checkbox) {
+        Opt::Checkbox(input.parse()?)
+    } else if input.peek(kw::radio) {
+        Opt::Radio(input.parse()?)
     } else if input.peek(kw::rename) {
         let kw: kw::rename = input.parse()?;
         let value = parse_name(input, &kw, "rename", "form_field", errors)?;
@@ -191,8 +206,10 @@ fn parse_option(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
         skip_to_comma(input)?;
         return Ok(None);
     };
-    if matches!(opt, Opt::Skip(_) | Opt::Key(_) | Opt::Context(_))
-        && !input.is_empty()
+    if matches!(
+        opt,
+        Opt::Skip(_) | Opt::Key(_) | Opt::Context(_) | Opt::Checkbox(_) | Opt::Radio(_)
+    ) && !input.is_empty()
         && !input.peek(Token![,])
     {
         let value: TokenTree = input.parse()?;
@@ -320,6 +337,8 @@ pub(crate) struct FieldOptions {
     pub(crate) role: Option<Role>,
     pub(crate) rename: Option<LitStr>,
     pub(crate) with: Option<ExprPath>,
+    /// `Checkbox` or `Radio`: the `Control` variant of an input.
+    pub(crate) control: Option<&'static str>,
 }
 
 /// Stores `opt` in `slot`, or reports it as a duplicate.
@@ -345,6 +364,7 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
     let mut context = None;
     let mut rename = None;
     let mut with = None;
+    let mut control = None;
     // The second of `key` and `context`, whichever it is.
     let mut key_and_context = None;
     for opt in parse_options(attrs, errors) {
@@ -360,6 +380,7 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
             Opt::Context(_) => once(&mut context, opt, errors),
             Opt::Rename(..) => once(&mut rename, opt, errors),
             Opt::With(..) => once(&mut with, opt, errors),
+            Opt::Checkbox(_) | Opt::Radio(_) => once(&mut control, opt, errors),
             Opt::Form(..) => errors.push(syn::Error::new(
                 opt.span(),
                 "`form` names the whole form and goes on the struct: write \
@@ -370,7 +391,10 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
     }
 
     if skip.is_some() {
-        for other in [&key, &context, &rename, &with].into_iter().flatten() {
+        for other in [&key, &context, &rename, &with, &control]
+            .into_iter()
+            .flatten()
+        {
             errors.push(syn::Error::new(
                 other.span(),
                 format!(
@@ -387,6 +411,18 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
             "a field is either `key` or `context`, not both: write \
              `#[render_state(key)]` for the record's identity (an id), or \
              `#[render_state(context)]` for a value shown but not editable",
+        ));
+    }
+
+    if let (Some(control), true) = (&control, key.is_some() || context.is_some()) {
+        errors.push(syn::Error::new(
+            control.span(),
+            format!(
+                "`{0}` says how an input is submitted, and a `key` or `context` field is \
+                 not an input: remove `{0}`, or remove `key`/`context` to make the field \
+                 an input",
+                control.name()
+            ),
         ));
     }
 
@@ -407,6 +443,11 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
         },
         with: match with {
             Some(Opt::With(_, path)) => path,
+            _ => None,
+        },
+        control: match control {
+            Some(Opt::Checkbox(_)) => Some("Checkbox"),
+            Some(Opt::Radio(_)) => Some("Radio"),
             _ => None,
         },
     }

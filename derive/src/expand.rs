@@ -120,8 +120,21 @@ pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
                 quote_spanned! {ty.span()=> &self.#field_ident }
             }
         };
-        entries.push(quote! {
-            ::concurrency_guard::FormState::#method(#state, #name, #value);
+        entries.push(match options.control {
+            Some(control) if role == Role::Input => {
+                let control = format_ident!("{control}");
+                quote! {
+                    ::concurrency_guard::FormState::input_as(
+                        #state,
+                        ::concurrency_guard::Control::#control,
+                        #name,
+                        #value,
+                    );
+                }
+            }
+            _ => quote! {
+                ::concurrency_guard::FormState::#method(#state, #name, #value);
+            },
         });
     }
     errors.finish()?;

@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use crate::conflict::EntryDiff;
-use crate::state::{EntryKind, FormState};
+use crate::entry::EntryKind;
+use crate::state::FormState;
 
 /// How many rendered states are remembered.
 pub(crate) const CAPACITY: usize = 1024;

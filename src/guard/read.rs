@@ -66,7 +66,7 @@ where
         if let Some(token) = parts.headers.get(TOKEN_HEADER) {
             return Ok(check_request(config, form, token.as_bytes(), &current));
         }
-        let digests = StateDigests::of(&current, keys.signing_key());
+        let digests = StateDigests::of(&current, form, keys.signing_key());
         // Made only when an answer carries it.
         let tagged = config.preconditions != Preconditions::Off;
         let etag = || etag::etag(keys.signing_key_id(), keys.signing_key(), form, &digests);
@@ -85,7 +85,7 @@ where
                     conditional::set_etag(res.headers_mut(), etag());
                     return Ok(res);
                 }
-                Err(failed @ Failed::IfMatch) => {
+                Err(failed @ (Failed::IfMatch | Failed::WeakTag)) => {
                     let answer = AnswerContext::of(&parts);
                     return Ok(verify::refuse(form, failed.rejection(), &answer));
                 }

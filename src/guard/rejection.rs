@@ -50,6 +50,11 @@ pub enum Rejection {
         /// The failing header.
         header: &'static str,
     },
+    /// `If-Match` lists only weak entity tags (`W/"…"`), or a weak tag that
+    /// is the record's current one: a weak tag never matches `If-Match`
+    /// (RFC 9110 §13.1.1, strong comparison), whether or not the record
+    /// changed (412).
+    WeakIfMatch,
     /// A submission with neither a token nor `If-Match` (428).
     PreconditionRequired,
     /// `If-Match` or `If-None-Match` cannot be read.
@@ -68,7 +73,9 @@ impl Rejection {
             Rejection::InvalidToken(TokenError::Expired { .. }) => StatusCode::CONFLICT,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Rejection::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Rejection::PreconditionFailed { .. } | Rejection::WeakIfMatch => {
+                StatusCode::PRECONDITION_FAILED
+            }
             Rejection::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -87,6 +94,7 @@ impl Rejection {
             Rejection::TokenNotFirst { .. } => "token-not-first",
             Rejection::BodyRead => "body-read",
             Rejection::PreconditionFailed { .. } => "precondition-failed",
+            Rejection::WeakIfMatch => "weak-if-match",
             Rejection::PreconditionRequired => "precondition-required",
             Rejection::BadPrecondition { .. } => "bad-precondition",
         }
@@ -125,6 +133,9 @@ impl fmt::Display for Rejection {
             Rejection::PreconditionFailed { header } => write!(
                 f,
                 "{header} does not hold: the record changed since you read it; GET it again for its current ETag and retry"
+            ),
+            Rejection::WeakIfMatch => f.write_str(
+                "If-Match does not hold: it carries a weak entity tag (W/\"…\"), and a weak tag never matches If-Match (RFC 9110 §13.1.1 compares strongly), whether or not the record changed; send the ETag exactly as a GET returned it, without the W/ prefix",
             ),
             Rejection::PreconditionRequired => f.write_str(
                 "this request must be conditional: send If-Match with the ETag from a GET of this resource, or the concurrency token in the x-concurrency-token header",

@@ -99,7 +99,7 @@ pub(crate) fn preconditions(
     preconditions
         .evaluate(keys, form, current)
         .map_err(|failed| {
-            let digests = StateDigests::of(current, keys.signing_key());
+            let digests = StateDigests::of(current, form, keys.signing_key());
             Refusal {
                 rejection: failed.rejection(),
                 etag: Some(etag::etag(

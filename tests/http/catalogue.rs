@@ -349,13 +349,19 @@ async fn catalogue() -> Vec<Row> {
             "token with a wrong version (0)",
             post_token(with_version(0).as_bytes()),
             S::BAD_REQUEST,
-            "has version 0, which this server does not read",
+            "format version 0, which this server does not read",
         ),
         row(
-            "token with a wrong version (2)",
-            post_token(with_version(2).as_bytes()),
+            "token of format version 1, issued before the upgrade",
+            post_token(with_version(1).as_bytes()),
             S::BAD_REQUEST,
-            "has version 2, which this server does not read",
+            "format version 1, which this server does not read",
+        ),
+        row(
+            "token with a wrong version (3)",
+            post_token(with_version(3).as_bytes()),
+            S::BAD_REQUEST,
+            "format version 3, which this server does not read",
         ),
         row(
             "token with an unknown key id",

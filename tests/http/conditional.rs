@@ -602,3 +602,54 @@ async fn loader_rejection_is_returned_as_is_on_conditional_requests() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_weak_tag_on_an_unchanged_record_says_send_the_strong_one() {
+    // RFC 9110 §13.1.1: If-Match compares strongly, so `W/"…"` never matches;
+    // the record did not change, and the answer must not say it did.
+    let (router, app) = app();
+    let tag = etag_of(&router, "/api/items/1").await;
+    let before = app.items.lock().unwrap()[&1].clone();
+    let runs = app.handler_runs.load(Ordering::SeqCst);
+    for value in [format!("W/{tag}"), format!("W/{tag}, W/\"other\"")] {
+        let (status, headers, body) = send(
+            &router,
+            put_json("/api/items/1", &[("if-match", &value)], EDIT),
+        )
+        .await;
+        assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{value}");
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("weak entity tag"), "{detail}");
+        assert!(detail.contains("without the W/ prefix"), "{detail}");
+        assert!(!detail.contains("changed since you read it"), "{detail}");
+        assert_eq!(
+            headers[header::ETAG],
+            tag.as_str(),
+            "the strong tag to send"
+        );
+    }
+    // A strong tag of an older state next to a weak current one: the weak
+    // one is still why it failed.
+    let (status, _, body) = send(
+        &router,
+        put_json(
+            "/api/items/1",
+            &[("if-match", &format!("\"1.stale\", W/{tag}"))],
+            EDIT,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert!(body.contains("weak entity tag"), "{body}");
+    assert_eq!(app.handler_runs.load(Ordering::SeqCst), runs);
+    assert_eq!(app.items.lock().unwrap()[&1], before, "nothing written");
+    // A stale strong tag alone still says the record changed.
+    let (status, _, body) = send(
+        &router,
+        put_json("/api/items/1", &[("if-match", "\"1.stale\"")], EDIT),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert!(body.contains("changed since you read it"), "{body}");
+}

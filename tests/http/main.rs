@@ -13,6 +13,7 @@ mod guard_flow;
 mod guard_multipart;
 mod guard_refusals;
 mod merge;
+mod merge_as_browsers_submit;
 mod redisplay;
 mod route_scoping;
 mod templates;

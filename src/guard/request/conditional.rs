@@ -123,6 +123,24 @@ pub(crate) fn if_match(
     }
 }
 
+/// After `If-Match` failed: whether it failed for its weak tags alone,
+/// that is every listed tag is weak, or a weak one is the current tag (RFC
+/// 9110 §13.1.1: `If-Match` compares strongly, so `W/"…"` never matches).
+fn only_weak_could_match(
+    condition: &Condition,
+    keys: &KeyRing,
+    form_name: &str,
+    now: &dyn Fn(&Key) -> StateDigests,
+) -> bool {
+    let Condition::Tags(tags) = condition else {
+        return false;
+    };
+    tags.iter().all(|(weak, _)| *weak)
+        || tags
+            .iter()
+            .any(|(weak, opaque)| *weak && current_tag_matches(opaque, keys, form_name, now))
+}
+
 /// `If-None-Match`: false when the state exists and matches `*` or one
 /// listed tag (weak comparison).
 pub(crate) fn if_none_match(
@@ -172,9 +190,13 @@ pub(crate) struct RequestPreconditions {
     if_none_match: Option<Condition>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failed {
+    /// No listed tag is the record's current tag: it changed.
     IfMatch,
+    /// `If-Match` failed because of weak tags alone: the record may well be
+    /// unchanged, but a weak tag never matches `If-Match`.
+    WeakTag,
     IfNoneMatch,
 }
 
@@ -204,10 +226,14 @@ impl RequestPreconditions {
         form: &str,
         current: &FormState,
     ) -> Result<(), Failed> {
-        let now = |key: &crate::Key| StateDigests::of(current, key);
+        let now = |key: &crate::Key| StateDigests::of(current, form, key);
         if let Some(condition) = &self.if_match {
             if !if_match(condition, keys, form, &now) {
-                return Err(Failed::IfMatch);
+                return Err(if only_weak_could_match(condition, keys, form, &now) {
+                    Failed::WeakTag
+                } else {
+                    Failed::IfMatch
+                });
             }
         }
         if let Some(condition) = &self.if_none_match {
@@ -233,10 +259,11 @@ impl RequestPreconditions {
 impl Failed {
     /// The refusal: 412 naming the header that does not hold.
     pub(crate) fn rejection(self) -> crate::guard::Rejection {
-        crate::guard::Rejection::PreconditionFailed {
-            header: match self {
-                Failed::IfMatch => "If-Match",
-                Failed::IfNoneMatch => "If-None-Match",
+        match self {
+            Failed::IfMatch => crate::guard::Rejection::PreconditionFailed { header: "If-Match" },
+            Failed::WeakTag => crate::guard::Rejection::WeakIfMatch,
+            Failed::IfNoneMatch => crate::guard::Rejection::PreconditionFailed {
+                header: "If-None-Match",
             },
         }
     }
@@ -287,10 +314,10 @@ mod tests {
         let keys = KeyRing::new(1, Key::from_bytes(&[1; 32]).unwrap())
             .rotate(2, Key::from_bytes(&[2; 32]).unwrap());
         let k1 = keys.get(1).unwrap();
-        let tag1 = etag(1, k1, "f", &StateDigests::of(&state("a"), k1));
+        let tag1 = etag(1, k1, "f", &StateDigests::of(&state("a"), "f", k1));
         assert_eq!(parse_ours(&tag1).map(|(id, _)| id), Some(1));
-        let now_a = |k: &Key| StateDigests::of(&state("a"), k);
-        let now_b = |k: &Key| StateDigests::of(&state("b"), k);
+        let now_a = |k: &Key| StateDigests::of(&state("a"), "f", k);
+        let now_b = |k: &Key| StateDigests::of(&state("b"), "f", k);
         let cond = Condition::Tags(vec![(false, tag1.clone())]);
         assert!(
             if_match(&cond, &keys, "f", &now_a),

@@ -80,7 +80,7 @@ pub(super) async fn compare<T, S>(
     body: Body,
     opened: &Opened<'_>,
     preconditions: &RequestPreconditions,
-    submitted: Option<Vec<(String, String)>>,
+    submission: Option<(Vec<(String, String)>, Bytes)>,
 ) -> Decision
 where
     T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
@@ -126,7 +126,7 @@ where
                 current,
                 held,
             };
-            stale(config, parts, body, opened, *conflict, record, submitted)
+            stale(config, parts, body, opened, *conflict, record, submission)
         }
     }
 }

@@ -49,6 +49,6 @@ where
 {
     let (_, current) = load::<T, S>(parts, state).await?;
     let keys = config.tokens.keys();
-    let digests = StateDigests::of(&current, keys.signing_key());
+    let digests = StateDigests::of(&current, T::FORM_NAME, keys.signing_key());
     Ok((keys.signing_key_id(), digests.resource))
 }

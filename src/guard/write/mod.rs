@@ -137,7 +137,8 @@ where
                 return Decision::Answer(verify::refuse(form, Rejection::InvalidToken(e), &answer));
             }
         };
-        let submitted = submitted
+        let raw = submitted;
+        let submitted = raw
             .as_deref()
             .map(|b| urlencoded::submitted_pairs(b, config.tokens.field_name()));
         if config.check_in_handler {
@@ -161,7 +162,7 @@ where
             found.body,
             &opened,
             &preconditions,
-            submitted,
+            submitted.zip(raw),
         )
         .await
     }

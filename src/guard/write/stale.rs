@@ -1,6 +1,7 @@
 //! Step 6: a stale submission, merged when the edits are disjoint, else a conflict.
 
 use axum::body::Body;
+use bytes::Bytes;
 use http::header;
 use http::request::Parts;
 
@@ -24,8 +25,13 @@ pub(super) fn stale<T: Clone + Send + Sync + 'static>(
     opened: &Opened<'_>,
     conflict: Conflict,
     record: Loaded<T>,
-    submitted: Option<Vec<(String, String)>>,
+    submission: Option<(Vec<(String, String)>, Bytes)>,
 ) -> Decision {
+    // The fields as decoded (to compare), and the body as sent (to splice).
+    let (submitted, raw) = match submission {
+        Some((pairs, raw)) => (Some(pairs), Some(raw)),
+        None => (None, None),
+    };
     let form = conflict.form_name();
     let Loaded {
         value,
@@ -33,12 +39,19 @@ pub(super) fn stale<T: Clone + Send + Sync + 'static>(
         held,
     } = record;
     let sides = submitted.as_deref().and_then(|submitted| {
-        let now = StateDigests::of(&current, opened.key);
-        merge::classify(&opened.claims.inputs, opened.key, &current, &now, submitted)
+        let now = StateDigests::of(&current, form, opened.key);
+        merge::classify(
+            &opened.claims.inputs,
+            opened.key,
+            form,
+            &current,
+            &now,
+            submitted,
+        )
     });
-    if let (true, Some(submitted), Some(sides)) = (config.merge, &submitted, &sides) {
+    if let (true, Some(raw), Some(sides)) = (config.merge, &raw, &sides) {
         if !conflict.context_changed() && !sides.iter().any(merge::InputSides::overlaps) {
-            let merged = merge::encode(&merge::rebase(submitted, sides));
+            let merged = merge::splice(raw, sides);
             tracing::info!(
                 form,
                 theirs = ?sides.iter().filter(|s| s.theirs_changed).map(|s| s.name.as_str()).collect::<Vec<_>>(),
