@@ -96,7 +96,9 @@ where
         }
         let token = config.tokens.issue_for_digests(form, &digests);
         tracing::debug!(form, "concurrency token issued");
-        let warned_token = config.early_warning.map(|_| token.value().to_owned());
+        let warned = config
+            .early_warning
+            .map(|_| (token.value().to_owned(), parts.uri.path().to_owned()));
         let hidden_input = config.auto_embed.then(|| token.hidden_input());
         parts.extensions.insert(Guarded(loaded));
         parts.extensions.insert(token);
@@ -113,12 +115,11 @@ where
         }
         Ok(match hidden_input {
             Some(hidden_input) if embeds => {
-                let script = config
-                    .early_warning
-                    .zip(warned_token)
-                    .map(|(interval, token)| {
-                        warning::script_tag(&token, interval, response.headers())
-                    });
+                let script = config.early_warning.zip(warned).and_then(
+                    |(interval, (token, path))| {
+                        warning::script_tag(&path, &token, interval, response.headers())
+                    },
+                );
                 embed::embed(response, hidden_input, script)
             }
             _ => response.map(Body::new),
