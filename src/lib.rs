@@ -128,7 +128,7 @@ pub use fingerprint::MAX_INPUTS;
 pub use guard::{
     ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, ConflictResponder,
     DEFAULT_MULTIPART_PREFIX_LIMIT, DeferredCheck, Guarded, NotGuarded, Preconditions, Refused,
-    Rejection, ResponseFuture,
+    Rejection, ResponseFuture, UncheckedSubmission,
 };
 pub use key::{Key, KeyError, KeyRing, MIN_KEY_LEN};
 pub use state::{Entry, EntryKind, FormState, RenderState};

@@ -104,8 +104,13 @@ where
         parts.extensions.insert(token);
         let mut response = inner.call(Request::from_parts(parts, body)).await?;
         let html = embed::is_html(response.headers());
-        let embeds =
-            hidden_input.is_some() && html && embed::is_identity_encoded(response.headers());
+        // Only a page the application served (2xx) gets a token: a 403 or
+        // 404 page with a form on it must not hand a client a token for a
+        // record the application refused to show it.
+        let embeds = hidden_input.is_some()
+            && response.status().is_success()
+            && html
+            && embed::is_identity_encoded(response.headers());
         // No tag on an HTML page: it carries a token (embedded here, or written
         // by the handler in template mode), and a browser revalidating it would
         // get the old page, with its old token, back from a 304, again and
@@ -115,11 +120,13 @@ where
         }
         Ok(match hidden_input {
             Some(hidden_input) if embeds => {
-                let script = config.early_warning.zip(warned).and_then(
-                    |(interval, (token, path))| {
-                        warning::script_tag(&path, &token, interval, response.headers())
-                    },
-                );
+                let script =
+                    config
+                        .early_warning
+                        .zip(warned)
+                        .and_then(|(interval, (token, path))| {
+                            warning::script_tag(&path, &token, interval, response.headers())
+                        });
                 embed::embed(response, hidden_input, script)
             }
             _ => response.map(Body::new),

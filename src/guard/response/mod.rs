@@ -129,7 +129,10 @@ pub(crate) fn reload_target(parts: &Parts) -> String {
         .and_then(|r| r.parse::<http::Uri>().ok());
     if let (Some(host), Some(referer)) = (host, referer) {
         if referer.authority().is_some_and(|a| a.as_str() == host) {
-            if let Some(pq) = referer.path_and_query().and_then(|pq| local_path(pq.as_str())) {
+            if let Some(pq) = referer
+                .path_and_query()
+                .and_then(|pq| local_path(pq.as_str()))
+            {
                 return pq;
             }
         }
@@ -199,6 +202,7 @@ fn title_of(status: StatusCode) -> &'static str {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "The submission cannot be checked",
         StatusCode::PRECONDITION_FAILED => "Precondition failed",
         StatusCode::PRECONDITION_REQUIRED => "Precondition required",
+        StatusCode::FORBIDDEN => "The submission came from another site",
         _ => "The submission was refused",
     }
 }
@@ -292,7 +296,10 @@ mod tests {
             let p = parts("/items/1?x=1", &[host, ("referer", referer)]);
             assert_eq!(reload_target(&p), "/items/1?x=1", "{referer}");
         }
-        let p = parts("/items/1", &[host, ("referer", "http://app.example/items/1/edit?a=b")]);
+        let p = parts(
+            "/items/1",
+            &[host, ("referer", "http://app.example/items/1/edit?a=b")],
+        );
         assert_eq!(reload_target(&p), "/items/1/edit?a=b");
         // A request target that is itself off-site as a link.
         for target in ["//evil.example/x", "/%2F%2Fevil.example"] {
@@ -304,10 +311,24 @@ mod tests {
 
     #[test]
     fn local_paths() {
-        assert_eq!(local_path("/a/b?c=%2F%2F").as_deref(), Some("/a/b?c=%2F%2F"));
+        assert_eq!(
+            local_path("/a/b?c=%2F%2F").as_deref(),
+            Some("/a/b?c=%2F%2F")
+        );
         assert_eq!(local_path("/"), Some("/".into()));
         assert_eq!(local_path("/my%20file").as_deref(), Some("/my%20file"));
-        for bad in ["", "a/b", "//x", "/\\x", "/%2F/x", "/%5cx", "/%09/x", "/a\\b", "/a b", "http://x/"] {
+        for bad in [
+            "",
+            "a/b",
+            "//x",
+            "/\\x",
+            "/%2F/x",
+            "/%5cx",
+            "/%09/x",
+            "/a\\b",
+            "/a b",
+            "http://x/",
+        ] {
             assert_eq!(local_path(bad), None, "{bad}");
         }
     }
