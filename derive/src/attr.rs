@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! field option  := skip | key | context | rename = "name" | with = path
-//! struct option := form = "name"
+//! struct option := form = "name" | singleton
 //! ```
 //!
 //! Parsing never stops at the first mistake: every error is collected in
@@ -23,6 +23,7 @@ mod kw {
     syn::custom_keyword!(rename);
     syn::custom_keyword!(with);
     syn::custom_keyword!(form);
+    syn::custom_keyword!(singleton);
 }
 
 /// The attribute's name.
@@ -30,7 +31,7 @@ const ATTR: &str = "render_state";
 
 /// What can be written inside `#[render_state(...)]`, for the error that lists it.
 const VALID_OPTIONS: &str = "on a field, write one of `skip`, `key`, `context`, \
-     `rename = \"...\"`, `with = path`; on the struct, write `form = \"...\"`";
+     `rename = \"...\"`, `with = path`; on the struct, write `form = \"...\"` or `singleton`";
 
 /// Errors collected while reading a derive input, reported together.
 #[derive(Default)]
@@ -48,6 +49,11 @@ impl Errors {
             Some(errors) => errors.combine(error),
             None => self.0 = Some(error),
         }
+    }
+
+    /// Whether nothing was reported yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
     }
 
     /// `Err` with every error collected, if there was any.
@@ -69,6 +75,7 @@ enum Opt {
     /// The path is `None` when it was not a path (already reported).
     With(kw::with, Option<ExprPath>),
     Form(kw::form, Option<LitStr>),
+    Singleton(kw::singleton),
 }
 
 impl Opt {
@@ -81,6 +88,7 @@ impl Opt {
             Opt::Rename(..) => "rename",
             Opt::With(..) => "with",
             Opt::Form(..) => "form",
+            Opt::Singleton(_) => "singleton",
         }
     }
 
@@ -93,6 +101,7 @@ impl Opt {
             Opt::Rename(k, _) => k.span,
             Opt::With(k, _) => k.span,
             Opt::Form(k, _) => k.span,
+            Opt::Singleton(k) => k.span,
         }
     }
 
@@ -105,6 +114,7 @@ impl Opt {
             Opt::Rename(..) => "#[render_state(rename = \"form_field\")]",
             Opt::With(..) => "#[render_state(with = path::to::function)]",
             Opt::Form(..) => "#[render_state(form = \"form_name\")]",
+            Opt::Singleton(_) => "#[render_state(singleton)]",
         }
     }
 }
@@ -170,6 +180,8 @@ fn parse_option(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
         Opt::Key(input.parse()?)
     } else if input.peek(kw::context) {
         Opt::Context(input.parse()?)
+    } else if input.peek(kw::singleton) {
+        Opt::Singleton(input.parse()?)
     } else if input.peek(kw::rename) {
         let kw: kw::rename = input.parse()?;
         let value = parse_name(input, &kw, "rename", "form_field", errors)?;
@@ -191,8 +203,10 @@ fn parse_option(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
         skip_to_comma(input)?;
         return Ok(None);
     };
-    if matches!(opt, Opt::Skip(_) | Opt::Key(_) | Opt::Context(_))
-        && !input.is_empty()
+    if matches!(
+        opt,
+        Opt::Skip(_) | Opt::Key(_) | Opt::Context(_) | Opt::Singleton(_)
+    ) && !input.is_empty()
         && !input.peek(Token![,])
     {
         let value: TokenTree = input.parse()?;
@@ -366,6 +380,12 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
                  `#[render_state(form = \"form_name\")]` above `struct`; to name \
                  this field's form field, write `rename = \"form_field\"`",
             )),
+            Opt::Singleton(..) => errors.push(syn::Error::new(
+                opt.span(),
+                "`singleton` says the whole form edits one thing only and goes on the \
+                 struct: write `#[render_state(singleton)]` above `struct`; to name the \
+                 record this field identifies, write `#[render_state(key)]`",
+            )),
         }
     }
 
@@ -412,25 +432,40 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
     }
 }
 
-/// Reads and checks the options on the struct itself: its form name.
-pub(crate) fn container_options(attrs: &[Attribute], errors: &mut Errors) -> Option<LitStr> {
+/// The options on the struct itself.
+pub(crate) struct ContainerOptions {
+    /// `form = "..."`.
+    pub(crate) form: Option<LitStr>,
+    /// Where `singleton` was written, if it was.
+    pub(crate) singleton: Option<Span>,
+}
+
+/// Reads and checks the options on the struct itself: its form name, and
+/// whether it is a singleton.
+pub(crate) fn container_options(attrs: &[Attribute], errors: &mut Errors) -> ContainerOptions {
     let mut form = None;
+    let mut singleton = None;
     for opt in parse_options(attrs, errors) {
         match opt {
             Opt::Form(..) => once(&mut form, opt, errors),
+            Opt::Singleton(..) => once(&mut singleton, opt, errors),
             _ => errors.push(syn::Error::new(
                 opt.span(),
                 format!(
                     "`{}` is a field option: put `{}` on a field, not on the struct; \
-                     on the struct, write `#[render_state(form = \"form_name\")]`",
+                     on the struct, write `#[render_state(form = \"form_name\")]` \
+                     or `#[render_state(singleton)]`",
                     opt.name(),
                     opt.example()
                 ),
             )),
         }
     }
-    match form {
-        Some(Opt::Form(_, value)) => value,
-        _ => None,
+    ContainerOptions {
+        form: match form {
+            Some(Opt::Form(_, value)) => value,
+            _ => None,
+        },
+        singleton: singleton.map(|opt| opt.span()),
     }
 }

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -26,7 +27,7 @@ use super::response::{AnswerContext, embed, warning};
 use super::verify;
 use crate::etag;
 use crate::fingerprint::StateDigests;
-use crate::state::{FormState, RenderState};
+use crate::state::{EntryKind, FormState, RenderState};
 use crate::tokens::CheckError;
 
 /// GET, HEAD: load, sign, embed.
@@ -57,6 +58,9 @@ where
             Err(rejection) => return Ok(rejection.into_response()),
         };
         let current = FormState::of(&loaded);
+        if !T::SINGLETON {
+            warn_if_keyless(form, &current);
+        }
         let keys = config.tokens.keys();
         if let Some(token) = parts.headers.get(TOKEN_HEADER) {
             return Ok(check_request(config, form, token.as_bytes(), &current));
@@ -132,6 +136,20 @@ where
             _ => response.map(Body::new),
         })
     }
+}
+
+/// A form that binds no record (no key entry) and does not say it is a
+/// singleton: its tokens fit any record showing the same values. The derive
+/// refuses it; a hand-written impl is told here, once per process.
+fn warn_if_keyless(form: &'static str, current: &FormState) {
+    static TOLD: AtomicBool = AtomicBool::new(false);
+    if current.entries().any(|e| e.kind() == EntryKind::Key) || TOLD.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    tracing::error!(
+        form,
+        "this form writes no key entry, so its tokens bind no record (they fit any record showing the same values): call state.key(\"id\", &self.id) in render_state, or set `const SINGLETON: bool = true` if the form edits one thing only"
+    );
 }
 
 /// A check request: is the form whose token this is still current? Answered
