@@ -126,6 +126,7 @@ mod fingerprint;
 mod guard;
 mod html;
 mod key;
+mod key_error;
 mod merge;
 mod state;
 mod templates;
@@ -140,7 +141,7 @@ pub use fingerprint::MAX_INPUTS;
 pub use guard::{
     ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, ConflictResponder,
     DEFAULT_MULTIPART_PREFIX_LIMIT, DeferredCheck, Guarded, NotGuarded, Preconditions, Refused,
-    Rejection, ResponseFuture,
+    Rejection, ResponseFuture, UncheckedSubmission,
 };
 pub use key::{Key, KeyError, KeyRing, MIN_KEY_LEN};
 pub use state::{Entry, FormState, RenderState};

@@ -88,6 +88,19 @@ pub trait RenderState {
     /// The form's name; a token issued for one form is refused by another.
     const FORM_NAME: &'static str;
 
+    /// Whether the form edits one thing only (site settings) and so writes
+    /// no key entry (default `false`).
+    ///
+    /// A form's key entries ([`FormState::key`]) bind its tokens to one
+    /// record: without them a token fits any record that shows the same
+    /// values, and every record shares one lock. The derive refuses a form
+    /// without a `#[render_state(key)]` field unless it says
+    /// `#[render_state(singleton)]`, which sets this. A hand-written impl
+    /// that writes no key and leaves this `false` is not refused (its
+    /// entries are known only at run time): the guard logs an error when
+    /// it renders such a form.
+    const SINGLETON: bool = false;
+
     /// Writes the form's entries, in a fixed order, into `state`.
     fn render_state(&self, state: &mut FormState);
 }

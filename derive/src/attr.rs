@@ -5,7 +5,7 @@
 //! ```text
 //! field option  := skip | key | context | rename = "name" | with = path
 //!                | checkbox | radio
-//! struct option := form = "name"
+//! struct option := form = "name" | singleton
 //! ```
 //!
 //! Parsing never stops at the first mistake: every error is collected in
@@ -26,6 +26,7 @@ mod kw {
     syn::custom_keyword!(form);
     syn::custom_keyword!(checkbox);
     syn::custom_keyword!(radio);
+    syn::custom_keyword!(singleton);
 }
 
 /// The attribute's name.
@@ -33,7 +34,7 @@ const ATTR: &str = "render_state";
 
 /// What can be written inside `#[render_state(...)]`, for the error that lists it.
 const VALID_OPTIONS: &str = "on a field, write one of `skip`, `key`, `context`, \
-     `rename = \"...\"`, `with = path`, `checkbox`, `radio`; on the struct, write `form = \"...\"`";
+     `rename = \"...\"`, `with = path`, `checkbox`, `radio`; on the struct, write `form = \"...\"` or `singleton`";
 
 /// Errors collected while reading a derive input, reported together.
 #[derive(Default)]
@@ -51,6 +52,11 @@ impl Errors {
             Some(errors) => errors.combine(error),
             None => self.0 = Some(error),
         }
+    }
+
+    /// Whether nothing was reported yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
     }
 
     /// `Err` with every error collected, if there was any.
@@ -74,6 +80,7 @@ enum Opt {
     Form(kw::form, Option<LitStr>),
     Checkbox(kw::checkbox),
     Radio(kw::radio),
+    Singleton(kw::singleton),
 }
 
 impl Opt {
@@ -88,6 +95,7 @@ impl Opt {
             Opt::Form(..) => "form",
             Opt::Checkbox(_) => "checkbox",
             Opt::Radio(_) => "radio",
+            Opt::Singleton(_) => "singleton",
         }
     }
 
@@ -102,6 +110,7 @@ impl Opt {
             Opt::Form(k, _) => k.span,
             Opt::Checkbox(k) => k.span,
             Opt::Radio(k) => k.span,
+            Opt::Singleton(k) => k.span,
         }
     }
 
@@ -116,6 +125,7 @@ impl Opt {
             Opt::Form(..) => "#[render_state(form = \"form_name\")]",
             Opt::Checkbox(_) => "#[render_state(checkbox)]",
             Opt::Radio(_) => "#[render_state(radio)]",
+            Opt::Singleton(_) => "#[render_state(singleton)]",
         }
     }
 }
@@ -185,6 +195,8 @@ fn parse_option(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
         Opt::Checkbox(input.parse()?)
     } else if input.peek(kw::radio) {
         Opt::Radio(input.parse()?)
+    } else if input.peek(kw::singleton) {
+        Opt::Singleton(input.parse()?)
     } else if input.peek(kw::rename) {
         let kw: kw::rename = input.parse()?;
         let value = parse_name(input, &kw, "rename", "form_field", errors)?;
@@ -208,7 +220,12 @@ fn parse_option(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
     };
     if matches!(
         opt,
-        Opt::Skip(_) | Opt::Key(_) | Opt::Context(_) | Opt::Checkbox(_) | Opt::Radio(_)
+        Opt::Skip(_)
+            | Opt::Key(_)
+            | Opt::Context(_)
+            | Opt::Checkbox(_)
+            | Opt::Radio(_)
+            | Opt::Singleton(_)
     ) && !input.is_empty()
         && !input.peek(Token![,])
     {
@@ -387,6 +404,12 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
                  `#[render_state(form = \"form_name\")]` above `struct`; to name \
                  this field's form field, write `rename = \"form_field\"`",
             )),
+            Opt::Singleton(..) => errors.push(syn::Error::new(
+                opt.span(),
+                "`singleton` says the whole form edits one thing only and goes on the \
+                 struct: write `#[render_state(singleton)]` above `struct`; to name the \
+                 record this field identifies, write `#[render_state(key)]`",
+            )),
         }
     }
 
@@ -453,25 +476,40 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
     }
 }
 
-/// Reads and checks the options on the struct itself: its form name.
-pub(crate) fn container_options(attrs: &[Attribute], errors: &mut Errors) -> Option<LitStr> {
+/// The options on the struct itself.
+pub(crate) struct ContainerOptions {
+    /// `form = "..."`.
+    pub(crate) form: Option<LitStr>,
+    /// Where `singleton` was written, if it was.
+    pub(crate) singleton: Option<Span>,
+}
+
+/// Reads and checks the options on the struct itself: its form name, and
+/// whether it is a singleton.
+pub(crate) fn container_options(attrs: &[Attribute], errors: &mut Errors) -> ContainerOptions {
     let mut form = None;
+    let mut singleton = None;
     for opt in parse_options(attrs, errors) {
         match opt {
             Opt::Form(..) => once(&mut form, opt, errors),
+            Opt::Singleton(..) => once(&mut singleton, opt, errors),
             _ => errors.push(syn::Error::new(
                 opt.span(),
                 format!(
                     "`{}` is a field option: put `{}` on a field, not on the struct; \
-                     on the struct, write `#[render_state(form = \"form_name\")]`",
+                     on the struct, write `#[render_state(form = \"form_name\")]` \
+                     or `#[render_state(singleton)]`",
                     opt.name(),
                     opt.example()
                 ),
             )),
         }
     }
-    match form {
-        Some(Opt::Form(_, value)) => value,
-        _ => None,
+    ContainerOptions {
+        form: match form {
+            Some(Opt::Form(_, value)) => value,
+            _ => None,
+        },
+        singleton: singleton.map(|opt| opt.span()),
     }
 }

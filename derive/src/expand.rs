@@ -76,9 +76,12 @@ pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
     };
 
     let mut errors = Errors::default();
-    let form_name = attr::container_options(&input.attrs, &mut errors)
+    let container = attr::container_options(&input.attrs, &mut errors);
+    let form_name = container
+        .form
         .map(|lit| lit.value())
         .unwrap_or_else(|| ident.unraw().to_string());
+    let mut has_key = false;
 
     let type_params: HashSet<Ident> = input
         .generics
@@ -94,6 +97,7 @@ pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
     for field in &fields.named {
         let options = attr::field_options(&field.attrs, &mut errors);
         let Some(role) = options.role else { continue };
+        has_key |= role == Role::Key;
         let Some(field_ident) = &field.ident else {
             continue;
         };
@@ -137,7 +141,31 @@ pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
             },
         });
     }
+    // A missing key is reported once the options read well: a misspelt
+    // `#[render_state(kye)]` is the mistake to show, not the missing key.
+    match (container.singleton, has_key) {
+        (None, false) if errors.is_empty() => errors.at(
+            ident,
+            format!(
+                "`{ident}` has no `#[render_state(key)]` field, so its tokens would bind no \
+                 record: a token would fit any record that shows the same values, and all \
+                 of them would share one lock. Mark the field that identifies the record \
+                 with `#[render_state(key)]` (e.g. its `id`), or, if the form edits one \
+                 thing only (site settings), write `#[render_state(singleton)]` above \
+                 `struct {ident}`"
+            ),
+        ),
+        (Some(span), true) => errors.push(syn::Error::new(
+            span,
+            "a singleton form edits one thing only and has no key: remove `singleton`, \
+             or remove `#[render_state(key)]` from the field",
+        )),
+        _ => {}
+    }
     errors.finish()?;
+    let singleton = container.singleton.is_some().then(|| {
+        quote! { const SINGLETON: bool = true; }
+    });
 
     let mut generics = input.generics.clone();
     if !bounds.is_empty() {
@@ -154,6 +182,7 @@ pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
         #[automatically_derived]
         impl #impl_generics ::concurrency_guard::RenderState for #ident #ty_generics #where_clause {
             const FORM_NAME: &'static str = #form_name;
+            #singleton
 
             fn render_state(&self, #state_param: &mut ::concurrency_guard::FormState) {
                 #(#entries)*

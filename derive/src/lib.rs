@@ -31,7 +31,10 @@ use proc_macro::TokenStream;
 /// `with` combine with either.
 ///
 /// On the struct, `#[render_state(form = "name")]` sets `FORM_NAME`
-/// (default: the struct's name).
+/// (default: the struct's name), and `#[render_state(singleton)]` says the
+/// form edits one thing only (site settings) and so has no key. A struct
+/// needs one of a `key` field or `singleton`: without a key, a token would
+/// fit any record showing the same values (a compile error says so).
 ///
 /// Generic structs keep their generics; every field whose type mentions a
 /// type parameter (and has no `with`) gets a `FieldType: RenderValue` bound.

@@ -7,6 +7,7 @@ use axum::response::Response;
 use http::request::Parts;
 
 use super::debug::DebugLog;
+use super::request::cross_origin::CrossOrigin;
 use crate::conflict::Conflict;
 use crate::tokens::Tokens;
 
@@ -74,6 +75,7 @@ pub(crate) struct Config {
     pub(crate) body_limit: BodyLimit,
     pub(crate) multipart_prefix_limit: usize,
     pub(crate) conflicts: ConflictHandling,
+    pub(crate) cross_origin: CrossOrigin,
 }
 
 /// The default for [`ConcurrencyGuardLayer::with_multipart_prefix_limit`](crate::ConcurrencyGuardLayer::with_multipart_prefix_limit): 256 KiB.

@@ -59,9 +59,16 @@ use crate::tokens::Opened;
 /// In this mode the guard neither loads nor locks on submissions
 /// ([`Guarded`](crate::Guarded) is not available to the handler), and
 /// merging is not done. API clients' `If-Match` / `If-None-Match` are
-/// checked by the same [`DeferredCheck::check`] (412 when they do not hold). A handler that never calls `check` is not
-/// protected: the guard logs a warning when a `DeferredCheck` is dropped
-/// unchecked.
+/// checked by the same [`DeferredCheck::check`] (412 when they do not hold).
+///
+/// A handler that never calls `check` is not protected, and its write
+/// must not pass for a checked one. The guard cannot undo a write that has
+/// happened, so it says so loudly: when the handler answers a success (2xx
+/// or 3xx) without having called `check`, the guard logs an error (the form
+/// and the status) and puts [`UncheckedSubmission`] in the response's
+/// extensions, for an outer layer or a test to fail on (see its docs). A
+/// handler that refuses the submission (4xx, 5xx) before checking is
+/// logged at debug level only: it wrote nothing.
 pub struct DeferredCheck<T> {
     inner: Arc<Inner>,
     _form: PhantomData<fn() -> T>,
@@ -77,7 +84,9 @@ struct Inner {
     /// What the guard's answer needs of the request, read once from it.
     answer: AnswerContext,
     submitted: Option<Vec<(String, String)>>,
-    checked: AtomicBool,
+    /// Set by [`DeferredCheck::check`]; read by the guard once the handler
+    /// has answered.
+    checked: Arc<AtomicBool>,
 }
 
 impl<T> Clone for DeferredCheck<T> {
@@ -105,6 +114,7 @@ impl<T> DeferredCheck<T> {
         preconditions: RequestPreconditions,
         answer: AnswerContext,
         submitted: Option<Vec<(String, String)>>,
+        checked: Arc<AtomicBool>,
     ) -> DeferredCheck<T> {
         DeferredCheck {
             inner: Arc::new(Inner {
@@ -114,7 +124,7 @@ impl<T> DeferredCheck<T> {
                 preconditions,
                 answer,
                 submitted,
-                checked: AtomicBool::new(false),
+                checked,
             }),
             _form: PhantomData,
         }
@@ -129,7 +139,7 @@ impl<T: RenderState> DeferredCheck<T> {
     /// from the handler.
     pub fn check(&self, current: &T) -> Result<(), Refused> {
         let inner = &self.inner;
-        inner.checked.store(true, Ordering::Relaxed);
+        inner.checked.store(true, Ordering::Release);
         let state = FormState::of(current);
         let opened = inner.token.as_ref().map(|(claims, key)| Opened {
             claims: claims.clone(),
@@ -175,15 +185,69 @@ impl<T: RenderState> DeferredCheck<T> {
     }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if !self.checked.load(Ordering::Relaxed) {
-            tracing::warn!(
-                form = self.form,
-                "a DeferredCheck was dropped without check(): the submission was not compared with the record"
-            );
-        }
+/// A handler that took the comparison upon itself
+/// ([`with_check_in_handler`](crate::ConcurrencyGuardLayer::with_check_in_handler))
+/// answered a success without calling [`DeferredCheck::check`]: whatever it
+/// wrote was not compared with the record, and a lost update may have
+/// happened. Found in the response's extensions (the guard also logs it at
+/// error level); a test or an outer layer can turn it into a failure:
+///
+/// ```
+/// # use axum::response::Response;
+/// # fn check(response: &Response) {
+/// assert!(
+///     response.extensions().get::<concurrency_guard::UncheckedSubmission>().is_none(),
+///     "a handler forgot DeferredCheck::check"
+/// );
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UncheckedSubmission {
+    /// The form ([`RenderState::FORM_NAME`]).
+    pub form: &'static str,
+}
+
+impl fmt::Display for UncheckedSubmission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the handler of form {} answered a success without calling DeferredCheck::check: the submission was not compared with the record",
+            self.form
+        )
     }
+}
+
+impl std::error::Error for UncheckedSubmission {}
+
+/// After the handler of a deferred check: flags a success answered without
+/// [`DeferredCheck::check`] (error log, [`UncheckedSubmission`]).
+pub(crate) fn after_handler<B>(
+    form: &'static str,
+    mut response: http::Response<B>,
+    checked: &AtomicBool,
+) -> http::Response<B> {
+    if checked.load(Ordering::Acquire) {
+        return response;
+    }
+    let status = response.status();
+    if status.is_success() || status.is_redirection() {
+        tracing::error!(
+            form,
+            status = status.as_u16(),
+            "the handler answered a success without calling DeferredCheck::check: the submission was not compared with the record (a lost update may have happened)"
+        );
+        response
+            .extensions_mut()
+            .insert(UncheckedSubmission { form });
+    } else {
+        tracing::debug!(
+            form,
+            status = status.as_u16(),
+            "the handler refused the submission before DeferredCheck::check"
+        );
+    }
+    response
 }
 
 impl<T, S> FromRequestParts<S> for DeferredCheck<T>

@@ -14,6 +14,7 @@ use super::config::{
     BodyLimit, Config, ConflictHandling, DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions, Shared,
 };
 use super::debug::DebugLog;
+use super::request::cross_origin::CrossOrigin;
 use super::service::ConcurrencyGuard;
 use crate::conflict::Conflict;
 use crate::key::KeyRing;
@@ -33,6 +34,15 @@ use crate::tokens::Tokens;
 ///   token, loads `T` again under the record's lock and calls the handler
 ///   only if nothing the form showed has changed; else answers 409.
 /// - OPTIONS and TRACE pass through.
+///
+/// The token is **not a CSRF defence**: it says which record a form showed,
+/// not who submits it (it is not bound to a session), and a forged
+/// submission of a current form passes its check; the conflict page even
+/// offers "save my version anyway". What the guard does against forgery is
+/// [cross-origin protection](Self::with_cross_origin_protection), on by
+/// default: a browser's submission from another site is refused (403)
+/// before anything else. For more (sessions, older browsers) put a CSRF
+/// layer outside the guard.
 ///
 /// See the [crate docs](crate) for a complete example.
 #[must_use]
@@ -82,6 +92,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 check_in_handler: false,
                 early_warning: None,
                 debug: None,
+                cross_origin: CrossOrigin::default(),
             }),
             state,
             _form: PhantomData,
@@ -203,6 +214,40 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// allowed to see, and only works within one process.
     pub fn with_debug(mut self, on: bool) -> Self {
         self.config_mut().debug = on.then(|| Arc::new(DebugLog::default()));
+        self
+    }
+
+    /// Cross-origin protection for unsafe methods (default **on**): a
+    /// browser's submission from another site is refused with 403 (the
+    /// typed reason [`Rejection::CrossOrigin`](crate::Rejection::CrossOrigin))
+    /// before the body is read, the record loaded or the handler run. As
+    /// Go's `net/http` `CrossOriginProtection` decides: `Sec-Fetch-Site:
+    /// same-origin` or `none` passes, any other value is refused; without
+    /// it, `Origin` must name the request's `Host`; a request with neither
+    /// header is not a browser's cross-site request and passes (API
+    /// clients, `curl`, tests). It is not a CSRF defence on its own for
+    /// browsers that send neither header (before 2020) and does not stop a
+    /// sibling subdomain that is same-origin by proxy; see
+    /// [`with_trusted_origin`](Self::with_trusted_origin) for other origins
+    /// of your own.
+    pub fn with_cross_origin_protection(mut self, on: bool) -> Self {
+        self.config_mut().cross_origin.on = on;
+        self
+    }
+
+    /// Trusts submissions from `origin` (`scheme://host[:port]`, as browsers
+    /// send it in `Origin`, e.g. `https://admin.example.com`) under
+    /// cross-origin protection. Compared exactly, ASCII case aside: a path
+    /// or a trailing `/` never matches.
+    pub fn with_trusted_origin(mut self, origin: impl Into<String>) -> Self {
+        let origin = origin.into().to_ascii_lowercase();
+        if origin.trim_end_matches('/').matches('/').count() != 2 || origin.ends_with('/') {
+            tracing::warn!(
+                %origin,
+                "a trusted origin is scheme://host[:port], without a path: this one never matches"
+            );
+        }
+        self.config_mut().cross_origin.trusted.push(origin);
         self
     }
 

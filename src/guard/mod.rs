@@ -35,7 +35,7 @@ mod write;
 pub use config::{
     ConflictHandling, ConflictResponder, DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions,
 };
-pub use deferred::{DeferredCheck, Refused};
+pub use deferred::{DeferredCheck, Refused, UncheckedSubmission};
 pub use extract::{Guarded, NotGuarded};
 pub use layer::ConcurrencyGuardLayer;
 pub use rejection::Rejection;

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -25,6 +26,7 @@ use super::request::TOKEN_HEADER;
 use super::request::conditional::{self, Failed, RequestPreconditions};
 use super::response::{AnswerContext, embed, warning};
 use super::verify;
+use crate::entry::EntryKind;
 use crate::etag;
 use crate::fingerprint::StateDigests;
 use crate::state::{FormState, RenderState};
@@ -62,6 +64,9 @@ where
             }
         };
         let current = FormState::of(&loaded);
+        if !T::SINGLETON {
+            warn_if_keyless(form, &current);
+        }
         let keys = config.tokens.keys();
         if let Some(token) = parts.headers.get(TOKEN_HEADER) {
             return Ok(check_request(config, form, token.as_bytes(), &current));
@@ -101,14 +106,21 @@ where
         }
         let token = config.tokens.issue_for_digests(form, &digests);
         tracing::debug!(form, "concurrency token issued");
-        let warned_token = config.early_warning.map(|_| token.value().to_owned());
+        let warned = config
+            .early_warning
+            .map(|_| (token.value().to_owned(), parts.uri.path().to_owned()));
         let hidden_input = config.auto_embed.then(|| token.hidden_input());
         parts.extensions.insert(Guarded(loaded));
         parts.extensions.insert(token);
         let mut response = inner.call(Request::from_parts(parts, body)).await?;
         let html = embed::is_html(response.headers());
-        let embeds =
-            hidden_input.is_some() && html && embed::is_identity_encoded(response.headers());
+        // Only a page the application served (2xx) gets a token: a 403 or
+        // 404 page with a form on it must not hand a client a token for a
+        // record the application refused to show it.
+        let embeds = hidden_input.is_some()
+            && response.status().is_success()
+            && html
+            && embed::is_identity_encoded(response.headers());
         // No tag on an HTML page: it carries a token (embedded here, or written
         // by the handler in template mode), and a browser revalidating it would
         // get the old page, with its old token, back from a 304, again and
@@ -118,17 +130,32 @@ where
         }
         Ok(match hidden_input {
             Some(hidden_input) if embeds => {
-                let script = config
-                    .early_warning
-                    .zip(warned_token)
-                    .map(|(interval, token)| {
-                        warning::script_tag(&token, interval, response.headers())
-                    });
+                let script =
+                    config
+                        .early_warning
+                        .zip(warned)
+                        .and_then(|(interval, (token, path))| {
+                            warning::script_tag(&path, &token, interval, response.headers())
+                        });
                 embed::embed(response, hidden_input, script)
             }
             _ => response.map(Body::new),
         })
     }
+}
+
+/// A form that binds no record (no key entry) and does not say it is a
+/// singleton: its tokens fit any record showing the same values. The derive
+/// refuses it; a hand-written impl is told here, once per process.
+fn warn_if_keyless(form: &'static str, current: &FormState) {
+    static TOLD: AtomicBool = AtomicBool::new(false);
+    if current.entries().any(|e| e.kind() == EntryKind::Key) || TOLD.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    tracing::error!(
+        form,
+        "this form writes no key entry, so its tokens bind no record (they fit any record showing the same values): call state.key(\"id\", &self.id) in render_state, or set `const SINGLETON: bool = true` if the form edits one thing only"
+    );
 }
 
 /// A check request: is the form whose token this is still current? Answered

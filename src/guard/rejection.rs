@@ -57,6 +57,13 @@ pub enum Rejection {
     WeakIfMatch,
     /// A submission with neither a token nor `If-Match` (428).
     PreconditionRequired,
+    /// A browser's submission from another site (403): see
+    /// [`with_cross_origin_protection`](crate::ConcurrencyGuardLayer::with_cross_origin_protection).
+    CrossOrigin {
+        /// The header that told: `Sec-Fetch-Site`, or `Origin` (which did
+        /// not match `Host`).
+        header: &'static str,
+    },
     /// `If-Match` or `If-None-Match` cannot be read.
     BadPrecondition {
         /// The header.
@@ -77,6 +84,7 @@ impl Rejection {
                 StatusCode::PRECONDITION_FAILED
             }
             Rejection::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Rejection::CrossOrigin { .. } => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -97,6 +105,7 @@ impl Rejection {
             Rejection::WeakIfMatch => "weak-if-match",
             Rejection::PreconditionRequired => "precondition-required",
             Rejection::BadPrecondition { .. } => "bad-precondition",
+            Rejection::CrossOrigin { .. } => "cross-origin",
         }
     }
 }
@@ -139,6 +148,10 @@ impl fmt::Display for Rejection {
             ),
             Rejection::PreconditionRequired => f.write_str(
                 "this request must be conditional: send If-Match with the ETag from a GET of this resource, or the concurrency token in the x-concurrency-token header",
+            ),
+            Rejection::CrossOrigin { header } => write!(
+                f,
+                "cross-origin request refused: the browser's {header} header says this submission came from another site; submit the form from this site's own page"
             ),
             Rejection::BadPrecondition { header, reason } => {
                 write!(f, "the {header} header is malformed: {reason}")

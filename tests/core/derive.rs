@@ -182,7 +182,7 @@ fn generic_structs_render_their_parameters() {
 }
 
 #[derive(RenderState)]
-#[render_state(form = "membership-v2")]
+#[render_state(form = "membership-v2", singleton)]
 struct Renamed {
     name: String,
 }
@@ -197,11 +197,20 @@ fn form_name_is_the_struct_name_unless_given() {
 }
 
 #[derive(RenderState)]
+#[render_state(singleton)]
 struct Empty {}
 
 #[test]
 fn a_struct_without_fields_writes_nothing() {
     assert_eq!(entries(&Empty {}), vec![]);
+}
+
+/// Issue 22, item 6: a keyless form says it is a singleton, and the trait
+/// carries it; a form with a key is not one.
+#[test]
+fn singleton_is_declared() {
+    const { assert!(Empty::SINGLETON && Renamed::SINGLETON) };
+    const { assert!(!ItemForm::SINGLETON) };
 }
 
 // Reahl's participation table, read through tokens: what changes the token.

@@ -16,6 +16,7 @@ mod merge;
 mod merge_as_browsers_submit;
 mod redisplay;
 mod route_scoping;
+mod security;
 mod templates;
 mod transactional;
 mod unknown_fields;

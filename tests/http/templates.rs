@@ -92,7 +92,7 @@ mod askama_engine {
 #[cfg(feature = "minijinja")]
 mod minijinja_engine {
     use concurrency_guard::ConcurrencyToken;
-    use minijinja::value::{Serde, Value};
+    use minijinja::value::Value;
     use minijinja::{Environment, context};
 
     use super::through_the_guard::renders_one_usable_token;
@@ -117,7 +117,8 @@ mod minijinja_engine {
     /// The token serialized by minijinja's serde (as in a serialized struct).
     #[tokio::test]
     async fn minijinja_renders_a_serialized_token_as_html() {
-        renders_one_usable_token(|item, token| render_with(Value::from(Serde(&token)), item)).await;
+        renders_one_usable_token(|item, token| render_with(Value::from_serialize(&token), item))
+            .await;
     }
 
     #[test]
@@ -141,7 +142,7 @@ mod minijinja_engine {
         let html = env
             .get_template("page.html")
             .unwrap()
-            .render(context! { page => Value::from(Serde(Page { token: token.clone() })) })
+            .render(context! { page => Value::from_serialize(Page { token: token.clone() }) })
             .unwrap();
         assert_eq!(html, format!("{}|&lt;", token.hidden_input()));
         // Outside minijinja, the token serializes to its value.

@@ -2,6 +2,7 @@
 //! multipart body), within the body limit, and its preconditions.
 
 pub(crate) mod conditional;
+pub(crate) mod cross_origin;
 mod limit;
 pub(crate) mod multipart;
 mod token;

@@ -42,10 +42,7 @@ impl AnswerContext {
         AnswerContext {
             format: Format::of(&parts.headers),
             reload: reload_target(parts),
-            action: parts
-                .uri
-                .path_and_query()
-                .map_or_else(|| "/".to_owned(), |pq| pq.to_string()),
+            action: own_path(parts),
         }
     }
 }
@@ -118,7 +115,8 @@ fn prefers_json(headers: &HeaderMap) -> bool {
 }
 
 /// Where "reload the form" points: the page the form was on when the
-/// browser says so (same host), else the submission's own URL.
+/// browser says so (same host) and its path is a [`local_path`], else the
+/// submission's own path.
 pub(crate) fn reload_target(parts: &Parts) -> String {
     let host = parts
         .headers
@@ -131,15 +129,70 @@ pub(crate) fn reload_target(parts: &Parts) -> String {
         .and_then(|r| r.parse::<http::Uri>().ok());
     if let (Some(host), Some(referer)) = (host, referer) {
         if referer.authority().is_some_and(|a| a.as_str() == host) {
-            if let Some(pq) = referer.path_and_query() {
-                return pq.to_string();
+            if let Some(pq) = referer
+                .path_and_query()
+                .and_then(|pq| local_path(pq.as_str()))
+            {
+                return pq;
             }
         }
     }
+    own_path(parts)
+}
+
+/// The request's own path and query as a [`local_path`], else `/`.
+fn own_path(parts: &Parts) -> String {
     parts
         .uri
         .path_and_query()
-        .map_or_else(|| "/".to_owned(), |pq| pq.to_string())
+        .and_then(|pq| local_path(pq.as_str()))
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+/// `path` (with its query) when, as a link on this origin's pages, it can
+/// only point to this origin: it starts with exactly one `/` (not `//` or
+/// `/\`, which a browser reads as `//`), holds no backslash, space or
+/// control character (a browser drops tabs and line breaks from URLs:
+/// `/<TAB>/evil` is `//evil`), and its percent-decoded form does not start
+/// with `//` or `/\` either (for servers that decode and redirect).
+/// `None` otherwise.
+pub(crate) fn local_path(path: &str) -> Option<String> {
+    fn leaves(b: &[u8]) -> bool {
+        b.first() != Some(&b'/') || matches!(b.get(1), Some(b'/' | b'\\'))
+    }
+    let bytes = path.as_bytes();
+    if leaves(bytes) || bytes.iter().any(|&c| c == b'\\' || c <= b' ' || c == 0x7f) {
+        return None;
+    }
+    let mut decoded = percent_decoded(bytes);
+    decoded.retain(|c| !matches!(c, b'\t' | b'\n' | b'\r'));
+    if leaves(&decoded) {
+        return None;
+    }
+    Some(path.to_owned())
+}
+
+/// `bytes` with `%XX` escapes decoded (malformed ones kept as they are).
+fn percent_decoded(bytes: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some(hex(*bytes.get(i + 1)?)? << 4 | hex(*bytes.get(i + 2)?)?))
+            .flatten();
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 fn title_of(status: StatusCode) -> &'static str {
@@ -149,6 +202,7 @@ fn title_of(status: StatusCode) -> &'static str {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "The submission cannot be checked",
         StatusCode::PRECONDITION_FAILED => "Precondition failed",
         StatusCode::PRECONDITION_REQUIRED => "Precondition required",
+        StatusCode::FORBIDDEN => "The submission came from another site",
         _ => "The submission was refused",
     }
 }
@@ -213,6 +267,71 @@ fn problem_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parts(uri: &str, pairs: &[(&'static str, &str)]) -> Parts {
+        let mut req = http::Request::builder().uri(uri);
+        for (k, v) in pairs {
+            req = req.header(*k, *v);
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
+    /// Issue 22, item 10: a Referer on this host whose path a browser would
+    /// read as another origin (`//host`, `/\host`, encoded or with a tab)
+    /// never becomes the reload link; the submission's own path does.
+    #[test]
+    fn the_reload_link_never_leaves_the_origin() {
+        let host = ("host", "app.example");
+        for referer in [
+            "http://app.example//evil.example/x",
+            "http://app.example/\\evil.example/x",
+            "http://app.example/%2F%2Fevil.example/x",
+            "http://app.example/%5C%5Cevil.example",
+            "http://app.example/%2f/evil.example",
+            "http://app.example/%09/evil.example",
+            "https://evil.example/items/1",
+            "javascript:alert(1)",
+            "//evil.example/x",
+        ] {
+            let p = parts("/items/1?x=1", &[host, ("referer", referer)]);
+            assert_eq!(reload_target(&p), "/items/1?x=1", "{referer}");
+        }
+        let p = parts(
+            "/items/1",
+            &[host, ("referer", "http://app.example/items/1/edit?a=b")],
+        );
+        assert_eq!(reload_target(&p), "/items/1/edit?a=b");
+        // A request target that is itself off-site as a link.
+        for target in ["//evil.example/x", "/%2F%2Fevil.example"] {
+            let p = parts(target, &[host]);
+            assert_eq!(reload_target(&p), "/", "{target}");
+            assert_eq!(AnswerContext::of(&p).action, "/", "{target}");
+        }
+    }
+
+    #[test]
+    fn local_paths() {
+        assert_eq!(
+            local_path("/a/b?c=%2F%2F").as_deref(),
+            Some("/a/b?c=%2F%2F")
+        );
+        assert_eq!(local_path("/"), Some("/".into()));
+        assert_eq!(local_path("/my%20file").as_deref(), Some("/my%20file"));
+        for bad in [
+            "",
+            "a/b",
+            "//x",
+            "/\\x",
+            "/%2F/x",
+            "/%5cx",
+            "/%09/x",
+            "/a\\b",
+            "/a b",
+            "http://x/",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad}");
+        }
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

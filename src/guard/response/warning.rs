@@ -13,7 +13,11 @@
 //! typed stays on the page until they choose to reload.
 //!
 //! The script is served by the guard itself at the page's path with the
-//! query `?concurrency-guard=warn.js`, so `script-src 'self'` allows it; when
+//! query `?concurrency-guard=warn.js`, so `script-src 'self'` allows it. The
+//! tag names it by absolute path (`/items/1?concurrency-guard=warn.js`),
+//! never by a relative URL that an injected `<base href>` could send to
+//! another origin with the page's nonce; a page whose path is not a plain
+//! local path gets no script. When
 //! the page's `Content-Security-Policy` carries a nonce, the script tag
 //! carries it too. Styles are set through the CSSOM, which CSP does not
 //! block. Without JavaScript everything works as before.
@@ -21,6 +25,7 @@
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Uri, header};
 
+use super::local_path;
 use crate::html::escape;
 
 /// The script.
@@ -53,16 +58,24 @@ pub(crate) fn script_response() -> Response {
     res
 }
 
-/// The script tag for a page whose token is `token`.
-pub(crate) fn script_tag(token: &str, interval_secs: u64, response_headers: &HeaderMap) -> String {
+/// The script tag for the page at `page_path` whose token is `token`;
+/// `None` when the path is not a [`local_path`].
+pub(crate) fn script_tag(
+    page_path: &str,
+    token: &str,
+    interval_secs: u64,
+    response_headers: &HeaderMap,
+) -> Option<String> {
+    let path = local_path(page_path)?;
     let nonce = csp_nonce(response_headers)
         .map(|n| format!(r#" nonce="{}""#, escape(&n)))
         .unwrap_or_default();
-    format!(
-        r#"<script src="?{QUERY}&amp;v={version}" data-token="{token}" data-interval="{interval_secs}" defer{nonce}></script>"#,
+    Some(format!(
+        r#"<script src="{path}?{QUERY}&amp;v={version}" data-token="{token}" data-interval="{interval_secs}" defer{nonce}></script>"#,
+        path = escape(&path),
         version = env!("CARGO_PKG_VERSION"),
         token = escape(token),
-    )
+    ))
 }
 
 /// The nonce of the response's `script-src` (or `default-src`), if any.
@@ -115,8 +128,25 @@ mod tests {
             ),
         );
         assert_eq!(csp_nonce(&h).as_deref(), Some("abc123"));
-        let tag = script_tag("T", 15, &h);
+        let tag = script_tag("/items/1", "T", 15, &h).unwrap();
         assert!(tag.contains(r#"nonce="abc123""#) && tag.contains(r#"data-interval="15""#));
+    }
+
+    /// Issue 22, item 8: the tag names the script by absolute path, so an
+    /// injected `<base href="https://evil.example/">` cannot redirect it.
+    #[test]
+    fn the_script_src_is_an_absolute_path() {
+        let h = HeaderMap::new();
+        let tag = script_tag("/items/1", "T", 15, &h).unwrap();
+        let version = env!("CARGO_PKG_VERSION");
+        assert!(
+            tag.starts_with(&format!(
+                r#"<script src="/items/1?concurrency-guard=warn.js&amp;v={version}""#
+            )),
+            "{tag}"
+        );
+        assert_eq!(script_tag("//evil.example/x", "T", 15, &h), None);
+        assert_eq!(script_tag("items/1", "T", 15, &h), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Steps 3 to 5: open the token, then leave the comparison to the handler or lock, load and compare.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -59,6 +60,7 @@ pub(super) fn defer<T: RenderState + Send + Sync + 'static>(
     submitted: Option<Vec<(String, String)>>,
 ) -> Decision {
     let answer = AnswerContext::of(parts);
+    let checked = Arc::new(AtomicBool::new(false));
     let deferred = DeferredCheck::<T>::new(
         config.clone(),
         T::FORM_NAME,
@@ -66,9 +68,10 @@ pub(super) fn defer<T: RenderState + Send + Sync + 'static>(
         preconditions,
         answer,
         submitted,
+        checked.clone(),
     );
     parts.extensions.insert(deferred);
-    Decision::handler(body, None, After::Nothing)
+    Decision::handler(body, None, After::Deferred(checked))
 }
 
 /// Step 5: lock the record before loading it, so the state compared is the

@@ -1,5 +1,8 @@
 //! What the checks of a submission decide, and what becomes of the handler's answer.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use axum::body::Body;
 use http::Response;
 
@@ -33,6 +36,9 @@ pub(crate) enum After {
     EmbedInRefusal(PendingToken),
     /// The conflict the handler was shown goes into the answer's extensions.
     Conflict(Box<Conflict>),
+    /// The handler was to call [`DeferredCheck::check`](crate::DeferredCheck::check):
+    /// a success without it is flagged.
+    Deferred(Arc<AtomicBool>),
 }
 
 /// Where a step that answers leaves the submission.

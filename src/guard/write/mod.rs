@@ -23,7 +23,7 @@ use axum::body::Body;
 use axum::extract::FromRequestParts;
 use bytes::Bytes;
 use http::request::Parts;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use tower_service::Service;
 
 mod check;
@@ -38,7 +38,9 @@ use precondition::{conditional, read_preconditions, unconditional};
 
 use super::BoxError;
 use super::config::{Config, Shared};
+use super::deferred;
 use super::rejection::Rejection;
+use super::request::cross_origin::Detected;
 use super::request::{TokenSource, urlencoded};
 use super::response::{AnswerContext, embed};
 use super::verify::{self, PendingToken};
@@ -74,6 +76,9 @@ where
                 let response = response?;
                 Ok(match after {
                     After::Nothing => response.map(Body::new),
+                    After::Deferred(checked) => {
+                        deferred::after_handler(T::FORM_NAME, response.map(Body::new), &checked)
+                    }
                     After::EmbedInRefusal(pending) => embed_in_refusal(config, response, &pending),
                     After::Conflict(conflict) => {
                         let mut response = response.map(Body::new);
@@ -101,6 +106,18 @@ where
 {
     async move {
         let form = T::FORM_NAME;
+        if let Err(detected) = config.cross_origin.check(parts) {
+            let header = match detected {
+                Detected::SecFetchSite => "Sec-Fetch-Site",
+                Detected::OriginNotHost => "Origin",
+            };
+            let answer = AnswerContext::of(parts);
+            return Decision::Answer(verify::refuse(
+                form,
+                Rejection::CrossOrigin { header },
+                &answer,
+            ));
+        }
         let preconditions = match read_preconditions(config, parts) {
             Ok(p) => p,
             Err(rejection) => {
@@ -169,8 +186,10 @@ where
 }
 
 /// A handler that shows the form again after a failed submission (400,
-/// 422…) gets the token embedded as on GET: the data it shows is current.
-/// A 2xx answer to a write gets nothing (its data may have just changed).
+/// 409, 422: the input was wrong) gets the token embedded as on GET: the
+/// data it shows is current. Any other answer gets nothing: a 2xx answer to
+/// a write (its data may have just changed), and a refusal of the client
+/// itself (401, 403, 404…: the application would not show it the record).
 fn embed_in_refusal<B>(
     config: &Config,
     response: Response<B>,
@@ -181,7 +200,10 @@ where
     B::Error: Into<BoxError>,
 {
     if config.auto_embed
-        && response.status().is_client_error()
+        && matches!(
+            response.status(),
+            StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
+        )
         && embed::is_rewritable_html(response.headers())
     {
         embed::embed(response, pending.sign().hidden_input(), None)

@@ -3,18 +3,21 @@ use concurrency_guard::RenderState;
 #[derive(RenderState)]
 #[render_state(form = "item")]
 struct ItemForm {
+    #[render_state(key)]
+    id: i64,
     name: String,
 }
 
 #[derive(RenderState)]
-#[render_state(form = "r#raw and spaces")]
+#[render_state(form = "r#raw and spaces", singleton)]
 struct r#Raw {}
 
 fn main() {
     assert_eq!(ItemForm::FORM_NAME, "item");
     assert_eq!(Raw::FORM_NAME, "r#raw and spaces");
-    let _ = ItemForm {
+    let form = ItemForm {
+        id: 1,
         name: String::new(),
-    }
-    .name;
+    };
+    let _ = (form.id, form.name);
 }

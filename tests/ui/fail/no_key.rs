@@ -1,0 +1,9 @@
+use concurrency_guard::RenderState;
+
+#[derive(RenderState)]
+struct ItemForm {
+    id: i64,
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use concurrency_guard::RenderState;
+
+#[derive(RenderState)]
+struct Settings {
+    #[render_state(singleton)]
+    site_name: String,
+}
+
+fn main() {}
