@@ -14,4 +14,5 @@ mod guard_multipart;
 mod guard_refusals;
 mod merge;
 mod redisplay;
+mod security_lock;
 mod transactional;

@@ -149,6 +149,8 @@ fn title_of(status: StatusCode) -> &'static str {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "The submission cannot be checked",
         StatusCode::PRECONDITION_FAILED => "Precondition failed",
         StatusCode::PRECONDITION_REQUIRED => "Precondition required",
+        StatusCode::REQUEST_TIMEOUT => "The submission took too long to arrive",
+        StatusCode::SERVICE_UNAVAILABLE => "The record is busy",
         _ => "The submission was refused",
     }
 }
