@@ -91,6 +91,12 @@ impl StateDigests {
     }
 }
 
+/// The resource digest of `state` under `key`: which record it is (the
+/// record lock's key), from its key entries alone.
+pub(crate) fn resource_digest(state: &FormState, key: &Key) -> u64 {
+    xxh3_64_with_secret(state.resource_bytes(), &key.material().fingerprint_secret)
+}
+
 /// What a submission is checked by: the fingerprint and the resource
 /// digest of `state` under `key`, without the per-input digests (needed only
 /// to explain a conflict or to sign a new token).

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::response::Response;
 use http::request::Parts;
@@ -76,7 +77,22 @@ pub(crate) struct Config {
     pub(crate) multipart_prefix_limit: usize,
     pub(crate) conflicts: ConflictHandling,
     pub(crate) cross_origin: CrossOrigin,
+    /// How long the client may leave a body the guard reads (or streams to
+    /// the handler under the record's lock) without sending more.
+    pub(crate) body_read_timeout: Duration,
+    /// How long a submission waits for its record's lock.
+    pub(crate) lock_timeout: Duration,
 }
+
+/// The most bytes of a body the guard buffers when the limit is axum's
+/// (a `DefaultBodyLimit::disable()` leaves this one): 16 MiB.
+pub(crate) const BODY_CEILING: usize = 16 * 1024 * 1024;
+
+/// The default of [`ConcurrencyGuardLayer::with_body_read_timeout`](crate::ConcurrencyGuardLayer::with_body_read_timeout).
+pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default of [`ConcurrencyGuardLayer::with_lock_timeout`](crate::ConcurrencyGuardLayer::with_lock_timeout).
+pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The default for [`ConcurrencyGuardLayer::with_multipart_prefix_limit`](crate::ConcurrencyGuardLayer::with_multipart_prefix_limit): 256 KiB.
 pub const DEFAULT_MULTIPART_PREFIX_LIMIT: usize = 256 * 1024;
@@ -84,10 +100,21 @@ pub const DEFAULT_MULTIPART_PREFIX_LIMIT: usize = 256 * 1024;
 /// How the body limit is set.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum BodyLimit {
-    /// Axum's `DefaultBodyLimit` where set, else 2 MiB.
+    /// Axum's `DefaultBodyLimit` where set, else 2 MiB; never more than
+    /// [`BODY_CEILING`] for what the guard buffers.
     Axum,
     /// This many bytes.
     Bytes(usize),
+}
+
+impl BodyLimit {
+    /// The most bytes the guard buffers.
+    pub(crate) fn buffered(self) -> usize {
+        match self {
+            BodyLimit::Axum => BODY_CEILING,
+            BodyLimit::Bytes(n) => n,
+        }
+    }
 }
 
 /// What every request of one guarded route reads: one reference count per

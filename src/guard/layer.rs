@@ -11,7 +11,8 @@ use http::request::Parts;
 use tower_layer::Layer;
 
 use super::config::{
-    BodyLimit, Config, ConflictHandling, DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions, Shared,
+    BodyLimit, Config, ConflictHandling, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions, Shared,
 };
 use super::debug::DebugLog;
 use super::request::cross_origin::CrossOrigin;
@@ -93,6 +94,8 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 early_warning: None,
                 debug: None,
                 cross_origin: CrossOrigin::default(),
+                body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+                lock_timeout: DEFAULT_LOCK_TIMEOUT,
             }),
             state,
             _form: PhantomData,
@@ -127,10 +130,44 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
         self
     }
 
-    /// The most bytes of an urlencoded body the guard buffers (413 beyond).
-    /// Without it, axum's `DefaultBodyLimit` applies (2 MiB unless set).
+    /// The most bytes of a body the guard buffers (413 Content Too Large
+    /// beyond, with a message; the handler does not run). The guard buffers
+    /// an urlencoded form, and any body other than multipart of a
+    /// submission it locks a record for (so that the lock is never held
+    /// while the client sends): the handler gets the same bytes.
+    ///
+    /// Without it, axum's `DefaultBodyLimit` applies (2 MiB unless set), and
+    /// never more than the guard's own ceiling of 16 MiB, which holds even
+    /// under `DefaultBodyLimit::disable()`. With it, `bytes` is the limit,
+    /// whatever axum's is. A multipart body is never buffered whole: only
+    /// its token part is (see [`with_multipart_prefix_limit`](Self::with_multipart_prefix_limit)),
+    /// the rest streams to the handler under axum's limit.
     pub fn with_body_limit(mut self, bytes: usize) -> Self {
         self.config_mut().body_limit = BodyLimit::Bytes(bytes);
+        self
+    }
+
+    /// How long the client may pause while sending a body (default 30
+    /// seconds): the longest wait for the next piece of a body the guard
+    /// reads before the handler, answered **408 Request Timeout** (RFC 9110
+    /// §15.5.9) with a message, the handler not run. The rest of a
+    /// multipart body, which streams to the handler while the record's lock
+    /// is held, answers to the same timeout: a pause longer than this is an
+    /// error to the handler's extractor (axum's `Multipart` answers 400), so
+    /// a client that stops sending cannot keep the record locked. The wait
+    /// for the handler itself is not counted, only the wait for the client.
+    pub fn with_body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.config_mut().body_read_timeout = timeout;
+        self
+    }
+
+    /// How long a submission waits for its record's lock (default 5
+    /// seconds) while another submission to the same record is checked and
+    /// written. Beyond it the guard answers **503 Service Unavailable** with
+    /// `Retry-After` (this timeout in whole seconds, at least 1) and a
+    /// message; the handler does not run and nothing is written.
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.config_mut().lock_timeout = timeout;
         self
     }
 

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
 use tokio::sync::OwnedMutexGuard;
 
@@ -74,8 +75,9 @@ pub(crate) struct ResourceLock {
     guard: Option<OwnedMutexGuard<()>>,
 }
 
-/// Waits for the lock of `key`.
-pub(crate) async fn lock(key: LockKey) -> ResourceLock {
+/// Waits at most `timeout` for the lock of `key`: `None` when another
+/// submission held it all that time.
+pub(crate) async fn lock_within(key: LockKey, timeout: Duration) -> Option<ResourceLock> {
     let mutex = {
         let mut table = shard(&key).lock().unwrap_or_else(|e| e.into_inner());
         let Table { held, spare } = &mut *table;
@@ -83,27 +85,39 @@ pub(crate) async fn lock(key: LockKey) -> ResourceLock {
             .or_insert_with(|| spare.pop().unwrap_or_default())
             .clone()
     };
-    let guard = mutex.lock_owned().await;
-    ResourceLock {
-        key,
-        guard: Some(guard),
+    // The waiting future owns the clone: gone when the wait ends either way.
+    let acquired = tokio::time::timeout(timeout, mutex.lock_owned()).await;
+    match acquired {
+        Ok(guard) => Some(ResourceLock {
+            key,
+            guard: Some(guard),
+        }),
+        Err(_) => {
+            release(key);
+            None
+        }
     }
 }
 
 impl Drop for ResourceLock {
     fn drop(&mut self) {
         drop(self.guard.take());
-        let mut table = shard(&self.key).lock().unwrap_or_else(|e| e.into_inner());
-        let Table { held, spare } = &mut *table;
-        // Only the table holds it (clones are made under the shard's lock,
-        // and this holder's went with its guard): nobody holds or waits for
-        // it, so it is free and can serve another record.
-        if let Entry::Occupied(entry) = held.entry(self.key) {
-            if Arc::strong_count(entry.get()) == 1 {
-                let free = entry.remove();
-                if spare.len() < SPARE {
-                    spare.push(free);
-                }
+        release(self.key);
+    }
+}
+
+/// Removes the entry of `key` when nobody holds or waits for it.
+fn release(key: LockKey) {
+    let mut table = shard(&key).lock().unwrap_or_else(|e| e.into_inner());
+    let Table { held, spare } = &mut *table;
+    // Only the table holds it (clones are made under the shard's lock, and
+    // this holder's or waiter's is gone): nobody holds or waits for it, so
+    // it is free and can serve another record.
+    if let Entry::Occupied(entry) = held.entry(key) {
+        if Arc::strong_count(entry.get()) == 1 {
+            let free = entry.remove();
+            if spare.len() < SPARE {
+                spare.push(free);
             }
         }
     }
@@ -112,7 +126,10 @@ impl Drop for ResourceLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    async fn lock(key: LockKey) -> ResourceLock {
+        lock_within(key, Duration::from_secs(3600)).await.unwrap()
+    }
 
     #[tokio::test]
     async fn one_holder_at_a_time_and_entries_are_cleaned() {
@@ -134,6 +151,17 @@ mod tests {
             table.spare.iter().all(|m| m.try_lock().is_ok()),
             "a spare lock is free"
         );
+    }
+
+    #[tokio::test]
+    async fn a_wait_ends_at_the_timeout_and_leaves_no_entry() {
+        let key = (u32::MAX - 2, 9);
+        let first = lock(key).await;
+        let second = lock_within(key, Duration::from_millis(20)).await;
+        assert!(second.is_none(), "the first still holds it");
+        drop(first);
+        assert!(!shard(&key).lock().unwrap().held.contains_key(&key));
+        assert!(lock_within(key, Duration::from_millis(20)).await.is_some());
     }
 
     #[tokio::test]

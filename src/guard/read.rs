@@ -55,6 +55,9 @@ where
         if config.early_warning.is_some() && warning::is_script_request(&parts.uri) {
             return Ok(warning::script_response());
         }
+        if parts.headers.contains_key(TOKEN_HEADER) {
+            return Ok(check_request::<T, S>(config, state, form, &mut parts).await);
+        }
         let loaded = match T::from_request_parts(&mut parts, state).await {
             Ok(loaded) => loaded,
             Err(rejection) => {
@@ -68,9 +71,6 @@ where
             warn_if_keyless(form, &current);
         }
         let keys = config.tokens.keys();
-        if let Some(token) = parts.headers.get(TOKEN_HEADER) {
-            return Ok(check_request(config, form, token.as_bytes(), &current));
-        }
         let digests = StateDigests::of(&current, form, keys.signing_key());
         // Made only when an answer carries it.
         let tagged = config.preconditions != Preconditions::Off;
@@ -160,19 +160,31 @@ fn warn_if_keyless(form: &'static str, current: &FormState) {
 
 /// A check request: is the form whose token this is still current? Answered
 /// from the loader and the fingerprint alone, without a body: 204 current,
-/// 409 stale (or expired), 400 a token that is not one of this form's.
-fn check_request(
+/// 409 stale (or expired), 400 a token that is not one of this form's. The
+/// token's signature, form and age are checked before the loader runs: a
+/// client without a valid token costs no load.
+async fn check_request<T, S>(
     config: &Config,
+    state: &S,
     form: &'static str,
-    token: &[u8],
-    current: &FormState,
-) -> Response<Body> {
-    let status = match config
-        .tokens
-        .open(token.trim_ascii(), form)
-        .map_err(CheckError::Token)
-        .and_then(|opened| opened.compare(form, current))
-    {
+    parts: &mut Parts,
+) -> Response<Body>
+where
+    T: RenderState + FromRequestParts<S>,
+{
+    let token = parts
+        .headers
+        .get(TOKEN_HEADER)
+        .map_or(&[][..], |v| v.as_bytes())
+        .trim_ascii();
+    let checked = match config.tokens.open(token, form) {
+        Ok(opened) => match T::from_request_parts(parts, state).await {
+            Ok(loaded) => opened.compare(form, &FormState::of(&loaded)),
+            Err(rejection) => return rejection.into_response(),
+        },
+        Err(e) => Err(CheckError::Token(e)),
+    };
+    let status = match checked {
         Ok(_) => StatusCode::NO_CONTENT,
         Err(CheckError::Conflict(_)) => StatusCode::CONFLICT,
         Err(CheckError::Token(e @ crate::TokenError::Expired { .. })) => {

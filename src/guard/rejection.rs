@@ -44,6 +44,18 @@ pub enum Rejection {
     },
     /// The body could not be read (the connection failed).
     BodyRead,
+    /// The client paused longer than the read timeout while sending the
+    /// body (408).
+    BodyTimeout {
+        /// The read timeout, in whole seconds (rounded up).
+        seconds: u64,
+    },
+    /// Another submission to the same record held its lock for longer than
+    /// the lock timeout (503, with `Retry-After`).
+    RecordBusy {
+        /// When to try again, in seconds.
+        retry_after: u64,
+    },
     /// `If-Match` or `If-None-Match` does not hold: the client's copy is
     /// stale (412).
     PreconditionFailed {
@@ -85,6 +97,8 @@ impl Rejection {
             }
             Rejection::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Rejection::CrossOrigin { .. } => StatusCode::FORBIDDEN,
+            Rejection::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Rejection::RecordBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -101,6 +115,8 @@ impl Rejection {
             Rejection::BadMultipart { .. } => "bad-multipart",
             Rejection::TokenNotFirst { .. } => "token-not-first",
             Rejection::BodyRead => "body-read",
+            Rejection::BodyTimeout { .. } => "body-timeout",
+            Rejection::RecordBusy { .. } => "record-busy",
             Rejection::PreconditionFailed { .. } => "precondition-failed",
             Rejection::WeakIfMatch => "weak-if-match",
             Rejection::PreconditionRequired => "precondition-required",
@@ -139,6 +155,14 @@ impl fmt::Display for Rejection {
                 "the concurrency token was not within the first {limit} bytes of the multipart body: put the token field before any file field"
             ),
             Rejection::BodyRead => f.write_str("the submission's body could not be read"),
+            Rejection::BodyTimeout { seconds } => write!(
+                f,
+                "the submission's body stopped arriving: nothing came for {seconds} seconds; submit it again"
+            ),
+            Rejection::RecordBusy { retry_after } => write!(
+                f,
+                "another submission is writing this record; nothing was saved, try again in {retry_after} seconds"
+            ),
             Rejection::PreconditionFailed { header } => write!(
                 f,
                 "{header} does not hold: the record changed since you read it; GET it again for its current ETag and retry"
@@ -162,6 +186,15 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
+impl Rejection {
+    /// Sets the headers the status needs: `Retry-After` on 503.
+    pub(crate) fn set_headers(&self, headers: &mut http::HeaderMap) {
+        if let Rejection::RecordBusy { retry_after } = self {
+            headers.insert(header::RETRY_AFTER, (*retry_after).into());
+        }
+    }
+}
+
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let mut res = (
@@ -170,6 +203,7 @@ impl IntoResponse for Rejection {
             self.to_string(),
         )
             .into_response();
+        self.set_headers(res.headers_mut());
         res.extensions_mut().insert(self);
         res
     }

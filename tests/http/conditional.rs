@@ -425,14 +425,19 @@ async fn if_match_true_then_if_none_match_is_evaluated() {
     .await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
     assert!(body.contains("If-None-Match"));
-    // If-None-Match with a stale tag holds: the write passes.
-    let (status, _, _) = send(
+    // If-None-Match with tags alone does not tie the write to the record's
+    // state (it holds for every state but those listed): no stand-in for
+    // the token or If-Match where preconditions are required (issue 22,
+    // item 5), so 428, and nothing is written.
+    let runs = app.handler_runs.load(Ordering::SeqCst);
+    let (status, _, body) = send(
         &router,
         put_json("/api/items/1", &[("if-none-match", "\"1.stale\"")], EDIT),
     )
     .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(app.items.lock().unwrap()[&1].name, "Floor lamp");
+    assert_eq!(status, StatusCode::PRECONDITION_REQUIRED, "{body}");
+    assert_eq!(app.handler_runs.load(Ordering::SeqCst), runs);
+    assert_eq!(app.items.lock().unwrap()[&1].name, "Lamp");
 }
 
 #[tokio::test]

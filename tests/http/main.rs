@@ -17,6 +17,7 @@ mod merge_as_browsers_submit;
 mod redisplay;
 mod route_scoping;
 mod security;
+mod security_lock;
 mod templates;
 mod transactional;
 mod unknown_fields;

@@ -34,6 +34,10 @@ pub(crate) enum Condition {
     Tags(Vec<(bool, String)>),
 }
 
+/// The most entity tags `If-Match` and `If-None-Match` may list, over all
+/// their fields (400 beyond): a client has one tag per record it read.
+pub(crate) const MAX_TAGS: usize = 16;
+
 /// Why a precondition header could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Malformed(pub(crate) &'static str);
@@ -96,6 +100,9 @@ fn parse_list(
             {
                 return Err(Malformed("an entity tag holds a character it may not"));
             }
+            if tags.len() == MAX_TAGS {
+                return Err(Malformed("it lists more than 16 entity tags"));
+            }
             tags.push((weak, opaque.to_owned()));
             text = &rest[end..];
         }
@@ -107,69 +114,79 @@ fn parse_list(
     }
 }
 
+/// The record's current entity tag under each key a listed tag names,
+/// each made once however many tags name the key.
+pub(crate) struct CurrentTags<'a> {
+    keys: &'a KeyRing,
+    form_name: &'a str,
+    now: &'a dyn Fn(&Key) -> StateDigests,
+    made: Vec<(u32, String)>,
+}
+
+impl<'a> CurrentTags<'a> {
+    pub(crate) fn new(
+        keys: &'a KeyRing,
+        form_name: &'a str,
+        now: &'a dyn Fn(&Key) -> StateDigests,
+    ) -> CurrentTags<'a> {
+        CurrentTags {
+            keys,
+            form_name,
+            now,
+            made: Vec::new(),
+        }
+    }
+
+    /// Whether `opaque` (one of our tags, quotes included) is the record's
+    /// tag now, under the key it names.
+    fn matches(&mut self, opaque: &str) -> bool {
+        let Some((key_id, _)) = parse_ours(opaque) else {
+            return false;
+        };
+        if let Some((_, tag)) = self.made.iter().find(|(id, _)| *id == key_id) {
+            return tag == opaque;
+        }
+        let Some(key) = self.keys.get(key_id) else {
+            return false;
+        };
+        let tag = etag(key_id, key, self.form_name, &(self.now)(key));
+        let matches = tag == opaque;
+        self.made.push((key_id, tag));
+        matches
+    }
+}
+
 /// `If-Match`: true when the state exists and one listed strong tag is the
 /// state's tag now, under the key the tag names (strong comparison).
-pub(crate) fn if_match(
-    condition: &Condition,
-    keys: &KeyRing,
-    form_name: &str,
-    now: &dyn Fn(&Key) -> StateDigests,
-) -> bool {
+pub(crate) fn if_match(condition: &Condition, now: &mut CurrentTags<'_>) -> bool {
     match condition {
         Condition::Any => true,
         Condition::Tags(tags) => tags
             .iter()
-            .any(|(weak, opaque)| !weak && current_tag_matches(opaque, keys, form_name, now)),
+            .any(|(weak, opaque)| !weak && now.matches(opaque)),
     }
 }
 
 /// After `If-Match` failed: whether it failed for its weak tags alone,
 /// that is every listed tag is weak, or a weak one is the current tag (RFC
 /// 9110 §13.1.1: `If-Match` compares strongly, so `W/"…"` never matches).
-fn only_weak_could_match(
-    condition: &Condition,
-    keys: &KeyRing,
-    form_name: &str,
-    now: &dyn Fn(&Key) -> StateDigests,
-) -> bool {
+fn only_weak_could_match(condition: &Condition, now: &mut CurrentTags<'_>) -> bool {
     let Condition::Tags(tags) = condition else {
         return false;
     };
     tags.iter().all(|(weak, _)| *weak)
         || tags
             .iter()
-            .any(|(weak, opaque)| *weak && current_tag_matches(opaque, keys, form_name, now))
+            .any(|(weak, opaque)| *weak && now.matches(opaque))
 }
 
 /// `If-None-Match`: false when the state exists and matches `*` or one
 /// listed tag (weak comparison).
-pub(crate) fn if_none_match(
-    condition: &Condition,
-    keys: &KeyRing,
-    form_name: &str,
-    now: &dyn Fn(&Key) -> StateDigests,
-) -> bool {
+pub(crate) fn if_none_match(condition: &Condition, now: &mut CurrentTags<'_>) -> bool {
     match condition {
         Condition::Any => false,
-        Condition::Tags(tags) => !tags
-            .iter()
-            .any(|(_, opaque)| current_tag_matches(opaque, keys, form_name, now)),
+        Condition::Tags(tags) => !tags.iter().any(|(_, opaque)| now.matches(opaque)),
     }
-}
-
-fn current_tag_matches(
-    opaque: &str,
-    keys: &KeyRing,
-    form_name: &str,
-    now: &dyn Fn(&Key) -> StateDigests,
-) -> bool {
-    let Some((key_id, _)) = parse_ours(opaque) else {
-        return false;
-    };
-    let Some(key) = keys.get(key_id) else {
-        return false;
-    };
-    etag(key_id, key, form_name, &now(key)) == opaque
 }
 
 /// Sets `ETag` unless the handler set one.
@@ -226,10 +243,11 @@ impl RequestPreconditions {
         form: &str,
         current: &FormState,
     ) -> Result<(), Failed> {
-        let now = |key: &crate::Key| StateDigests::of(current, form, key);
+        let digests = |key: &crate::Key| StateDigests::of(current, form, key);
+        let mut now = CurrentTags::new(keys, form, &digests);
         if let Some(condition) = &self.if_match {
-            if !if_match(condition, keys, form, &now) {
-                return Err(if only_weak_could_match(condition, keys, form, &now) {
+            if !if_match(condition, &mut now) {
+                return Err(if only_weak_could_match(condition, &mut now) {
                     Failed::WeakTag
                 } else {
                     Failed::IfMatch
@@ -237,22 +255,19 @@ impl RequestPreconditions {
             }
         }
         if let Some(condition) = &self.if_none_match {
-            if !if_none_match(condition, keys, form, &now) {
+            if !if_none_match(condition, &mut now) {
                 return Err(Failed::IfNoneMatch);
             }
         }
         Ok(())
     }
 
-    /// The record an `If-Match` tag of the signing key names, if any.
-    pub(crate) fn signing_resource(&self, signing_id: u32) -> Option<u64> {
-        let Some(Condition::Tags(tags)) = &self.if_match else {
-            return None;
-        };
-        tags.iter()
-            .filter_map(|(_, opaque)| parse_ours(opaque))
-            .find(|(id, _)| *id == signing_id)
-            .map(|(_, resource)| resource)
+    /// Whether these make a write conditional on the record's state, as a
+    /// required precondition must: `If-Match`, or `If-None-Match: *` (create
+    /// only). `If-None-Match` with tags holds for every state but those
+    /// few: it guards nothing against a lost update.
+    pub(crate) fn guard_the_write(&self) -> bool {
+        self.if_match.is_some() || self.if_none_match == Some(Condition::Any)
     }
 }
 
@@ -318,25 +333,56 @@ mod tests {
         assert_eq!(parse_ours(&tag1).map(|(id, _)| id), Some(1));
         let now_a = |k: &Key| StateDigests::of(&state("a"), "f", k);
         let now_b = |k: &Key| StateDigests::of(&state("b"), "f", k);
+        let a = || CurrentTags::new(&keys, "f", &now_a);
+        let b = || CurrentTags::new(&keys, "f", &now_b);
         let cond = Condition::Tags(vec![(false, tag1.clone())]);
         assert!(
-            if_match(&cond, &keys, "f", &now_a),
+            if_match(&cond, &mut a()),
             "an older key's tag still matches"
         );
-        assert!(!if_match(&cond, &keys, "f", &now_b));
-        assert!(!if_match(&cond, &keys, "g", &now_a), "another form's tag");
+        assert!(!if_match(&cond, &mut b()));
+        assert!(
+            !if_match(&cond, &mut CurrentTags::new(&keys, "g", &now_a)),
+            "another form's tag"
+        );
         let weak = Condition::Tags(vec![(true, tag1.clone())]);
-        assert!(
-            !if_match(&weak, &keys, "f", &now_a),
-            "If-Match compares strongly"
-        );
-        assert!(
-            !if_none_match(&weak, &keys, "f", &now_a),
-            "If-None-Match weakly"
-        );
-        assert!(if_none_match(&weak, &keys, "f", &now_b));
-        assert!(!if_none_match(&Condition::Any, &keys, "f", &now_a));
+        assert!(!if_match(&weak, &mut a()), "If-Match compares strongly");
+        assert!(!if_none_match(&weak, &mut a()), "If-None-Match weakly");
+        assert!(if_none_match(&weak, &mut b()));
+        assert!(!if_none_match(&Condition::Any, &mut a()));
         let gone = KeyRing::new(2, Key::from_bytes(&[2; 32]).unwrap());
-        assert!(!if_match(&cond, &gone, "f", &now_a), "a removed key's tag");
+        assert!(
+            !if_match(&cond, &mut CurrentTags::new(&gone, "f", &now_a)),
+            "a removed key's tag"
+        );
+    }
+
+    #[test]
+    fn digests_are_made_once_per_key_and_lists_are_capped() {
+        let keys = KeyRing::new(1, Key::from_bytes(&[1; 32]).unwrap());
+        let made = std::cell::Cell::new(0);
+        let now = |k: &Key| {
+            made.set(made.get() + 1);
+            StateDigests::of(&state("a"), "f", k)
+        };
+        let stale: Vec<(bool, String)> = (0..MAX_TAGS)
+            .map(|i| (false, format!("\"1.{}{i:02}\"", "A".repeat(30))))
+            .collect();
+        assert!(!if_match(
+            &Condition::Tags(stale),
+            &mut CurrentTags::new(&keys, "f", &now)
+        ));
+        assert_eq!(made.get(), 1, "one key, one set of digests");
+
+        let many = vec![r#""a""#; MAX_TAGS].join(", ");
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_MATCH, HeaderValue::from_str(&many).unwrap());
+        assert!(condition(&h, header::IF_MATCH).is_ok(), "{MAX_TAGS} tags");
+        h.append(header::IF_MATCH, HeaderValue::from_static(r#""b""#));
+        assert_eq!(
+            condition(&h, header::IF_MATCH),
+            Err(Malformed("it lists more than 16 entity tags")),
+            "over several fields"
+        );
     }
 }

@@ -1,24 +1,74 @@
-//! Reading a body within its limit: axum's `DefaultBodyLimit` or the guard's own.
+//! Reading a body within its limit (axum's `DefaultBodyLimit` or the guard's own) and its read timeout.
+
+use std::time::Duration;
 
 use axum::RequestExt as _;
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
-use http::Request;
 use http::request::Parts;
+use http::{Request, header};
 use http_body_util::BodyExt as _;
 
+use super::timeout::{BodyTimedOut, IdleTimeout};
 use crate::guard::config::BodyLimit;
 use crate::guard::rejection::Rejection;
 
-/// The whole body as one `Bytes`: the frame itself when it comes in one
-/// (no copy), else the frames joined. Trailers are dropped.
-pub(super) async fn collect(mut body: Body) -> Result<Bytes, axum::Error> {
+/// How the guard reads a body: within which limit, and how long the client
+/// may pause.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reading {
+    pub(crate) limit: BodyLimit,
+    pub(crate) timeout: Duration,
+}
+
+impl Reading {
+    /// `body` with the read timeout on each of its frames.
+    pub(crate) fn timed(&self, body: Body) -> Body {
+        Body::new(IdleTimeout::new(body, self.timeout))
+    }
+}
+
+/// The whole body, read within the limit and the read timeout: read before
+/// the record is locked, so that the lock is never held while the client
+/// sends. A declared length over the limit is refused before reading.
+pub(crate) async fn buffer(
+    parts: &mut Parts,
+    body: Body,
+    reading: Reading,
+) -> Result<Bytes, Rejection> {
+    let most = reading.limit.buffered();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > most as u64) {
+        return Err(Rejection::PayloadTooLarge { limit: Some(most) });
+    }
+    let body = reading.timed(limited(parts, body, reading.limit));
+    collect(body, most, reading.limit).await
+}
+
+/// The whole body as one `Bytes` (at most `most` of them): the frame itself
+/// when it comes in one (no copy), else the frames joined. Trailers are
+/// dropped.
+pub(super) async fn collect(
+    mut body: Body,
+    most: usize,
+    limit: BodyLimit,
+) -> Result<Bytes, Rejection> {
     let mut first = Bytes::new();
     let mut joined: Option<BytesMut> = None;
+    let mut read = 0usize;
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
+        let frame = frame.map_err(|e| read_error(&e, limit))?;
+        let Ok(data) = frame.into_data() else {
             continue;
         };
+        read = read.saturating_add(data.len());
+        if read > most {
+            return Err(Rejection::PayloadTooLarge { limit: Some(most) });
+        }
         match &mut joined {
             Some(buf) => buf.extend_from_slice(&data),
             None if first.is_empty() => first = data,
@@ -56,6 +106,11 @@ pub(super) fn limited(parts: &mut Parts, body: Body, limit: BodyLimit) -> Body {
 pub(super) fn read_error(error: &axum::Error, limit: BodyLimit) -> Rejection {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
+        if let Some(timed_out) = e.downcast_ref::<BodyTimedOut>() {
+            return Rejection::BodyTimeout {
+                seconds: timed_out.seconds(),
+            };
+        }
         if e.is::<http_body_util::LengthLimitError>() {
             return Rejection::PayloadTooLarge {
                 limit: match limit {

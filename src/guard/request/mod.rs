@@ -5,7 +5,10 @@ pub(crate) mod conditional;
 pub(crate) mod cross_origin;
 mod limit;
 pub(crate) mod multipart;
+mod timeout;
 mod token;
 pub(crate) mod urlencoded;
 
+pub(crate) use limit::{Reading, buffer};
+pub(crate) use timeout::whole_seconds;
 pub(crate) use token::{Found, TOKEN_HEADER, TokenSource, find_token};

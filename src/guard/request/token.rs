@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, header};
 
-use super::limit::{collect, limited, read_error};
+use super::limit::{Reading, buffer, limited};
 use super::{multipart, urlencoded};
 use crate::guard::config::BodyLimit;
 use crate::guard::rejection::Rejection;
@@ -58,8 +58,19 @@ impl TokenSource {
     /// Reads the request's headers.
     pub(crate) fn of(headers: &HeaderMap) -> TokenSource {
         if headers.contains_key(TOKEN_HEADER) {
-            return TokenSource::Header;
+            TokenSource::Header
+        } else {
+            TokenSource::of_body(headers)
         }
+    }
+
+    /// What the body is, read from its `Content-Type` exactly as the
+    /// extractors downstream read it, so that no body one of them takes for
+    /// a form passes here for something else: axum's `Form` takes any type
+    /// that *starts with* `application/x-www-form-urlencoded`; its
+    /// `Multipart` (multer) parses the type with the `mime` crate and wants
+    /// `multipart/form-data` and a boundary.
+    fn of_body(headers: &HeaderMap) -> TokenSource {
         let Some(value) = headers.get(header::CONTENT_TYPE) else {
             return TokenSource::None;
         };
@@ -70,23 +81,37 @@ impl TokenSource {
         let Ok(value) = value.to_str() else {
             return TokenSource::Other;
         };
-        let mut params = value.split(';');
-        let essence = params.next().unwrap_or_default().trim();
-        if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            TokenSource::UrlEncoded
-        } else if essence.eq_ignore_ascii_case("multipart/form-data") {
-            let boundary = params
-                .filter_map(|p| p.split_once('='))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
-                .map(|(_, v)| v.trim().trim_matches('"'));
-            TokenSource::Multipart(match boundary {
-                Some(b) if !b.is_empty() && b.len() <= 70 => Ok(b.to_owned()),
-                Some(_) => Err("the multipart boundary must be 1 to 70 characters"),
-                None => Err("the multipart body has no boundary in its Content-Type"),
-            })
-        } else {
-            TokenSource::Other
+        let essence = value.split([';', ',']).next().unwrap_or_default().trim();
+        // axum's `RawForm`: `content_type.starts_with(…)`, case and all;
+        // the guard reads any case too (stricter, never looser).
+        if value.starts_with("application/x-www-form-urlencoded")
+            || essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        {
+            return TokenSource::UrlEncoded;
         }
+        match value.parse::<mime::Mime>() {
+            Ok(m) if m.type_() == mime::MULTIPART && m.subtype() == mime::FORM_DATA => {
+                TokenSource::Multipart(match m.get_param(mime::BOUNDARY) {
+                    Some(b) if !b.as_str().is_empty() && b.as_str().len() <= 70 => {
+                        Ok(b.as_str().to_owned())
+                    }
+                    Some(_) => Err("the multipart boundary must be 1 to 70 characters"),
+                    None => Err("the multipart body has no boundary in its Content-Type"),
+                })
+            }
+            // Not a type multer reads, but meant as one: refused, not
+            // passed on as some other body.
+            _ if essence.eq_ignore_ascii_case("multipart/form-data") => {
+                TokenSource::Multipart(Err("the multipart Content-Type cannot be read"))
+            }
+            _ => TokenSource::Other,
+        }
+    }
+
+    /// Whether the body (the token aside) is multipart, streamed to the
+    /// handler rather than buffered.
+    pub(crate) fn body_is_multipart(headers: &HeaderMap) -> bool {
+        matches!(TokenSource::of_body(headers), TokenSource::Multipart(_))
     }
 
     /// Whether the token travels in a header.
@@ -103,31 +128,44 @@ impl TokenSource {
 /// Finds the token of a submission, from `source` (its headers, read by
 /// [`TokenSource::of`]). Takes the parts only to apply the body limit, and
 /// gives them back at once: the future holds the body and its reader alone.
+///
+/// Every body comes back read by the guard (urlencoded; with
+/// `buffer_other`, any body but multipart, for a write the guard locks) or
+/// under the read timeout (multipart, streamed).
 pub(crate) async fn find_token(
     source: TokenSource,
     parts: &mut Parts,
     body: Body,
     field: &str,
-    limit: BodyLimit,
+    reading: Reading,
     multipart_prefix_limit: usize,
+    buffer_other: bool,
 ) -> Result<Found, Rejection> {
     match source {
-        TokenSource::Header => match parts.headers.get(TOKEN_HEADER).map(|v| v.to_str()) {
-            Some(Ok(token)) => Ok(Found {
-                token: Bytes::copy_from_slice(token.trim().as_bytes()),
+        TokenSource::Header => {
+            let token = match parts.headers.get(TOKEN_HEADER).map(|v| v.to_str()) {
+                Some(Ok(token)) => Bytes::copy_from_slice(token.trim().as_bytes()),
+                _ => {
+                    return Err(Rejection::InvalidToken(TokenError::Malformed {
+                        reason: "the header is not base64url text",
+                    }));
+                }
+            };
+            let body = if TokenSource::body_is_multipart(&parts.headers) {
+                reading.timed(limited(parts, body, BodyLimit::Axum))
+            } else if buffer_other {
+                Body::from(buffer(parts, body, reading).await?)
+            } else {
+                body
+            };
+            Ok(Found {
+                token,
                 body,
                 form: None,
-            }),
-            _ => Err(Rejection::InvalidToken(TokenError::Malformed {
-                reason: "the header is not base64url text",
-            })),
-        },
+            })
+        }
         TokenSource::UrlEncoded => {
-            let body = limited(parts, body, limit);
-            let bytes = match collect(body).await {
-                Ok(bytes) => bytes,
-                Err(e) => return Err(read_error(&e, limit)),
-            };
+            let bytes = buffer(parts, body, reading).await?;
             let token = match urlencoded::scan_urlencoded_token(&bytes, field)? {
                 Cow::Borrowed(token) => bytes.slice_ref(token.as_bytes()),
                 Cow::Owned(token) => Bytes::from(token),
@@ -154,7 +192,7 @@ pub(crate) async fn find_token(
             // the prefix limit); the rest streams to the handler, so the
             // whole body answers to axum's limit, as the handler's own
             // extractor does, not to the urlencoded buffer's.
-            let body = limited(parts, body, BodyLimit::Axum);
+            let body = reading.timed(limited(parts, body, BodyLimit::Axum));
             // Boxed: its scanner is large, and a urlencoded submission
             // should not carry its room in every request's future.
             let (token, body) = Box::pin(multipart::read_multipart_prefix(
@@ -194,7 +232,20 @@ mod tests {
         let (mut parts, ()) = Request::new(()).into_parts();
         let frames = frames.iter().map(|f| Bytes::from_static(f.as_bytes()));
         let body = Body::new(crate::guard::response::embed::Frames(frames.collect()));
-        find_token(TokenSource::UrlEncoded, &mut parts, body, "t", limit, 1024).await
+        let reading = Reading {
+            limit,
+            timeout: std::time::Duration::from_secs(5),
+        };
+        find_token(
+            TokenSource::UrlEncoded,
+            &mut parts,
+            body,
+            "t",
+            reading,
+            1024,
+            true,
+        )
+        .await
     }
 
     #[tokio::test]

@@ -203,6 +203,8 @@ fn title_of(status: StatusCode) -> &'static str {
         StatusCode::PRECONDITION_FAILED => "Precondition failed",
         StatusCode::PRECONDITION_REQUIRED => "Precondition required",
         StatusCode::FORBIDDEN => "The submission came from another site",
+        StatusCode::REQUEST_TIMEOUT => "The submission took too long to arrive",
+        StatusCode::SERVICE_UNAVAILABLE => "The record is busy",
         _ => "The submission was refused",
     }
 }

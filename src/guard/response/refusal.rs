@@ -38,6 +38,7 @@ pub(crate) fn rejection(rejection: Rejection, answer: &AnswerContext) -> Respons
             html_response(status, format, title_of(status), body)
         }
     };
+    rejection.set_headers(res.headers_mut());
     res.extensions_mut().insert(rejection);
     res
 }

@@ -9,12 +9,11 @@ use bytes::Bytes;
 use http::request::Parts;
 
 use super::decision::{After, Decision, Step};
-use super::load::{Loaded, load, lock_key_of_loaded};
+use super::load::{Loaded, lock_and_load, reading};
 use super::stale::stale;
 use crate::guard::config::Config;
 use crate::guard::deferred::DeferredCheck;
 use crate::guard::extract::Guarded;
-use crate::guard::lock::{self};
 use crate::guard::request::conditional::RequestPreconditions;
 use crate::guard::request::{self, Found, TokenSource};
 use crate::guard::response::AnswerContext;
@@ -36,8 +35,10 @@ pub(super) async fn open_token(
         parts,
         body,
         config.tokens.field_name(),
-        config.body_limit,
+        reading(config),
         config.multipart_prefix_limit,
+        // Read before the lock is taken; a deferred check takes none.
+        !config.check_in_handler,
     )
     .await;
     match found {
@@ -93,17 +94,14 @@ where
     // of an older key names the record under that key, so the record is
     // loaded once to learn its signing-key digest.
     let signing_id = config.tokens.keys().signing_key_id();
-    let lock_key = if opened.claims.key_id == signing_id {
-        (signing_id, opened.claims.resource)
-    } else {
-        match lock_key_of_loaded::<T, S>(config, parts, state).await {
-            Ok(key) => key,
-            Err(answer) => return Decision::Answer(answer),
-        }
-    };
-    let held = lock::lock(lock_key).await;
-    let (loaded, current) = match load::<T, S>(parts, state).await {
-        Ok(loaded) => loaded,
+    let named =
+        (opened.claims.key_id == signing_id).then_some((signing_id, opened.claims.resource));
+    let Loaded {
+        value: loaded,
+        current,
+        held,
+    } = match lock_and_load::<T, S>(config, parts, state, named).await {
+        Ok(record) => record,
         Err(answer) => return Decision::Answer(answer),
     };
     match verify::verdict(config, form, Some(opened), preconditions, &current) {

@@ -37,7 +37,7 @@ use decision::{After, Decision};
 use precondition::{conditional, read_preconditions, unconditional};
 
 use super::BoxError;
-use super::config::{Config, Shared};
+use super::config::{Config, Preconditions, Shared};
 use super::deferred;
 use super::rejection::Rejection;
 use super::request::cross_origin::Detected;
@@ -133,7 +133,11 @@ where
         // (A form body always needs its token: a precondition header next to
         // it is checked as well, never instead.)
         if !source.is_header() && !source.is_form() {
-            if preconditions.any() {
+            // Only a precondition that ties the write to the record's state
+            // stands in for the token; where preconditions are optional,
+            // any present is evaluated all the same.
+            let optional = config.preconditions == Preconditions::Optional;
+            if preconditions.guard_the_write() || (optional && preconditions.any()) {
                 return conditional::<T, S>(config, state, parts, body, preconditions).await;
             }
             body = match unconditional(config, form, parts, body) {

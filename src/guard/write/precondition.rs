@@ -8,11 +8,11 @@ use http::request::Parts;
 
 use super::check::defer;
 use super::decision::{After, Decision};
-use super::load::{load, lock_key_of_loaded};
+use super::load::{Loaded, lock_and_load, reading};
 use crate::guard::config::{Config, Preconditions};
 use crate::guard::extract::Guarded;
-use crate::guard::lock::{self};
 use crate::guard::rejection::Rejection;
+use crate::guard::request::buffer;
 use crate::guard::request::conditional::RequestPreconditions;
 use crate::guard::response::AnswerContext;
 use crate::guard::verify::{self};
@@ -49,18 +49,23 @@ where
         );
         return defer::<T>(config, None, preconditions, parts, body, None);
     }
-    let keys = config.tokens.keys();
-    let signing_id = keys.signing_key_id();
-    let lock_key = match preconditions.signing_resource(signing_id) {
-        Some(resource) => (signing_id, resource),
-        None => match lock_key_of_loaded::<T, S>(config, parts, state).await {
-            Ok(key) => key,
-            Err(answer) => return Decision::Answer(answer),
-        },
+    // The whole body first: the record's lock is never held while the
+    // client sends.
+    let body = match buffer(parts, body, reading(config)).await {
+        Ok(bytes) => Body::from(bytes),
+        Err(rejection) => {
+            return Decision::Answer(verify::refuse(form, rejection, &AnswerContext::of(parts)));
+        }
     };
-    let held = lock::lock(lock_key).await;
-    let (loaded, current) = match load::<T, S>(parts, state).await {
-        Ok(loaded) => loaded,
+    // The lock of the record loaded, never of a tag's claim: the resource
+    // part of a tag is not authenticated, and a list may hold any record's
+    // tags besides this one's.
+    let Loaded {
+        value: loaded,
+        current,
+        held,
+    } = match lock_and_load::<T, S>(config, parts, state, None).await {
+        Ok(record) => record,
         Err(answer) => return Decision::Answer(answer),
     };
     match verify::preconditions(config, form, &preconditions, &current) {
