@@ -24,13 +24,13 @@ use super::extract::Guarded;
 use super::loader_refusal;
 use super::request::TOKEN_HEADER;
 use super::request::conditional::{self, Failed, RequestPreconditions};
-use super::response::{AnswerContext, embed, warning};
+use super::response::{AnswerContext, embed, rebase, warning};
 use super::verify;
 use crate::entry::EntryKind;
 use crate::etag;
 use crate::fingerprint::StateDigests;
 use crate::state::{FormState, RenderState};
-use crate::tokens::CheckError;
+use crate::tokens::{CheckError, Opened};
 
 /// GET, HEAD: load, sign, embed.
 // The size of the future is the point (clippy would make it an `async fn`).
@@ -55,6 +55,15 @@ where
         if config.early_warning.is_some() && warning::is_script_request(&parts.uri) {
             return Ok(warning::script_response());
         }
+        // A check request's token is opened before the loader runs: one
+        // that is not this form's costs no load.
+        let check = match parts.headers.get(TOKEN_HEADER) {
+            Some(token) => match config.tokens.open(token.as_bytes().trim_ascii(), form) {
+                Ok(opened) => Some(opened),
+                Err(e) => return Ok(check_answer(form, &CheckError::Token(e))),
+            },
+            None => None,
+        };
         let loaded = match T::from_request_parts(&mut parts, state).await {
             Ok(loaded) => loaded,
             Err(rejection) => {
@@ -68,8 +77,14 @@ where
             warn_if_keyless(form, &current);
         }
         let keys = config.tokens.keys();
-        if let Some(token) = parts.headers.get(TOKEN_HEADER) {
-            return Ok(check_request(config, form, token.as_bytes(), &current));
+        if let Some(opened) = check {
+            return Ok(check_request(
+                config,
+                form,
+                &opened,
+                &current,
+                &parts.headers,
+            ));
         }
         let digests = StateDigests::of(&current, form, keys.signing_key());
         // Made only when an answer carries it.
@@ -135,7 +150,8 @@ where
                         .early_warning
                         .zip(warned)
                         .and_then(|(interval, (token, path))| {
-                            warning::script_tag(&path, &token, interval, response.headers())
+                            let rebase = config.live_rebase;
+                            warning::script_tag(&path, &token, interval, rebase, response.headers())
                         });
                 embed::embed(response, hidden_input, script)
             }
@@ -159,31 +175,53 @@ fn warn_if_keyless(form: &'static str, current: &FormState) {
 }
 
 /// A check request: is the form whose token this is still current? Answered
-/// from the loader and the fingerprint alone, without a body: 204 current,
-/// 409 stale (or expired), 400 a token that is not one of this form's.
+/// from the loader and the fingerprint alone, without running the handler:
+/// 204 current, 409 stale (or expired), 400 a token that is not one of this
+/// form's or this record's. With live rebase, a stale form whose check
+/// accepts JSON learns what changed instead (200, see `response::rebase`).
 fn check_request(
     config: &Config,
     form: &'static str,
-    token: &[u8],
+    opened: &Opened<'_>,
     current: &FormState,
+    headers: &http::HeaderMap,
 ) -> Response<Body> {
-    let status = match config
-        .tokens
-        .open(token.trim_ascii(), form)
-        .map_err(CheckError::Token)
-        .and_then(|opened| opened.compare(form, current))
-    {
-        Ok(_) => StatusCode::NO_CONTENT,
-        Err(CheckError::Conflict(_)) => StatusCode::CONFLICT,
-        Err(CheckError::Token(e @ crate::TokenError::Expired { .. })) => {
+    let error = match opened.compare(form, current) {
+        Ok(()) => return check_answer_status(form, StatusCode::NO_CONTENT),
+        Err(e) => e,
+    };
+    if let CheckError::Conflict(conflict) = &error {
+        if config.live_rebase && rebase::asks_for_changes(headers) {
+            let fresh = config.tokens.issue_for_state(form, current);
+            if let Some(mut res) = rebase::changes(conflict, current, &fresh) {
+                tracing::debug!(form, "check request answered with what changed");
+                res.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return res;
+            }
+        }
+    }
+    check_answer(form, &error)
+}
+
+/// The bodiless answer to a check request whose token is refused (400) or
+/// stale (409; an expired token too: reload the form).
+fn check_answer(form: &'static str, error: &CheckError) -> Response<Body> {
+    let status = match error {
+        CheckError::Conflict(_) => StatusCode::CONFLICT,
+        CheckError::Token(e @ crate::TokenError::Expired { .. }) => {
             tracing::debug!(form, reason = %e, "check: stale");
             StatusCode::CONFLICT
         }
-        Err(CheckError::Token(e)) => {
+        CheckError::Token(e) => {
             tracing::debug!(form, reason = %e, "check: refused");
             StatusCode::BAD_REQUEST
         }
     };
+    check_answer_status(form, status)
+}
+
+fn check_answer_status(form: &'static str, status: StatusCode) -> Response<Body> {
     tracing::debug!(form, status = status.as_u16(), "check request answered");
     let mut res = status.into_response();
     res.headers_mut()
