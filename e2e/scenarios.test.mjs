@@ -305,6 +305,17 @@ function pageToken(page) {
 
 scenario('live rebase: B renames the item while A types a description; A sees the new name and saves both', async (t) => {
   const [a, b] = await users(t);
+  // A's pages come with a strict Content-Security-Policy: no inline script,
+  // no inline style (the example's own <style> block is refused too).
+  await a.route(`${REBASE}**`, async (route) => {
+    const response = await route.fetch({ maxRedirects: 0 });
+    const headers = { ...response.headers(), 'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'" };
+    await route.fulfill({ response, headers });
+  });
+  const violations = [];
+  a.on('console', (m) => {
+    if (/Content Security Policy/.test(m.text()) && !/inline style/i.test(m.text())) violations.push(m.text());
+  });
   const pageA = await open(a, REBASE, 'items/1');
   const tokenBefore = await pageToken(pageA);
   const typed = 'A typed this while B renamed the item';
@@ -320,6 +331,8 @@ scenario('live rebase: B renames the item while A types a description; A sees th
   await pageA.waitForFunction(() => document.querySelector('#name').value === 'Renamed by B', null, {
     timeout: 10_000,
   });
+  // Highlighted through the CSSOM, which the policy allows.
+  assert.match(await pageA.$eval('#name', (e) => getComputedStyle(e).outlineStyle), /solid/);
   const live = pageA.locator('.concurrency-guard-live[aria-live="polite"]');
   assert.match(await live.textContent(), /Name was changed by someone else to “Renamed by B”/);
   await screenshot(pageA, 'live-rebase-taken-in');
@@ -332,6 +345,7 @@ scenario('live rebase: B renames the item while A types a description; A sees th
   assert.equal(savedA.status(), 303, 'no 409: the page was current');
   await pageA.waitForURL(/[?&]saved=1/);
   assert.deepEqual(await stored(b, REBASE, 1), { name: 'Renamed by B', description: typed });
+  assert.deepEqual(violations, [], 'the script runs under the policy');
 });
 
 scenario('live rebase: both change Name; A sees both values at the field, keeps theirs or mine, and saves', async (t) => {
@@ -396,4 +410,24 @@ scenario('live rebase: a save before choosing is refused as before', async (t) =
   assert.equal(refused.status(), 409);
   await conflictPage(pageA);
   assert.equal((await stored(b, REBASE, 3)).name, 'Theirs');
+});
+
+scenario('live rebase: a context value (stock) changed from the list page shows on the open form, which stays current', async (t) => {
+  const [a, b] = await users(t);
+  const pageA = await open(a, REBASE, 'items/4');
+  const stock = Number(await pageA.textContent('#stock'));
+  await pageA.fill('#description', 'A edits while B restocks');
+  const list = await open(b, REBASE);
+  const plusOne = list.locator('tr[data-id="4"]').getByRole('button', { name: '+1 stock' });
+  assert.equal((await submission(list, '/items/4/stock', () => plusOne.click())).status(), 303);
+
+  await pageA.locator('#stock', { hasText: String(stock + 1) }).waitFor({ timeout: 10_000 });
+  assert.match(
+    await pageA.locator('.concurrency-guard-live').textContent(),
+    new RegExp(`In stock was changed by someone else to “${stock + 1}”`),
+  );
+  assert.equal(await pageA.locator('.concurrency-guard-warning').count(), 0);
+  const saved = await submission(pageA, '/items/4', () => pageA.click('#save'));
+  assert.equal(saved.status(), 303);
+  assert.equal((await stored(b, REBASE, 4)).description, 'A edits while B restocks');
 });
