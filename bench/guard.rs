@@ -305,6 +305,30 @@ fn guard_service(c: &mut Criterion<ThreadCpu>) {
             assert_eq!(res.status(), StatusCode::NO_CONTENT);
         })
     });
+
+    // Live rebase: the check of a page whose Name someone else changed,
+    // answered with what changed (JSON) and a fresh token.
+    let rebased = layer
+        .clone()
+        .with_early_warning(Duration::from_secs(15))
+        .with_live_rebase(true)
+        .layer(get_inner.clone());
+    let old = ItemForm {
+        name: "Old lamp".into(),
+        ..item()
+    };
+    let stale = layer.tokens().issue(&old).value().to_owned();
+    g.bench_function("check_changed", |b| {
+        b.iter(|| {
+            let req = Request::get("/items/42")
+                .header("x-concurrency-token", &stale)
+                .header(header::ACCEPT, "application/json")
+                .body(Body::empty())
+                .expect("valid");
+            let res = block_on(rebased.clone().oneshot(req)).expect("ok");
+            black_box(read_all(res));
+        })
+    });
     g.finish();
 }
 

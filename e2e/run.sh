@@ -83,16 +83,19 @@ url_of() {
   return 1
 }
 
-# The early-warning banner is tested on an instance of its own that checks
-# every second; on the main one it would never show within a scenario.
-start inventory INVENTORY_DB="$work/inventory.db" EARLY_WARNING_SECS=3600
+# The early-warning banner and live rebase are tested on instances of their
+# own that check every second; on the main one (checks hourly, live rebase
+# off) a page never changes under a conflict scenario.
+start inventory INVENTORY_DB="$work/inventory.db" EARLY_WARNING_SECS=3600 LIVE_REBASE=0
 start seed
-start_as warn inventory INVENTORY_DB="$work/warn.db" EARLY_WARNING_SECS=1
+start_as warn inventory INVENTORY_DB="$work/warn.db" EARLY_WARNING_SECS=1 LIVE_REBASE=0
+start_as rebase inventory INVENTORY_DB="$work/rebase.db" EARLY_WARNING_SECS=1
 INVENTORY_URL="$(url_of inventory "${pids[0]}")"
 SEED_URL="$(url_of seed "${pids[1]}")"
 WARN_URL="$(url_of warn "${pids[2]}")"
-export INVENTORY_URL SEED_URL WARN_URL
-echo "e2e: inventory at $INVENTORY_URL, seed at $SEED_URL, early warning at $WARN_URL"
+REBASE_URL="$(url_of rebase "${pids[3]}")"
+export INVENTORY_URL SEED_URL WARN_URL REBASE_URL
+echo "e2e: inventory at $INVENTORY_URL, seed at $SEED_URL, early warning at $WARN_URL, live rebase at $REBASE_URL"
 
 mkdir -p "$SCREENSHOT_DIR"
 cd "$here"

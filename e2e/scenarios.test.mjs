@@ -1,7 +1,7 @@
 // Two users, one record, a real browser: the examples under the guard.
 //
 // Run through ./run.sh, which starts the examples and sets INVENTORY_URL,
-// SEED_URL, SCREENSHOT_DIR and CHROMIUM. Each scenario has two browser
+// SEED_URL, WARN_URL, REBASE_URL, SCREENSHOT_DIR and CHROMIUM. Each scenario has two browser
 // contexts (separate profiles: cookies, cache, tabs), A and B.
 
 import { before, test } from 'node:test';
@@ -13,6 +13,7 @@ import { chromium } from 'playwright-core';
 const INVENTORY = required('INVENTORY_URL');
 const SEED = required('SEED_URL');
 const WARN = required('WARN_URL');
+const REBASE = required('REBASE_URL');
 const SCREENSHOTS = process.env.SCREENSHOT_DIR ?? join('..', 'target', 'e2e-screenshots');
 const CONFLICT_TITLE = 'Someone else changed this record';
 
@@ -284,4 +285,149 @@ scenario('early warning: a page that stays current shows no banner', async (t) =
   assert.equal(await pageA.locator('.concurrency-guard-warning').count(), 0);
   const saved = await submission(pageA, '/items/3', () => pageA.click('#save'));
   assert.equal(saved.status(), 303);
+});
+
+/** The edit page's fields for item `id` as stored now, read in a page of its own. */
+async function stored(context, base, id) {
+  const page = await open(context, base, `items/${id}`);
+  const shown = {
+    name: await page.inputValue('#name'),
+    description: await page.inputValue('#description'),
+  };
+  await page.close();
+  return shown;
+}
+
+/** The value of the page's (first) hidden token input. */
+function pageToken(page) {
+  return page.locator('input[type="hidden"][name="_concurrency_token"]').first().inputValue();
+}
+
+scenario('live rebase: B renames the item while A types a description; A sees the new name and saves both', async (t) => {
+  const [a, b] = await users(t);
+  // A's pages come with a strict Content-Security-Policy: no inline script,
+  // no inline style (the example's own <style> block is refused too).
+  await a.route(`${REBASE}**`, async (route) => {
+    const response = await route.fetch({ maxRedirects: 0 });
+    const headers = { ...response.headers(), 'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'" };
+    await route.fulfill({ response, headers });
+  });
+  const violations = [];
+  a.on('console', (m) => {
+    if (/Content Security Policy/.test(m.text()) && !/inline style/i.test(m.text())) violations.push(m.text());
+  });
+  const pageA = await open(a, REBASE, 'items/1');
+  const tokenBefore = await pageToken(pageA);
+  const typed = 'A typed this while B renamed the item';
+  await pageA.fill('#description', typed);
+
+  const pageB = await open(b, REBASE, 'items/1');
+  await pageB.fill('#name', 'Renamed by B');
+  const saved = await submission(pageB, '/items/1', () => pageB.click('#save'));
+  assert.equal(saved.status(), 303);
+
+  // Within the interval (1 s, with jitter) A's Name field shows B's name,
+  // highlighted and announced; what A typed is still there.
+  await pageA.waitForFunction(() => document.querySelector('#name').value === 'Renamed by B', null, {
+    timeout: 10_000,
+  });
+  // Highlighted through the CSSOM, which the policy allows.
+  assert.match(await pageA.$eval('#name', (e) => getComputedStyle(e).outlineStyle), /solid/);
+  const live = pageA.locator('.concurrency-guard-live[aria-live="polite"]');
+  assert.match(await live.textContent(), /Name was changed by someone else to “Renamed by B”/);
+  await screenshot(pageA, 'live-rebase-taken-in');
+  assert.equal(await pageA.inputValue('#description'), typed);
+  // No banner: nothing to reload. The page's token was swapped.
+  assert.equal(await pageA.locator('.concurrency-guard-warning').count(), 0);
+  assert.notEqual(await pageToken(pageA), tokenBefore);
+
+  const savedA = await submission(pageA, '/items/1', () => pageA.click('#save'));
+  assert.equal(savedA.status(), 303, 'no 409: the page was current');
+  await pageA.waitForURL(/[?&]saved=1/);
+  assert.deepEqual(await stored(b, REBASE, 1), { name: 'Renamed by B', description: typed });
+  assert.deepEqual(violations, [], 'the script runs under the policy');
+});
+
+scenario('live rebase: both change Name; A sees both values at the field, keeps theirs or mine, and saves', async (t) => {
+  const [a, b] = await users(t);
+  const pageA = await open(a, REBASE, 'items/2');
+  const tokenBefore = await pageToken(pageA);
+  await pageA.fill('#name', 'Name by A');
+  await pageA.fill('#description', 'Description by A');
+
+  const pageB = await open(b, REBASE, 'items/2');
+  await pageB.fill('#name', 'Name by B');
+  const saved = await submission(pageB, '/items/2', () => pageB.click('#save'));
+  assert.equal(saved.status(), 303);
+
+  // Both values at the field, with a choice; A's value untouched meanwhile.
+  const choice = pageA.locator('.concurrency-guard-choice[role="group"]');
+  await choice.waitFor({ timeout: 10_000 });
+  assert.match(await choice.textContent(), /Someone else changed this to “Name by B”; yours is “Name by A”/);
+  assert.equal(await pageA.inputValue('#name'), 'Name by A');
+  assert.match(
+    await pageA.locator('.concurrency-guard-live').textContent(),
+    /Name was changed by someone else to “Name by B”, and you changed it too/,
+  );
+  await screenshot(pageA, 'live-rebase-overlap');
+  // Until A chooses, the page keeps its old token (a save would be refused).
+  assert.equal(await pageToken(pageA), tokenBefore);
+
+  await choice.getByRole('button', { name: 'Keep mine' }).click();
+  await choice.waitFor({ state: 'detached' });
+  assert.equal(await pageA.inputValue('#name'), 'Name by A');
+  assert.notEqual(await pageToken(pageA), tokenBefore);
+
+  const savedA = await submission(pageA, '/items/2', () => pageA.click('#save'));
+  assert.equal(savedA.status(), 303, "A's explicit choice goes through");
+  await pageA.waitForURL(/[?&]saved=2/);
+  assert.deepEqual(await stored(b, REBASE, 2), { name: 'Name by A', description: 'Description by A' });
+
+  // The other way: B changes Name again under A's next page; A takes theirs.
+  const again = await open(a, REBASE, 'items/2');
+  await again.fill('#name', 'Second try by A');
+  const pageB2 = await open(b, REBASE, 'items/2');
+  await pageB2.fill('#name', 'Second by B');
+  assert.equal((await submission(pageB2, '/items/2', () => pageB2.click('#save'))).status(), 303);
+  const choice2 = again.locator('.concurrency-guard-choice');
+  await choice2.waitFor({ timeout: 10_000 });
+  await choice2.getByRole('button', { name: 'Use theirs' }).click();
+  assert.equal(await again.inputValue('#name'), 'Second by B');
+  const savedAgain = await submission(again, '/items/2', () => again.click('#save'));
+  assert.equal(savedAgain.status(), 303);
+  assert.equal((await stored(b, REBASE, 2)).name, 'Second by B');
+});
+
+scenario('live rebase: a save before choosing is refused as before', async (t) => {
+  const [a, b] = await users(t);
+  const pageA = await open(a, REBASE, 'items/3');
+  await pageA.fill('#name', 'Mine');
+  const pageB = await open(b, REBASE, 'items/3');
+  await pageB.fill('#name', 'Theirs');
+  assert.equal((await submission(pageB, '/items/3', () => pageB.click('#save'))).status(), 303);
+  await pageA.locator('.concurrency-guard-choice').waitFor({ timeout: 10_000 });
+  const refused = await submission(pageA, '/items/3', () => pageA.click('#save'));
+  assert.equal(refused.status(), 409);
+  await conflictPage(pageA);
+  assert.equal((await stored(b, REBASE, 3)).name, 'Theirs');
+});
+
+scenario('live rebase: a context value (stock) changed from the list page shows on the open form, which stays current', async (t) => {
+  const [a, b] = await users(t);
+  const pageA = await open(a, REBASE, 'items/4');
+  const stock = Number(await pageA.textContent('#stock'));
+  await pageA.fill('#description', 'A edits while B restocks');
+  const list = await open(b, REBASE);
+  const plusOne = list.locator('tr[data-id="4"]').getByRole('button', { name: '+1 stock' });
+  assert.equal((await submission(list, '/items/4/stock', () => plusOne.click())).status(), 303);
+
+  await pageA.locator('#stock', { hasText: String(stock + 1) }).waitFor({ timeout: 10_000 });
+  assert.match(
+    await pageA.locator('.concurrency-guard-live').textContent(),
+    new RegExp(`In stock was changed by someone else to “${stock + 1}”`),
+  );
+  assert.equal(await pageA.locator('.concurrency-guard-warning').count(), 0);
+  const saved = await submission(pageA, '/items/4', () => pageA.click('#save'));
+  assert.equal(saved.status(), 303);
+  assert.equal((await stored(b, REBASE, 4)).description, 'A edits while B restocks');
 });

@@ -105,18 +105,22 @@ fn keys() -> Result<KeyRing, KeyError> {
 
 fn router(app: App) -> Router {
     // The edit page, its save and its delete: one form, one guard. An open
-    // edit page checks every few seconds whether it went stale and says so
-    // before the user saves (`EARLY_WARNING_SECS`, default 10).
+    // edit page checks every few seconds whether it went stale
+    // (`EARLY_WARNING_SECS`, default 5) and takes other people's changes
+    // into the fields the user has not touched (live rebase; `LIVE_REBASE=0`
+    // shows a "reload" banner instead).
     let every = std::env::var("EARLY_WARNING_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(5);
+    let live_rebase = std::env::var("LIVE_REBASE").map_or(true, |v| v != "0");
     let item = Router::new()
         .route("/items/{id}", get(edit).post(save))
         .route("/items/{id}/delete", post(delete))
         .route_layer(
             ConcurrencyGuardLayer::<ItemForm, _>::new(app.keys.clone(), app.clone())
-                .with_early_warning(Duration::from_secs(every)),
+                .with_early_warning(Duration::from_secs(every))
+                .with_live_rebase(live_rebase),
         );
     // The JSON API for the same records: the same form type guards it, with
     // `ETag` on GET and `If-Match` on PUT instead of the form token.

@@ -70,6 +70,9 @@ pub(crate) struct Config {
     pub(crate) check_in_handler: bool,
     /// Seconds between an open form's checks, when early warning is on.
     pub(crate) early_warning: Option<u64>,
+    /// Whether a check request that asks for JSON learns what changed
+    /// (live rebase), with early warning on.
+    pub(crate) live_rebase: bool,
     pub(crate) debug: Option<Arc<DebugLog>>,
     pub(crate) tokens: Tokens,
     pub(crate) auto_embed: bool,

@@ -24,13 +24,13 @@ use super::extract::Guarded;
 use super::loader_refusal;
 use super::request::TOKEN_HEADER;
 use super::request::conditional::{self, Failed, RequestPreconditions};
-use super::response::{AnswerContext, embed, warning};
+use super::response::{AnswerContext, embed, rebase, warning};
 use super::verify;
 use crate::entry::EntryKind;
 use crate::etag;
 use crate::fingerprint::StateDigests;
 use crate::state::{FormState, RenderState};
-use crate::tokens::CheckError;
+use crate::tokens::{CheckError, Opened};
 
 /// GET, HEAD: load, sign, embed.
 // The size of the future is the point (clippy would make it an `async fn`).
@@ -55,9 +55,15 @@ where
         if config.early_warning.is_some() && warning::is_script_request(&parts.uri) {
             return Ok(warning::script_response());
         }
-        if parts.headers.contains_key(TOKEN_HEADER) {
-            return Ok(check_request::<T, S>(config, state, form, &mut parts).await);
-        }
+        // A check request's token is opened before the loader runs: one
+        // that is not this form's costs no load.
+        let check = match parts.headers.get(TOKEN_HEADER) {
+            Some(token) => match config.tokens.open(token.as_bytes().trim_ascii(), form) {
+                Ok(opened) => Some(opened),
+                Err(e) => return Ok(check_answer(form, &CheckError::Token(e))),
+            },
+            None => None,
+        };
         let loaded = match T::from_request_parts(&mut parts, state).await {
             Ok(loaded) => loaded,
             Err(rejection) => {
@@ -71,6 +77,15 @@ where
             warn_if_keyless(form, &current);
         }
         let keys = config.tokens.keys();
+        if let Some(opened) = check {
+            return Ok(check_request(
+                config,
+                form,
+                &opened,
+                &current,
+                &parts.headers,
+            ));
+        }
         let digests = StateDigests::of(&current, form, keys.signing_key());
         // Made only when an answer carries it.
         let tagged = config.preconditions != Preconditions::Off;
@@ -135,7 +150,8 @@ where
                         .early_warning
                         .zip(warned)
                         .and_then(|(interval, (token, path))| {
-                            warning::script_tag(&path, &token, interval, response.headers())
+                            let rebase = config.live_rebase;
+                            warning::script_tag(&path, &token, interval, rebase, response.headers())
                         });
                 embed::embed(response, hidden_input, script)
             }
@@ -159,43 +175,53 @@ fn warn_if_keyless(form: &'static str, current: &FormState) {
 }
 
 /// A check request: is the form whose token this is still current? Answered
-/// from the loader and the fingerprint alone, without a body: 204 current,
-/// 409 stale (or expired), 400 a token that is not one of this form's. The
-/// token's signature, form and age are checked before the loader runs: a
-/// client without a valid token costs no load.
-async fn check_request<T, S>(
+/// from the loader and the fingerprint alone, without running the handler:
+/// 204 current, 409 stale (or expired), 400 a token that is not one of this
+/// form's or this record's. With live rebase, a stale form whose check
+/// accepts JSON learns what changed instead (200, see `response::rebase`).
+fn check_request(
     config: &Config,
-    state: &S,
     form: &'static str,
-    parts: &mut Parts,
-) -> Response<Body>
-where
-    T: RenderState + FromRequestParts<S>,
-{
-    let token = parts
-        .headers
-        .get(TOKEN_HEADER)
-        .map_or(&[][..], |v| v.as_bytes())
-        .trim_ascii();
-    let checked = match config.tokens.open(token, form) {
-        Ok(opened) => match T::from_request_parts(parts, state).await {
-            Ok(loaded) => opened.compare(form, &FormState::of(&loaded)),
-            Err(rejection) => return rejection.into_response(),
-        },
-        Err(e) => Err(CheckError::Token(e)),
+    opened: &Opened<'_>,
+    current: &FormState,
+    headers: &http::HeaderMap,
+) -> Response<Body> {
+    let error = match opened.compare(form, current) {
+        Ok(()) => return check_answer_status(form, StatusCode::NO_CONTENT),
+        Err(e) => e,
     };
-    let status = match checked {
-        Ok(_) => StatusCode::NO_CONTENT,
-        Err(CheckError::Conflict(_)) => StatusCode::CONFLICT,
-        Err(CheckError::Token(e @ crate::TokenError::Expired { .. })) => {
+    if let CheckError::Conflict(conflict) = &error {
+        if config.live_rebase && rebase::asks_for_changes(headers) {
+            let fresh = config.tokens.issue_for_state(form, current);
+            if let Some(mut res) = rebase::changes(conflict, current, &fresh) {
+                tracing::debug!(form, "check request answered with what changed");
+                res.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return res;
+            }
+        }
+    }
+    check_answer(form, &error)
+}
+
+/// The bodiless answer to a check request whose token is refused (400) or
+/// stale (409; an expired token too: reload the form).
+fn check_answer(form: &'static str, error: &CheckError) -> Response<Body> {
+    let status = match error {
+        CheckError::Conflict(_) => StatusCode::CONFLICT,
+        CheckError::Token(e @ crate::TokenError::Expired { .. }) => {
             tracing::debug!(form, reason = %e, "check: stale");
             StatusCode::CONFLICT
         }
-        Err(CheckError::Token(e)) => {
+        CheckError::Token(e) => {
             tracing::debug!(form, reason = %e, "check: refused");
             StatusCode::BAD_REQUEST
         }
     };
+    check_answer_status(form, status)
+}
+
+fn check_answer_status(form: &'static str, status: StatusCode) -> Response<Body> {
     tracing::debug!(form, status = status.as_u16(), "check request answered");
     let mut res = status.into_response();
     res.headers_mut()

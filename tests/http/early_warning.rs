@@ -154,7 +154,7 @@ async fn the_guard_serves_its_script() {
             .unwrap()
             .starts_with("text/javascript")
     );
-    assert!(js.contains("x-concurrency-token") && js.len() < 4096);
+    assert!(js.contains("x-concurrency-token") && js.len() < 12 * 1024);
     assert_eq!(
         app.loads.load(Ordering::SeqCst),
         loads,

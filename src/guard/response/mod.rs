@@ -16,6 +16,7 @@ use crate::html::escape;
 
 mod conflict_page;
 pub(crate) mod embed;
+pub(crate) mod rebase;
 mod refusal;
 pub(crate) mod warning;
 
