@@ -14,6 +14,7 @@ use super::config::{
     BodyLimit, Config, ConflictHandling, DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions, Shared,
 };
 use super::debug::DebugLog;
+use super::form::GuardedForm;
 use super::request::cross_origin::CrossOrigin;
 use super::service::ConcurrencyGuard;
 use crate::conflict::Conflict;
@@ -74,12 +75,20 @@ impl<T, S> fmt::Debug for ConcurrencyGuardLayer<T, S> {
 impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// A guard signing with `keys` (a [`KeyRing`] or a single [`Key`](crate::Key)),
     /// loading `T` with `state`.
-    pub fn new(keys: impl Into<KeyRing>, state: S) -> Self {
+    ///
+    /// `T` must be a [`GuardedForm`] (`Clone + Send + Sync + 'static`).
+    pub fn new(keys: impl Into<KeyRing>, state: S) -> Self
+    where
+        T: GuardedForm,
+    {
         ConcurrencyGuardLayer::with_tokens(Tokens::new(keys.into()), state)
     }
 
     /// A guard issuing and checking tokens as `tokens` says.
-    pub fn with_tokens(tokens: Tokens, state: S) -> Self {
+    pub fn with_tokens(tokens: Tokens, state: S) -> Self
+    where
+        T: GuardedForm,
+    {
         ConcurrencyGuardLayer {
             config: Arc::new(Config {
                 tokens,
