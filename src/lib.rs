@@ -120,6 +120,8 @@ extern crate self as concurrency_guard;
 
 mod buffer;
 mod conflict;
+#[cfg(any(feature = "chrono", feature = "time"))]
+mod datetime;
 mod entry;
 mod etag;
 mod fingerprint;
@@ -140,8 +142,8 @@ pub use entry::{Control, EntryKind};
 pub use fingerprint::MAX_INPUTS;
 pub use guard::{
     ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, ConflictResponder,
-    DEFAULT_MULTIPART_PREFIX_LIMIT, DeferredCheck, Guarded, NotGuarded, Preconditions, Refused,
-    Rejection, ResponseFuture, UncheckedSubmission,
+    DEFAULT_MULTIPART_PREFIX_LIMIT, DeferredCheck, Guarded, GuardedForm, NotGuarded, Preconditions,
+    Refused, Rejection, ResponseFuture, UncheckedSubmission,
 };
 pub use key::{Key, KeyError, KeyRing, MIN_KEY_LEN};
 pub use state::{Entry, FormState, RenderState};
