@@ -219,8 +219,14 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// the last 1024 rendered states in memory and, on a conflict, names
     /// every entry that differs with both values, in the 409 answer and at
     /// `warn` level in the logs, to diagnose needless conflicts (a value that
-    /// renders differently each time). It shows values the user may not be
-    /// allowed to see, and only works within one process.
+    /// renders differently each time). For each input changed on both
+    /// sides (a merge overlap, [`with_merge`](Self::with_merge)) it also
+    /// logs the user's side at `warn`: the value the browser submitted, the
+    /// value the form's state held when rendered, the value now, and why
+    /// the first two differ (e.g. "the same number written differently":
+    /// a template showing `39.9` for a `RenderValue` of `39.90`). It shows
+    /// values the user may not be allowed to see, and only works within one
+    /// process.
     pub fn with_debug(mut self, on: bool) -> Self {
         self.config_mut().debug = on.then(|| Arc::new(DebugLog::default()));
         self
