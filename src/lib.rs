@@ -36,13 +36,15 @@
 //! }
 //!
 //! /// How the guard loads what the form shows *now*: an ordinary extractor.
+//! /// Its refusals are answers with a body (an app's own error type works too).
 //! impl FromRequestParts<AppState> for ItemForm {
-//!     type Rejection = StatusCode;
-//!     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, StatusCode> {
+//!     type Rejection = (StatusCode, String);
+//!     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
 //!         let Path(id) = Path::<i64>::from_request_parts(parts, state)
 //!             .await
-//!             .map_err(|_| StatusCode::BAD_REQUEST)?;
-//!         state.items.lock().unwrap().get(&id).cloned().ok_or(StatusCode::NOT_FOUND)
+//!             .map_err(|e| (StatusCode::BAD_REQUEST, e.body_text()))?;
+//!         let item = state.items.lock().unwrap().get(&id).cloned();
+//!         item.ok_or_else(|| (StatusCode::NOT_FOUND, format!("No item {id}")))
 //!     }
 //! }
 //!
@@ -120,6 +122,8 @@ extern crate self as concurrency_guard;
 
 mod buffer;
 mod conflict;
+#[cfg(any(feature = "chrono", feature = "time"))]
+mod datetime;
 mod entry;
 mod etag;
 mod fingerprint;
@@ -140,8 +144,8 @@ pub use entry::{Control, EntryKind};
 pub use fingerprint::MAX_INPUTS;
 pub use guard::{
     ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, ConflictResponder,
-    DEFAULT_MULTIPART_PREFIX_LIMIT, DeferredCheck, Guarded, NotGuarded, Preconditions, Refused,
-    Rejection, ResponseFuture, UncheckedSubmission,
+    DEFAULT_MULTIPART_PREFIX_LIMIT, DeferredCheck, Guarded, GuardedForm, NotGuarded, Preconditions,
+    Refused, Rejection, ResponseFuture, UncheckedSubmission,
 };
 pub use key::{Key, KeyError, KeyRing, MIN_KEY_LEN};
 pub use state::{Entry, FormState, RenderState};

@@ -41,7 +41,7 @@ use crate::state::FormState;
 
 /// What the user submitted for one input.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Ours {
+pub(crate) enum Ours {
     Absent,
     One(String),
     Many,
@@ -54,7 +54,7 @@ pub(crate) struct InputSides {
     /// The value it renders now.
     pub(crate) current: String,
     control: Control,
-    ours: Ours,
+    pub(crate) ours: Ours,
     pub(crate) user_changed: bool,
     pub(crate) theirs_changed: bool,
     /// Both changed it, to the same value.

@@ -15,7 +15,31 @@ use std::sync::Arc;
 /// writes them), `bool` (`"on"` when true, `""` when false: what a checkbox
 /// submits), `Option<T>` (`None` renders empty) and references and smart
 /// pointers to any of them; with the features of the same names, for
-/// `rust_decimal::Decimal` and `uuid::Uuid`.
+/// `rust_decimal::Decimal`, `uuid::Uuid`, and the dates and times of
+/// `chrono` (`NaiveDate`, `NaiveDateTime`, `NaiveTime`) and `time` (`Date`,
+/// `PrimitiveDateTime`, `Time`), written as `<input type="date">`,
+/// `datetime-local` and `time` show them (`2024-03-01`, `2024-03-01T09:30`,
+/// `09:30:15`: WHATWG HTML's valid date, normalized local date and time, and
+/// time strings).
+///
+/// There is no blanket impl for `Display` types (it would overlap the impls
+/// above). An enum a `<select>` shows by its `Display` text renders through
+/// the field option `#[render_state(with = ToString::to_string)]`, which also
+/// works for an enum of another crate; for your own enum, an impl is three
+/// lines:
+///
+/// ```
+/// use concurrency_guard::{RenderValue, Rendered};
+///
+/// enum Status { Draft, Published }
+///
+/// impl RenderValue for Status {
+///     fn render_value(&self, out: &mut Rendered<'_>) {
+///         // The `value` of the `<option>` the form selects.
+///         out.push_str(match self { Status::Draft => "draft", Status::Published => "published" });
+///     }
+/// }
+/// ```
 pub trait RenderValue {
     /// Writes the rendered text into `out`.
     fn render_value(&self, out: &mut Rendered<'_>);

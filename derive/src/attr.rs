@@ -14,7 +14,7 @@
 use proc_macro2::{Span, TokenTree};
 use quote::ToTokens;
 use syn::parse::ParseStream;
-use syn::{Attribute, Expr, ExprLit, ExprPath, Lit, LitStr, Meta, Token};
+use syn::{Attribute, Expr, ExprLit, ExprPath, Ident, Lit, LitStr, Meta, Token};
 
 /// The keywords of `#[render_state(...)]`.
 mod kw {
@@ -27,6 +27,7 @@ mod kw {
     syn::custom_keyword!(checkbox);
     syn::custom_keyword!(radio);
     syn::custom_keyword!(singleton);
+    syn::custom_keyword!(fields);
 }
 
 /// The attribute's name.
@@ -34,7 +35,8 @@ const ATTR: &str = "render_state";
 
 /// What can be written inside `#[render_state(...)]`, for the error that lists it.
 const VALID_OPTIONS: &str = "on a field, write one of `skip`, `key`, `context`, \
-     `rename = \"...\"`, `with = path`, `checkbox`, `radio`; on the struct, write `form = \"...\"` or `singleton`";
+     `rename = \"...\"`, `with = path`, `checkbox`, `radio` (on the one field of a newtype \
+     wrapping a model: `fields(id(key), title)`); on the struct, write `form = \"...\"` or `singleton`";
 
 /// Errors collected while reading a derive input, reported together.
 #[derive(Default)]
@@ -81,6 +83,9 @@ enum Opt {
     Checkbox(kw::checkbox),
     Radio(kw::radio),
     Singleton(kw::singleton),
+    /// `fields(name, name(options), ...)` on a newtype's one field: the
+    /// wrapped model's fields that take part, each with its own options.
+    Fields(kw::fields, Vec<(Ident, Vec<Opt>)>),
 }
 
 impl Opt {
@@ -96,6 +101,7 @@ impl Opt {
             Opt::Checkbox(_) => "checkbox",
             Opt::Radio(_) => "radio",
             Opt::Singleton(_) => "singleton",
+            Opt::Fields(..) => "fields",
         }
     }
 
@@ -111,6 +117,7 @@ impl Opt {
             Opt::Checkbox(k) => k.span,
             Opt::Radio(k) => k.span,
             Opt::Singleton(k) => k.span,
+            Opt::Fields(k, _) => k.span,
         }
     }
 
@@ -126,6 +133,7 @@ impl Opt {
             Opt::Checkbox(_) => "#[render_state(checkbox)]",
             Opt::Radio(_) => "#[render_state(radio)]",
             Opt::Singleton(_) => "#[render_state(singleton)]",
+            Opt::Fields(..) => "#[render_state(fields(id(key), title, body))]",
         }
     }
 }
@@ -147,39 +155,41 @@ fn parse_options(attrs: &[Attribute], errors: &mut Errors) -> Vec<Opt> {
                 continue;
             }
         };
-        let parsed = list.parse_args_with(|input: ParseStream<'_>| {
-            let mut found = Vec::new();
-            while !input.is_empty() {
-                if let Some(opt) = parse_option(input, errors)? {
-                    found.push(opt);
-                }
-                if input.is_empty() {
-                    break;
-                }
-                if !input.peek(Token![,]) {
-                    let stray: TokenTree = input.parse()?;
-                    errors.at(
-                        &stray,
-                        format!(
-                            "options are separated by commas: write \
-                             `#[{ATTR}(key, rename = \"id\")]` ({VALID_OPTIONS})"
-                        ),
-                    );
-                    skip_to_comma(input)?;
-                    if input.is_empty() {
-                        break;
-                    }
-                }
-                input.parse::<Token![,]>()?;
-            }
-            Ok(found)
-        });
-        match parsed {
+        match list.parse_args_with(|input: ParseStream<'_>| parse_option_list(input, errors)) {
             Ok(found) => opts.extend(found),
             Err(e) => errors.push(e),
         }
     }
     opts
+}
+
+/// Reads options separated by commas, up to the end of `input`.
+fn parse_option_list(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Vec<Opt>> {
+    let mut found = Vec::new();
+    while !input.is_empty() {
+        if let Some(opt) = parse_option(input, errors)? {
+            found.push(opt);
+        }
+        if input.is_empty() {
+            break;
+        }
+        if !input.peek(Token![,]) {
+            let stray: TokenTree = input.parse()?;
+            errors.at(
+                &stray,
+                format!(
+                    "options are separated by commas: write \
+                     `#[{ATTR}(key, rename = \"id\")]` ({VALID_OPTIONS})"
+                ),
+            );
+            skip_to_comma(input)?;
+            if input.is_empty() {
+                break;
+            }
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(found)
 }
 
 /// Reads one option; `None` when it was unknown or malformed (already reported,
@@ -205,6 +215,10 @@ fn parse_option(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
         let kw: kw::form = input.parse()?;
         let value = parse_name(input, &kw, "form", "form_name", errors)?;
         Opt::Form(kw, value)
+    } else if input.peek(kw::fields) {
+        let kw: kw::fields = input.parse()?;
+        let list = parse_fields(input, &kw, errors)?;
+        Opt::Fields(kw, list)
     } else if input.peek(kw::with) {
         let kw: kw::with = input.parse()?;
         let path = parse_with(input, &kw, errors)?;
@@ -238,6 +252,48 @@ fn parse_option(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
         return Ok(None);
     }
     Ok(Some(opt))
+}
+
+/// Reads `(name, name(options), ...)` after `fields`.
+fn parse_fields(
+    input: ParseStream<'_>,
+    kw: &kw::fields,
+    errors: &mut Errors,
+) -> syn::Result<Vec<(Ident, Vec<Opt>)>> {
+    const HINT: &str = "write `fields(id(key), title, body)`: the wrapped model's fields \
+         that take part, each followed by its options in parentheses if it has any";
+    if !input.peek(syn::token::Paren) {
+        errors.at(kw, format!("`fields` needs a list: {HINT}"));
+        skip_to_comma(input)?;
+        return Ok(Vec::new());
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let mut list = Vec::new();
+    while !content.is_empty() {
+        let name: Ident = content.parse()?;
+        let opts = if content.peek(syn::token::Paren) {
+            let inner;
+            syn::parenthesized!(inner in content);
+            parse_option_list(&inner, errors)?
+        } else {
+            Vec::new()
+        };
+        list.push((name, opts));
+        if content.is_empty() {
+            break;
+        }
+        if !content.peek(Token![,]) {
+            let stray: TokenTree = content.parse()?;
+            errors.at(&stray, format!("fields are separated by commas: {HINT}"));
+            skip_to_comma(&content)?;
+            if content.is_empty() {
+                break;
+            }
+        }
+        content.parse::<Token![,]>()?;
+    }
+    Ok(list)
 }
 
 /// Reads `= "name"` after `rename` or `form`.
@@ -356,6 +412,9 @@ pub(crate) struct FieldOptions {
     pub(crate) with: Option<ExprPath>,
     /// `Checkbox` or `Radio`: the `Control` variant of an input.
     pub(crate) control: Option<&'static str>,
+    /// `fields(...)`: where it was written, and each listed field of the
+    /// wrapped model with its checked options.
+    pub(crate) fields: Option<(Span, Vec<(Ident, FieldOptions)>)>,
 }
 
 /// Stores `opt` in `slot`, or reports it as a duplicate.
@@ -376,15 +435,23 @@ fn once(slot: &mut Option<Opt>, opt: Opt, errors: &mut Errors) {
 
 /// Reads and checks the options of one field.
 pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOptions {
+    let opts = parse_options(attrs, errors);
+    check_field(opts, errors, true)
+}
+
+/// Checks the options of one field (`fields_allowed`: of a struct's field,
+/// where `fields(...)` may go; not of an entry inside `fields(...)`).
+fn check_field(opts: Vec<Opt>, errors: &mut Errors, fields_allowed: bool) -> FieldOptions {
     let mut skip = None;
     let mut key = None;
     let mut context = None;
     let mut rename = None;
     let mut with = None;
     let mut control = None;
+    let mut fields = None;
     // The second of `key` and `context`, whichever it is.
     let mut key_and_context = None;
-    for opt in parse_options(attrs, errors) {
+    for opt in opts {
         if matches!(
             (&opt, &key, &context),
             (Opt::Key(_), None, Some(_)) | (Opt::Context(_), Some(_), None)
@@ -398,6 +465,13 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
             Opt::Rename(..) => once(&mut rename, opt, errors),
             Opt::With(..) => once(&mut with, opt, errors),
             Opt::Checkbox(_) | Opt::Radio(_) => once(&mut control, opt, errors),
+            Opt::Fields(..) if fields_allowed => once(&mut fields, opt, errors),
+            Opt::Fields(..) => errors.push(syn::Error::new(
+                opt.span(),
+                "`fields` lists the fields of a newtype's model and cannot nest: \
+                 inside `fields(...)`, give each field its own options, as in \
+                 `fields(id(key), price(with = two_decimals))`",
+            )),
             Opt::Form(..) => errors.push(syn::Error::new(
                 opt.span(),
                 "`form` names the whole form and goes on the struct: write \
@@ -414,7 +488,7 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
     }
 
     if skip.is_some() {
-        for other in [&key, &context, &rename, &with, &control]
+        for other in [&key, &context, &rename, &with, &control, &fields]
             .into_iter()
             .flatten()
         {
@@ -471,6 +545,15 @@ pub(crate) fn field_options(attrs: &[Attribute], errors: &mut Errors) -> FieldOp
         control: match control {
             Some(Opt::Checkbox(_)) => Some("Checkbox"),
             Some(Opt::Radio(_)) => Some("Radio"),
+            _ => None,
+        },
+        fields: match fields {
+            Some(Opt::Fields(kw, list)) => Some((
+                kw.span,
+                list.into_iter()
+                    .map(|(name, opts)| (name, check_field(opts, errors, false)))
+                    .collect(),
+            )),
             _ => None,
         },
     }

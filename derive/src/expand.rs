@@ -13,16 +13,76 @@ use crate::attr::{self, Errors, Role};
 /// Expands `#[derive(RenderState)]` on `input`.
 pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
     let ident = &input.ident;
-    let fields = match &input.data {
+    let mut errors = Errors::default();
+    let fields: Vec<Field<'_>> = match &input.data {
         Data::Struct(data) => match &data.fields {
-            Fields::Named(fields) => fields,
+            Fields::Named(fields) => fields
+                .named
+                .iter()
+                .filter_map(|field| {
+                    let options = attr::field_options(&field.attrs, &mut errors);
+                    if let Some((span, _)) = &options.fields {
+                        errors.push(syn::Error::new(
+                            *span,
+                            format!(
+                                "`fields(...)` lists the fields of a model this form wraps, and \
+                                 goes on the one field of a newtype: write `struct {ident}(\
+                                 #[render_state(fields(id(key), title))] Model);`; on a field \
+                                 of `{ident}`, write the field's own options"
+                            ),
+                        ));
+                    }
+                    let name = field.ident.as_ref()?;
+                    Some(Field {
+                        access: quote!(#name),
+                        name: name.unraw().to_string(),
+                        span: name.span(),
+                        ty: Some(&field.ty),
+                        options,
+                    })
+                })
+                .collect(),
+            Fields::Unnamed(fields)
+                if fields.unnamed.len() == 1
+                    && fields.unnamed[0]
+                        .attrs
+                        .iter()
+                        .any(|a| a.path().is_ident("render_state")) =>
+            {
+                let options = attr::field_options(&fields.unnamed[0].attrs, &mut errors);
+                match options.fields {
+                    Some((_, list)) if options.role.is_some() => list
+                        .into_iter()
+                        .map(|(name, options)| Field {
+                            access: quote!(0.#name),
+                            name: name.unraw().to_string(),
+                            span: name.span(),
+                            ty: None,
+                            options,
+                        })
+                        .collect(),
+                    Some(_) => Vec::new(),
+                    None => {
+                        errors.at(
+                            &fields.unnamed[0],
+                            format!(
+                                "the one field of a newtype takes `fields(...)`, the wrapped \
+                                 model's fields that take part: write `struct {ident}(\
+                                 #[render_state(fields(id(key), title))] Model);`"
+                            ),
+                        );
+                        Vec::new()
+                    }
+                }
+            }
             Fields::Unnamed(fields) => {
                 return Err(syn::Error::new_spanned(
                     fields,
                     format!(
                         "RenderState needs named fields, since each field's name is its form \
-                         field's name: write `struct {ident} {{ name: Type, ... }}`, or \
-                         implement RenderState by hand"
+                         field's name: write `struct {ident} {{ name: Type, ... }}`; to guard a \
+                         model of another crate, wrap it and list its fields: `struct \
+                         {ident}(#[render_state(fields(id(key), title))] Model);`"
                     ),
                 ));
             }
@@ -75,7 +135,6 @@ pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
         }
     };
 
-    let mut errors = Errors::default();
     let container = attr::container_options(&input.attrs, &mut errors);
     let form_name = container
         .form
@@ -94,26 +153,20 @@ pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
     let mut bounds: Vec<WherePredicate> = Vec::new();
     let mut bounded = HashSet::new();
 
-    for field in &fields.named {
-        let options = attr::field_options(&field.attrs, &mut errors);
+    for field in fields {
+        let options = field.options;
         let Some(role) = options.role else { continue };
         has_key |= role == Role::Key;
-        let Some(field_ident) = &field.ident else {
-            continue;
-        };
-        let name = options
-            .rename
-            .map(|lit| lit.value())
-            .unwrap_or_else(|| field_ident.unraw().to_string());
+        let access = &field.access;
+        let name = options.rename.map(|lit| lit.value()).unwrap_or(field.name);
         let method = match role {
             Role::Input => format_ident!("input"),
             Role::Context => format_ident!("context"),
             Role::Key => format_ident!("key"),
         };
-        let ty = &field.ty;
-        let value = match &options.with {
-            Some(path) => quote_spanned! {path.span()=> &#path(&self.#field_ident) },
-            None => {
+        let value = match (&options.with, field.ty) {
+            (Some(path), _) => quote_spanned! {path.span()=> &#path(&self.#access) },
+            (None, Some(ty)) => {
                 if mentions(ty.to_token_stream(), &type_params)
                     && bounded.insert(ty.to_token_stream().to_string())
                 {
@@ -121,8 +174,9 @@ pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
                         #ty: ::concurrency_guard::RenderValue
                     });
                 }
-                quote_spanned! {ty.span()=> &self.#field_ident }
+                quote_spanned! {ty.span()=> &self.#access }
             }
+            (None, None) => quote_spanned! {field.span=> &self.#access },
         };
         entries.push(match options.control {
             Some(control) if role == Role::Input => {
@@ -189,6 +243,19 @@ pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
             }
         }
     })
+}
+
+/// One field that may take part: of the struct, or listed in a newtype's
+/// `fields(...)`.
+struct Field<'a> {
+    /// After `self.`: `name`, or `0.name` through a newtype.
+    access: TokenStream,
+    /// The default entry name: the field's name without `r#`.
+    name: String,
+    span: Span,
+    /// The field's type, when the struct declares it (not through a newtype).
+    ty: Option<&'a syn::Type>,
+    options: attr::FieldOptions,
 }
 
 /// Whether `tokens` (a type) names one of `params`.

@@ -36,6 +36,25 @@ use proc_macro::TokenStream;
 /// needs one of a `key` field or `singleton`: without a key, a token would
 /// fit any record showing the same values (a compile error says so).
 ///
+/// A model of another crate (an ORM's generated `entity::post::Model`)
+/// cannot implement `RenderState` in your crate (the orphan rule), and its
+/// file is the generator's. Wrap it in a newtype and list, on its one field,
+/// the model's fields that take part, each with the options above in
+/// parentheses; the fields are read through `self.0`, nothing is copied:
+///
+/// ```ignore
+/// #[derive(Clone, RenderState)]
+/// #[render_state(form = "post")]
+/// struct PostForm(
+///     #[render_state(fields(id(key), title, body, views(context)))]
+///     entity::post::Model,
+/// );
+/// ```
+///
+/// Fields not listed take no part (as if `skip`). The newtype is a local
+/// type, so it can also be the guard's loader (`impl FromRequestParts<AppState>
+/// for PostForm`).
+///
 /// Generic structs keep their generics; every field whose type mentions a
 /// type parameter (and has no `with`) gets a `FieldType: RenderValue` bound.
 ///

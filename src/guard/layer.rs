@@ -15,6 +15,7 @@ use super::config::{
     DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions, Shared,
 };
 use super::debug::DebugLog;
+use super::form::GuardedForm;
 use super::request::cross_origin::CrossOrigin;
 use super::service::ConcurrencyGuard;
 use crate::conflict::Conflict;
@@ -75,12 +76,20 @@ impl<T, S> fmt::Debug for ConcurrencyGuardLayer<T, S> {
 impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// A guard signing with `keys` (a [`KeyRing`] or a single [`Key`](crate::Key)),
     /// loading `T` with `state`.
-    pub fn new(keys: impl Into<KeyRing>, state: S) -> Self {
+    ///
+    /// `T` must be a [`GuardedForm`] (`Clone + Send + Sync + 'static`).
+    pub fn new(keys: impl Into<KeyRing>, state: S) -> Self
+    where
+        T: GuardedForm,
+    {
         ConcurrencyGuardLayer::with_tokens(Tokens::new(keys.into()), state)
     }
 
     /// A guard issuing and checking tokens as `tokens` says.
-    pub fn with_tokens(tokens: Tokens, state: S) -> Self {
+    pub fn with_tokens(tokens: Tokens, state: S) -> Self
+    where
+        T: GuardedForm,
+    {
         ConcurrencyGuardLayer {
             config: Arc::new(Config {
                 tokens,
@@ -288,8 +297,14 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// the last 1024 rendered states in memory and, on a conflict, names
     /// every entry that differs with both values, in the 409 answer and at
     /// `warn` level in the logs, to diagnose needless conflicts (a value that
-    /// renders differently each time). It shows values the user may not be
-    /// allowed to see, and only works within one process.
+    /// renders differently each time). For each input changed on both
+    /// sides (a merge overlap, [`with_merge`](Self::with_merge)) it also
+    /// logs the user's side at `warn`: the value the browser submitted, the
+    /// value the form's state held when rendered, the value now, and why
+    /// the first two differ (e.g. "the same number written differently":
+    /// a template showing `39.9` for a `RenderValue` of `39.90`). It shows
+    /// values the user may not be allowed to see, and only works within one
+    /// process.
     pub fn with_debug(mut self, on: bool) -> Self {
         self.config_mut().debug = on.then(|| Arc::new(DebugLog::default()));
         self

@@ -21,6 +21,7 @@ mod config;
 mod debug;
 mod deferred;
 mod extract;
+mod form;
 mod layer;
 mod loader_refusal;
 mod lock;
@@ -37,6 +38,7 @@ pub use config::{
 };
 pub use deferred::{DeferredCheck, Refused, UncheckedSubmission};
 pub use extract::{Guarded, NotGuarded};
+pub use form::GuardedForm;
 pub use layer::ConcurrencyGuardLayer;
 pub use rejection::Rejection;
 pub use service::{ConcurrencyGuard, ResponseFuture};

@@ -148,6 +148,24 @@ pub(crate) fn explain(
             tracing::warn!(form, entries = ?diff, "debug: entries that differ");
             conflict = conflict.with_debug(diff);
         }
+        // The user's side of each overlap: a false one (the template shows
+        // a value otherwise than its RenderValue) shows here.
+        for side in sides
+            .map(|sides| {
+                debug.user_sides(claims.key_id, claims.fingerprint.0, claims.resource, sides)
+            })
+            .unwrap_or_default()
+        {
+            tracing::warn!(
+                form,
+                input = side.name,
+                submitted = ?side.submitted,
+                rendered = ?side.rendered,
+                now = side.now,
+                why = side.why,
+                "debug: an input changed on both sides; the user's side"
+            );
+        }
     }
     tracing::info!(
         form,

@@ -411,3 +411,72 @@ async fn an_unchecked_box_is_offered_unchecked_on_the_conflict_page() {
     );
     assert!(body.contains(r#"name="notes" value="moved""#));
 }
+
+/// Collects the formatted log lines written while a test runs.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn debug_mode_names_the_user_side_of_an_overlap() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    // As in route_scoping: a second dispatcher keeps callsites first hit on
+    // another test's thread from being cached as "never".
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let _default = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+
+    let (router, _) = setup(|l| l.with_merge(true).with_debug(true));
+    let a = open(&router).await;
+    let b = open(&router).await;
+    let (status, _) = submit(&router, &a, &pairs(&with(&[("price", "12")]))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // B's page showed the price as "10.0" (a template formatting it), and B
+    // did not touch it: a false overlap with A's change of the price.
+    let (status, _) = submit(
+        &router,
+        &b,
+        &pairs(&with(&[("name", "Floor lamp"), ("price", "10.0")])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("the user's side"))
+        .unwrap_or_else(|| panic!("no user side logged: {log}"));
+    assert!(line.contains("input=\"price\""), "{line}");
+    assert!(line.contains("submitted=Some(\"10.0\")"), "{line}");
+    assert!(line.contains("rendered=Some(\"10\")"), "{line}");
+    assert!(line.contains("now=\"12\""), "{line}");
+    assert!(
+        line.contains("the same number written differently"),
+        "{line}"
+    );
+    // Only the overlapping input: B's name is B's alone.
+    assert_eq!(log.matches("the user's side").count(), 1, "{log}");
+}
