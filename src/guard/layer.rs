@@ -11,7 +11,8 @@ use http::request::Parts;
 use tower_layer::Layer;
 
 use super::config::{
-    BodyLimit, Config, ConflictHandling, DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions, Shared,
+    BodyLimit, Config, ConflictHandler, ConflictHandling, DEFAULT_MULTIPART_PREFIX_LIMIT,
+    Preconditions, Shared,
 };
 use super::debug::DebugLog;
 use super::request::cross_origin::CrossOrigin;
@@ -93,6 +94,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 early_warning: None,
                 debug: None,
                 cross_origin: CrossOrigin::default(),
+                pages: Arc::default(),
             }),
             state,
             _form: PhantomData,
@@ -249,6 +251,36 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
         }
         self.config_mut().cross_origin.trusted.push(origin);
         self
+    }
+
+    /// Answer stale submissions with `handler`, an ordinary axum handler
+    /// (extractors, then any `IntoResponse`), run with the guard's state
+    /// `S`, instead of the default 409 answer. It is never the route's
+    /// write handler, which a stale submission never reaches.
+    ///
+    /// The handler's request is the submission itself (method, URI,
+    /// headers, the body as submitted without the token field), with these
+    /// extractors available: [`Conflict`] (what changed; its
+    /// [`submitted_as`](Conflict::submitted_as) gives the user's version
+    /// as the application's own form type), [`Guarded<T>`](crate::Guarded)
+    /// (the record as it is now) and
+    /// [`ConcurrencyToken`](crate::ConcurrencyToken) (a fresh token for
+    /// it, also embedded in an HTML answer's post forms when auto-embed is
+    /// on). Its answer is sent as it is (choose the status: 409 is usual),
+    /// with the [`Conflict`] in its extensions. The record's lock is not
+    /// held while it runs.
+    pub fn with_conflict_handler<H, X>(self, handler: H) -> Self
+    where
+        H: axum::handler::Handler<X, S>,
+        X: 'static,
+        S: Clone + Send + Sync + 'static,
+    {
+        let state = self.state.clone();
+        let call = move |req: http::Request<axum::body::Body>| {
+            let future = handler.clone().call(req, state.clone());
+            Box::pin(future) as super::config::BoxFuture
+        };
+        self.with_conflict_handling(ConflictHandling::Separate(ConflictHandler(Arc::new(call))))
     }
 
     /// Answer stale submissions with `f` instead of the default 409 page.

@@ -64,6 +64,14 @@ pub enum Rejection {
         /// not match `Host`).
         header: &'static str,
     },
+    /// The submission carries a valid token for this form, but the record
+    /// was deleted since the form was opened: the loader refused with 404
+    /// (answered 409) or 410 (answered 410). The answer shows what the
+    /// user entered.
+    Deleted {
+        /// The loader said 410 Gone.
+        gone: bool,
+    },
     /// `If-Match` or `If-None-Match` cannot be read.
     BadPrecondition {
         /// The header.
@@ -85,6 +93,8 @@ impl Rejection {
             }
             Rejection::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Rejection::CrossOrigin { .. } => StatusCode::FORBIDDEN,
+            Rejection::Deleted { gone: true } => StatusCode::GONE,
+            Rejection::Deleted { gone: false } => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -106,6 +116,7 @@ impl Rejection {
             Rejection::PreconditionRequired => "precondition-required",
             Rejection::BadPrecondition { .. } => "bad-precondition",
             Rejection::CrossOrigin { .. } => "cross-origin",
+            Rejection::Deleted { .. } => "deleted",
         }
     }
 }
@@ -156,6 +167,9 @@ impl fmt::Display for Rejection {
             Rejection::BadPrecondition { header, reason } => {
                 write!(f, "the {header} header is malformed: {reason}")
             }
+            Rejection::Deleted { .. } => f.write_str(
+                "the record was deleted since the form was opened: the submission was not applied",
+            ),
         }
     }
 }
