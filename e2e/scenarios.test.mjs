@@ -124,7 +124,14 @@ async function listed(context, id) {
   return shown;
 }
 
-scenario('two users save the same item: the second is refused, keeps its input, and saves after a reload', async (t) => {
+/** The alert the guard puts first in the app's own form on a conflict. */
+async function conflictAlert(page) {
+  const alert = page.locator('form #concurrency-conflict-alert[role="alert"]');
+  await alert.waitFor();
+  return alert;
+}
+
+scenario('two users save the same item: the second sees its own edit page, keeps its input, and saves again', async (t) => {
   const [a, b] = await users(t);
   const pageA = await open(a, INVENTORY, 'items/1');
   const pageB = await open(b, INVENTORY, 'items/1');
@@ -135,33 +142,62 @@ scenario('two users save the same item: the second is refused, keeps its input, 
   await pageA.waitForURL(/[?&]saved=1/);
 
   await pageB.fill('#name', 'Claw hammer (B)');
+  await pageB.selectOption('#category', 'Garden');
   const refused = await submission(pageB, '/items/1', () => pageB.click('#save'));
   assert.equal(refused.status(), 409);
-  const conflict = await conflictPage(pageB);
+  const alert = await conflictAlert(pageB);
   await screenshot(pageB, 'inventory-edit-conflict');
-  // It names the field that changed, with the saved value and B's.
-  const rows = conflict.locator('table.changed-fields tbody tr');
-  assert.equal(await rows.count(), 1);
-  assert.equal(await rows.locator('th').textContent(), 'name');
-  assert.equal(await rows.locator('td.now').textContent(), 'Claw hammer (A)');
-  assert.equal(await rows.locator('td.yours').textContent(), 'Claw hammer (B)');
-  // What B typed is still there, in a form B can submit again.
-  assert.equal(
-    await conflict.locator('form.your-version input[name="name"]').inputValue(),
-    'Claw hammer (B)',
-  );
+  // The app's own page: its header, and its controls as they were.
+  assert.equal(await pageB.locator('header a', { hasText: 'Inventory' }).count(), 1);
+  assert.equal(await pageB.locator('#category').evaluate((el) => el.tagName), 'SELECT');
+  assert.equal(await pageB.locator('#description').evaluate((el) => el.tagName), 'TEXTAREA');
+  // What B typed and chose is still there; the name is marked.
+  assert.equal(await pageB.inputValue('#name'), 'Claw hammer (B)');
+  assert.equal(await pageB.inputValue('#category'), 'Garden');
+  assert.equal(await pageB.getAttribute('#name', 'aria-invalid'), 'true');
+  // The alert names the field by its label, with the saved value and B's.
+  const text = await alert.textContent();
+  assert.match(text, /Name: saved now “Claw hammer \(A\)”; you entered “Claw hammer \(B\)”/);
+  assert.match(text, /not been saved/);
   // Nothing was written: the record holds A's value.
   assert.equal((await listed(a, 1)).name, 'Claw hammer (A)');
 
-  // B discards and reloads: the edit page shows A's value; B's save now passes.
-  await conflict.getByRole('link', { name: 'Discard my changes and reload' }).click();
-  await pageB.locator('#save').waitFor();
-  assert.equal(await pageB.inputValue('#name'), 'Claw hammer (A)');
-  await pageB.fill('#name', 'Claw hammer (B)');
+  // B saves again from this page: 303, and the record holds what B chose.
   const savedB = await submission(pageB, '/items/1', () => pageB.click('#save'));
   assert.equal(savedB.status(), 303);
   await pageB.waitForURL(/[?&]saved=1/);
   assert.equal((await listed(a, 1)).name, 'Claw hammer (B)');
+  const check = await open(a, INVENTORY, 'items/1');
+  assert.equal(await check.inputValue('#category'), 'Garden');
+});
+
+scenario('a double click on Save never shows a conflict', async (t) => {
+  const [a] = await users(t);
+  const page = await open(a, INVENTORY, 'items/4');
+  await page.fill('#name', 'Double-clicked');
+  const statuses = [];
+  page.on('response', (r) => {
+    if (r.request().method() === 'POST') statuses.push(r.status());
+  });
+  await page.dblclick('#save');
+  await page.waitForURL(/[?&]saved=4/);
+  await page.waitForLoadState();
+  await screenshot(page, 'inventory-double-click');
+  assert.ok(!statuses.includes(409), `statuses: ${statuses}`);
+  assert.equal(await page.locator('#concurrency-conflict-alert').count(), 0);
+  assert.equal((await listed(a, 4)).name, 'Double-clicked');
+
+  // Two submissions of the same form as fast as a script can send them.
+  const again = await open(a, INVENTORY, 'items/4');
+  await again.fill('#name', 'Clicked twice');
+  const codes = await again.evaluate(async () => {
+    const form = document.querySelector('form[method="post"]');
+    const send = () => fetch(form.action, { method: 'POST', body: new URLSearchParams(new FormData(form)), redirect: 'manual' });
+    const [x, y] = await Promise.all([send(), send()]);
+    return [x.status, y.status];
+  });
+  assert.ok(!codes.includes(409), `statuses: ${codes}`);
+  assert.equal((await listed(a, 4)).name, 'Clicked twice');
 });
 
 scenario('seed: a counter incremented in another tab makes the open form stale (409)', async (t) => {
@@ -186,16 +222,15 @@ scenario('seed: a counter incremented in another tab makes the open form stale (
     pageA.getByRole('button', { name: 'Save' }).click(),
   );
   assert.equal(refused.status(), 409);
-  const conflict = await conflictPage(pageA);
+  // The seed's own page, the counter now, what A typed kept.
+  const conflict = await conflictAlert(pageA);
   await screenshot(pageA, 'seed-conflict');
-  await conflict.getByText('Information shown on the form changed.', { exact: false }).waitFor();
-  assert.equal(
-    await conflict.locator('input[name="some_field_value"]').inputValue(),
-    'typed by A',
-  );
+  await conflict.getByText('Other information shown on this page changed', { exact: false }).waitFor();
+  assert.equal(Number(await pageA.textContent('#counter')), before + 1);
+  assert.equal(await pageA.inputValue('#some_field_value'), 'typed by A');
 
   // After a reload the form shows the new counter, and saving passes.
-  await conflict.getByRole('link', { name: 'Discard my changes and reload' }).click();
+  await conflict.getByRole('link', { name: 'discard your changes and reload' }).click();
   await pageA.locator('#some_field_value').waitFor();
   assert.equal(Number(await pageA.textContent('#counter')), before + 1);
   await pageA.fill('#some_field_value', 'typed by A');

@@ -159,6 +159,29 @@ impl Conflict {
         self.submitted.as_deref()
     }
 
+    /// What the user submitted, as the application's own form type `F`
+    /// (deserialized as axum's `Form<F>` does, with `serde_urlencoded`).
+    ///
+    /// # Errors
+    ///
+    /// When the guard did not read the submission (a multipart body, or a
+    /// token sent in a header), or when it does not deserialize into `F`
+    /// (a field missing or of the wrong type).
+    pub fn submitted_as<F: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<F, serde::de::value::Error> {
+        use serde::de::Error as _;
+        let submitted = self.submitted.as_deref().ok_or_else(|| {
+            serde::de::value::Error::custom(
+                "the guard did not read this submission (multipart, or a token in a header)",
+            )
+        })?;
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(submitted)
+            .finish();
+        serde_urlencoded::from_str(&encoded)
+    }
+
     /// The first value the user submitted for field `name`.
     pub fn submitted_value(&self, name: &str) -> Option<&str> {
         self.submitted

@@ -96,9 +96,13 @@
 //!   out of an urlencoded form, so `#[serde(deny_unknown_fields)]` form
 //!   types work), verifies it, locks the
 //!   record, loads it again and compares. Equal: the handler runs, under the
-//!   lock. Different: a [`Conflict`], answered 409 with the changed fields,
-//!   what the user typed and a fresh token; or handed to the handler
-//!   ([`ConflictHandling::Handler`]).
+//!   lock. Different: a [`Conflict`], answered 409 with the application's
+//!   own page for the current data (its GET handler's), the user's edits
+//!   kept in their fields, an alert naming the changed fields by their
+//!   labels and a fresh token; or handed to a separate conflict handler
+//!   ([`ConcurrencyGuardLayer::with_conflict_handler`]), never the write
+//!   handler. A stale submission that would overwrite nothing (it submits
+//!   every changed input with its current value) passes.
 //! - Every bad input is a 4xx with a message ([`Rejection`]); the handler
 //!   does not run.
 //!
@@ -143,7 +147,7 @@ pub use conflict::{ChangedInput, Conflict, EntryDiff};
 pub use entry::{Control, EntryKind};
 pub use fingerprint::MAX_INPUTS;
 pub use guard::{
-    ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandling, ConflictResponder,
+    ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandler, ConflictHandling, ConflictResponder,
     DEFAULT_MULTIPART_PREFIX_LIMIT, DeferredCheck, Guarded, GuardedForm, NotGuarded, Preconditions,
     Refused, Rejection, ResponseFuture, UncheckedSubmission,
 };

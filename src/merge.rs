@@ -67,6 +67,12 @@ impl InputSides {
         self.user_changed && self.theirs_changed && !self.same_change
     }
 
+    /// Submitting it overwrites nothing: nobody else changed it, or the
+    /// user submits exactly its current value (as a browser submits it).
+    pub(crate) fn overwrites_nothing(&self) -> bool {
+        !self.theirs_changed || self.same_change
+    }
+
     /// Someone else changed it and the user did not: it takes its value now.
     fn takes_current(&self) -> bool {
         !self.user_changed && self.theirs_changed

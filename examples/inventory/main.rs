@@ -14,7 +14,9 @@
 //! - `/items/new` creates an item (nothing to guard yet).
 //!
 //! Open an item in two browser windows, save in one, then in the other: the
-//! second save is refused with 409 and a page that names the changed fields.
+//! second save is refused with 409: the edit page itself, rendered for the
+//! current data by `edit` below, with what was typed kept and an alert naming
+//! the changed fields. The app has no conflict code of its own.
 //!
 //! Data: SQLite file `inventory.db` in the current directory (or the path in
 //! `INVENTORY_DB`), created on first start; `DATABASE_URL=postgres://…`

@@ -1,13 +1,18 @@
 //! The guard's configuration: what [`ConcurrencyGuardLayer`](crate::ConcurrencyGuardLayer)'s builder sets.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::response::Response;
+use http::Request;
 use http::request::Parts;
 
 use super::debug::DebugLog;
+use super::pages::Pages;
 use super::request::cross_origin::CrossOrigin;
 use crate::conflict::Conflict;
 use crate::tokens::Tokens;
@@ -15,29 +20,65 @@ use crate::tokens::Tokens;
 /// A function that answers a conflict.
 pub type ConflictResponder = Arc<dyn Fn(&Conflict, &Parts) -> Response + Send + Sync>;
 
-/// What the guard does with a stale submission.
+/// A separate handler for stale submissions, set with
+/// [`with_conflict_handler`](crate::ConcurrencyGuardLayer::with_conflict_handler):
+/// an ordinary axum handler, never the route's write handler.
+#[derive(Clone)]
+pub struct ConflictHandler(pub(crate) Arc<dyn Fn(Request<Body>) -> BoxFuture + Send + Sync>);
+
+pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+impl fmt::Debug for ConflictHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConflictHandler(..)")
+    }
+}
+
+/// What the guard does with a stale submission. In every mode the route's
+/// own (write) handler never sees a stale submission.
+///
+/// A submission is stale when something its form showed changed since the
+/// form was rendered, *unless nothing would be lost*: every input that
+/// changed since is submitted with exactly its current value and no context
+/// value changed (a double click, a Back button, two people making the same
+/// fix). That submission overwrites nothing and reaches the handler.
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum ConflictHandling {
-    /// Answer 409 itself: an HTML page naming the changed fields, keeping
-    /// what the user typed and offering a refresh; `application/problem+json`
-    /// when the client prefers JSON; an HTML fragment for htmx.
+    /// Answer 409 itself. A browser's form submission gets **the page the
+    /// form came from**: the route's own GET handler is called (same path,
+    /// method GET, with [`Guarded<T>`](crate::Guarded) the record as it is
+    /// now and a fresh [`ConcurrencyToken`](crate::ConcurrencyToken)), and
+    /// its HTML is rewritten: the inputs the user changed hold what the
+    /// user entered, an alert (`role="alert"`) at the top of the form names
+    /// each field someone else changed by its label, with the saved value
+    /// beside the user's, and those inputs carry `aria-invalid="true"` and
+    /// the class `concurrency-conflict`. When that page cannot be had (the
+    /// route has no GET, its answer is not a 2xx HTML page, or has no post
+    /// form submitting where this submission went), the guard's own page
+    /// says the same. Clients that prefer JSON get `application/problem+json`;
+    /// htmx requests an HTML fragment.
     #[default]
     Respond,
-    /// Call the handler with the [`Conflict`] in the request: take
-    /// `Option<Conflict>` and, when it is `Some`, re-render the form with an
-    /// alert instead of writing (Reahl's way). The handler must not write.
-    Handler,
-    /// Answer with a response of your own.
+    /// Like `Respond`, but a browser always gets the guard's own page (for
+    /// a route whose GET handler should not run again on a conflict): the
+    /// changed fields with their saved values and what the user entered, a
+    /// form with the user's version and a fresh token, and a reload link.
+    StandalonePage,
+    /// Answer with a response of your own, made synchronously
+    /// ([`with_conflict_response`](crate::ConcurrencyGuardLayer::with_conflict_response)).
     Custom(ConflictResponder),
+    /// Call a separate handler ([`with_conflict_handler`](crate::ConcurrencyGuardLayer::with_conflict_handler)).
+    Separate(ConflictHandler),
 }
 
 impl fmt::Debug for ConflictHandling {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConflictHandling::Respond => f.write_str("Respond"),
-            ConflictHandling::Handler => f.write_str("Handler"),
+            ConflictHandling::StandalonePage => f.write_str("StandalonePage"),
             ConflictHandling::Custom(_) => f.write_str("Custom(..)"),
+            ConflictHandling::Separate(_) => f.write_str("Separate(..)"),
         }
     }
 }
@@ -85,6 +126,8 @@ pub(crate) struct Config {
     pub(crate) body_read_timeout: Duration,
     /// How long a submission waits for its record's lock.
     pub(crate) lock_timeout: Duration,
+    /// The GET handlers of the guarded routes (shared by every clone).
+    pub(crate) pages: Arc<Pages>,
 }
 
 /// The most bytes of a body the guard buffers when the limit is axum's

@@ -112,8 +112,22 @@ impl<S: Send + Sync> FromRequestParts<S> for ConcurrencyToken {
     }
 }
 
-/// `Option<Conflict>`: `Some` when the guard handed a stale submission to
-/// the handler ([`ConflictHandling::Handler`](crate::ConflictHandling::Handler)).
+/// In a conflict handler ([`with_conflict_handler`](crate::ConcurrencyGuardLayer::with_conflict_handler)):
+/// the conflict the submission met. Anywhere else: 500, with a message
+/// naming the mistake (no guard, or not a conflict handler).
+impl<S: Send + Sync> FromRequestParts<S> for Conflict {
+    type Rejection = NotGuarded;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, NotGuarded> {
+        parts.extensions.get::<Conflict>().cloned().ok_or(NotGuarded {
+            what: "Conflict (only a conflict handler set with with_conflict_handler receives one)",
+        })
+    }
+}
+
+/// `Option<Conflict>`: `Some` in a conflict handler
+/// ([`with_conflict_handler`](crate::ConcurrencyGuardLayer::with_conflict_handler)),
+/// `None` everywhere else (a write handler never sees a stale submission).
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Conflict {
     type Rejection = std::convert::Infallible;
 
@@ -121,6 +135,6 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Conflict {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, std::convert::Infallible> {
-        Ok(parts.extensions.remove::<Conflict>())
+        Ok(parts.extensions.get::<Conflict>().cloned())
     }
 }

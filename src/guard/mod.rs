@@ -25,6 +25,7 @@ mod form;
 mod layer;
 mod loader_refusal;
 mod lock;
+mod pages;
 mod read;
 mod rejection;
 mod request;
@@ -34,7 +35,8 @@ mod verify;
 mod write;
 
 pub use config::{
-    ConflictHandling, ConflictResponder, DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions,
+    ConflictHandler, ConflictHandling, ConflictResponder, DEFAULT_MULTIPART_PREFIX_LIMIT,
+    Preconditions,
 };
 pub use deferred::{DeferredCheck, Refused, UncheckedSubmission};
 pub use extract::{Guarded, NotGuarded};

@@ -42,7 +42,8 @@ pub(crate) fn render<I, B, T, S>(
     body: Body,
 ) -> impl Future<Output = Result<Response<Body>, I::Error>>
 where
-    I: Service<Request<Body>, Response = Response<B>>,
+    I: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    I::Future: Send + 'static,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
     T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
@@ -125,6 +126,9 @@ where
             .early_warning
             .map(|_| (token.value().to_owned(), parts.uri.path().to_owned()));
         let hidden_input = config.auto_embed.then(|| token.hidden_input());
+        // This is the route's GET handler: a stale submission to the route
+        // is answered with its page.
+        config.pages.register(&parts, &inner);
         parts.extensions.insert(Guarded(loaded));
         parts.extensions.insert(token);
         let mut response = inner.call(Request::from_parts(parts, body)).await?;

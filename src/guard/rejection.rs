@@ -76,6 +76,14 @@ pub enum Rejection {
         /// not match `Host`).
         header: &'static str,
     },
+    /// The submission carries a valid token for this form, but the record
+    /// was deleted since the form was opened: the loader refused with 404
+    /// (answered 409) or 410 (answered 410). The answer shows what the
+    /// user entered.
+    Deleted {
+        /// The loader said 410 Gone.
+        gone: bool,
+    },
     /// `If-Match` or `If-None-Match` cannot be read.
     BadPrecondition {
         /// The header.
@@ -99,6 +107,8 @@ impl Rejection {
             Rejection::CrossOrigin { .. } => StatusCode::FORBIDDEN,
             Rejection::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Rejection::RecordBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::Deleted { gone: true } => StatusCode::GONE,
+            Rejection::Deleted { gone: false } => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -122,6 +132,7 @@ impl Rejection {
             Rejection::PreconditionRequired => "precondition-required",
             Rejection::BadPrecondition { .. } => "bad-precondition",
             Rejection::CrossOrigin { .. } => "cross-origin",
+            Rejection::Deleted { .. } => "deleted",
         }
     }
 }
@@ -180,6 +191,9 @@ impl fmt::Display for Rejection {
             Rejection::BadPrecondition { header, reason } => {
                 write!(f, "the {header} header is malformed: {reason}")
             }
+            Rejection::Deleted { .. } => f.write_str(
+                "the record was deleted since the form was opened: the submission was not applied",
+            ),
         }
     }
 }

@@ -61,8 +61,6 @@ enum By {
     Guard,
     /// The guard, with a [`Conflict`]: the data changed.
     Conflict,
-    /// The guard's loader (the record is gone).
-    Loader,
     /// Axum's `Form` extractor, after the guard let a good token through.
     Axum,
 }
@@ -462,11 +460,11 @@ async fn catalogue() -> Vec<Row> {
         row(
             "token of a record deleted since",
             post_token(good_b),
-            S::NOT_FOUND,
-            "item 1 does not exist",
+            S::CONFLICT,
+            "This record was deleted",
         )
         .after(gone)
-        .by(By::Loader),
+        .by(By::Guard),
         row(
             "duplicated token fields that disagree",
             post(
@@ -948,7 +946,7 @@ async fn check(row: Row) -> Result<(), String> {
             wrong.push("no typed Rejection in the answer".to_owned())
         }
         By::Conflict if conflict.is_none() => wrong.push("no Conflict in the answer".to_owned()),
-        By::Axum | By::Loader if rejection.is_some() || conflict.is_some() => {
+        By::Axum if rejection.is_some() || conflict.is_some() => {
             wrong.push("the guard refused it, not the extractor".to_owned())
         }
         _ => {}

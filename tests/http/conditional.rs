@@ -468,14 +468,14 @@ async fn delete_with_if_match() {
     let (status, _, _) = send(&router, req).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(!app.items.lock().unwrap().contains_key(&2));
-    // The record is gone: the loader's own 404.
+    // The record is gone: `If-Match` is false when there is no current
+    // representation (RFC 9110 §13.1.1): 412.
     let req = Request::delete("/api/items/2")
         .header("if-match", tag.as_str())
         .body(Body::empty())
         .unwrap();
-    let (status, _, body) = send(&router, req).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body, "no such item");
+    let (status, _, _) = send(&router, req).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
 }
 
 #[tokio::test]
@@ -600,12 +600,14 @@ async fn loader_rejection_is_returned_as_is_on_conditional_requests() {
     let (status, _, body) = send(&router, get_req("/api/items/9", &[("if-none-match", "*")])).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body, "no such item");
+    // `If-Match: *` on a record that does not exist is false (RFC 9110
+    // §13.1.1): 412, not the loader's 404.
     let (status, _, _) = send(
         &router,
         put_json("/api/items/9", &[("if-match", "*")], EDIT),
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
 }
 
 #[tokio::test]

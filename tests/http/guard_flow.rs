@@ -16,7 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use common::*;
 use concurrency_guard::{
-    ConcurrencyGuardLayer, Conflict, ConflictHandling, Guarded, Key, KeyRing, Rejection, TokenError,
+    ConcurrencyGuardLayer, Conflict, Guarded, Key, KeyRing, Rejection, TokenError,
 };
 use http::{Method, Request, StatusCode};
 use tower::{Service as _, ServiceExt};
@@ -49,29 +49,33 @@ async fn lost_update_is_refused_and_reload_passes() {
     let item = state.item(1).unwrap();
     assert_eq!((item.name.as_str(), item.price), ("Desk lamp", 100));
 
-    // The page names the changed field, with its value now and B's.
+    // The app's own page (its title and heading), with the changed field
+    // named beside its value now and B's, B's input kept (escaped).
     assert!(
         refused
             .header("content-type")
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(refused.body.contains("<html"));
     assert!(
-        refused
-            .body
-            .contains(r#"<tr><th scope="row">name</th><td class="now">Desk lamp</td><td class="yours">Lamp &lt;B&gt;</td></tr>"#),
+        refused.body.contains("<title>Edit 1</title>"),
         "{}",
         refused.body
     );
+    assert!(refused.body.contains(r#"role="alert""#));
     assert!(
-        !refused.body.contains(r#"<th scope="row">price</th>"#),
-        "price did not change: {}",
+        refused
+            .body
+            .contains("<strong>name</strong>: saved now “Desk lamp”; you entered “Lamp &lt;B&gt;”"),
+        "{}",
         refused.body
     );
-    // B's input is kept (escaped), with a fresh token and a reload link.
-    assert!(refused.body.contains(r#"value="Lamp &lt;B&gt;""#));
     assert!(!refused.body.contains("<B>"), "escaped: {}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains(r#"value="Lamp &lt;B&gt;" aria-invalid="true""#)
+    );
     let fresh = refused.token();
     assert_ne!(fresh, token_b);
     assert!(refused.body.contains(r#"href="/items/1""#));
@@ -142,7 +146,7 @@ async fn a_context_field_changing_conflicts() {
     let refused = post_item(&app, "/items/1", &token, "Lamp 2", 100).await;
     refused.assert(
         StatusCode::CONFLICT,
-        "Information shown on the form changed. It is now: <strong>stock</strong> 0.",
+        "Other information shown on this page changed too.",
     );
     assert_eq!(state.runs(), 0);
     assert_eq!(state.item(1).unwrap().name, "Lamp");
@@ -170,7 +174,11 @@ async fn header_token_for_put_and_delete_without_body() {
     // The same token again: the price it showed has changed.
     let stale = send(&app, put(&token)).await;
     assert_eq!(stale.status, StatusCode::CONFLICT);
-    assert!(stale.body.contains(r#"<th scope="row">price</th>"#));
+    assert!(
+        stale
+            .body
+            .contains("<strong>price</strong>: saved now “101”")
+    );
     assert!(stale.body.contains(r#"href="/items/1""#));
     assert_eq!(state.item(1).unwrap().price, 101);
     assert_eq!(state.runs(), 1);
@@ -273,34 +281,13 @@ async fn htmx_requests_get_a_fragment() {
     assert_eq!(state.runs(), 0);
 }
 
-/// Handler mode: the save handler takes `Option<Conflict>` and re-renders.
-async fn save_or_alert(
+/// The save handler: knows nothing of conflicts.
+async fn save_counted(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    conflict: Option<Conflict>,
-    Guarded(now): Guarded<ItemForm>,
     Form(form): Form<SaveForm>,
 ) -> Response {
     state.handler_runs.fetch_add(1, Ordering::SeqCst);
-    if let Some(conflict) = conflict {
-        let names: Vec<_> = conflict
-            .changed_inputs()
-            .unwrap_or_default()
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        let token = conflict.fresh_token().expect("a fresh token").to_string();
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Html(format!(
-                "<p class=alert>changed: {}; now {:?}; you typed {:?}</p><form method=post>{token}</form>",
-                names.join(","),
-                now.name,
-                form.name
-            )),
-        )
-            .into_response();
-    }
     state.update(id, |item| {
         item.name = form.name;
         item.price = form.price;
@@ -308,32 +295,62 @@ async fn save_or_alert(
     "saved by handler".into_response()
 }
 
+/// A separate conflict handler: takes the `Conflict`, the record now and
+/// the user's version as the app's own form type, and re-renders.
+async fn conflict_alert(
+    conflict: Conflict,
+    Guarded(now): Guarded<ItemForm>,
+    token: concurrency_guard::ConcurrencyToken,
+) -> Response {
+    let form: SaveForm = conflict.submitted_as().expect("the user's version");
+    let names: Vec<_> = conflict
+        .changed_inputs()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(Some(&token), conflict.fresh_token());
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Html(format!(
+            "<p class=alert>changed: {}; now {:?}; you typed {:?}</p><form method=post></form>",
+            names.join(","),
+            now.name,
+            form.name
+        )),
+    )
+        .into_response()
+}
+
+/// Issue 16, item 2: a conflict handler of its own answers a stale
+/// submission; the write handler never sees it.
 #[tokio::test]
-async fn handler_mode_passes_the_conflict_to_the_handler() {
+async fn a_conflict_handler_answers_and_the_write_handler_never_runs() {
     let state = AppState::new();
-    let layer = guard(&state).with_conflict_handling(ConflictHandling::Handler);
+    let layer = guard(&state).with_conflict_handler(conflict_alert);
     let app = Router::new()
-        .route("/items/{id}", get(edit).post(save_or_alert))
+        .route("/items/{id}", get(edit).post(save_counted))
         .route_layer(layer)
         .with_state(state.clone());
 
-    // Current: the handler sees `None` and saves.
+    // Current: the write handler saves.
     let token = load_token(&app, "/items/1").await;
     post_item(&app, "/items/1", &token, "Fresh", 3)
         .await
         .assert(StatusCode::OK, "saved by handler");
     assert_eq!(state.runs(), 1);
 
-    // Stale: the handler sees `Some` and answers with its own page.
+    // Stale: the conflict handler answers with its own page.
     let answer = post_item(&app, "/items/1", &token, "Stale", 4).await;
     answer.assert(
         StatusCode::UNPROCESSABLE_ENTITY,
         r#"changed: name,price; now "Fresh"; you typed "Stale""#,
     );
-    assert_eq!(state.runs(), 2, "the handler ran");
+    assert_eq!(state.runs(), 1, "the write handler did not run");
+    assert!(answer.extensions.get::<Conflict>().is_some());
     let item = state.item(1).unwrap();
     assert_eq!((item.name.as_str(), item.price), ("Fresh", 3));
-    // The fresh token it was handed saves knowingly.
+    // The fresh token embedded in its page saves knowingly.
     let fresh = answer.token();
     post_item(&app, "/items/1", &fresh, "Stale", 4)
         .await
@@ -418,13 +435,13 @@ async fn loader_rejections_are_returned_as_is() {
         .await
         .assert(StatusCode::NOT_FOUND, "item 99 does not exist");
 
-    // The record is deleted between load and submission.
-    let token = load_token(&app, "/items/1").await;
-    state.remove(1);
-    let answer = post_item(&app, "/items/1", &token, "x", 1).await;
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.body, "item 1 does not exist");
+    // A submission without a valid token for a record that does not exist:
+    // the loader's own answer.
+    let answer = post_item(&app, "/items/99", "not-a-token", "x", 1).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
     assert_eq!(state.runs(), 0);
+    // (A record deleted since its form was opened: `conflict_page.rs`.)
+    state.remove(1);
     assert!(state.item(1).is_none());
 }
 
@@ -486,7 +503,7 @@ async fn simultaneous_submissions_with_one_token_one_wins() {
         .await
         .expect("the second completes (a hang means it reached the gate)")
         .unwrap();
-    second.assert(StatusCode::CONFLICT, "Someone else changed this record");
+    second.assert(StatusCode::CONFLICT, "Your changes have not been saved");
     assert_eq!(state.runs(), 1, "exactly one reached the handler");
     assert_eq!(state.item(4242).unwrap().name, "first");
 }

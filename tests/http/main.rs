@@ -7,6 +7,7 @@ mod common;
 
 mod catalogue;
 mod conditional;
+mod conflict_page;
 mod early_warning;
 mod guard_embed;
 mod guard_flow;

@@ -13,7 +13,9 @@ use axum::http::{Request, StatusCode, header, request::Parts};
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Form, Router};
-use concurrency_guard::{ConcurrencyGuardLayer, Guarded, Key, KeyRing, RenderState};
+use concurrency_guard::{
+    ConcurrencyGuardLayer, ConflictHandling, Guarded, Key, KeyRing, RenderState,
+};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use tower::ServiceExt;
@@ -97,10 +99,15 @@ fn setup(
             stock: 5,
         },
     );
-    let layer = configure(ConcurrencyGuardLayer::new(
-        KeyRing::new(1, Key::from_bytes(&[3; 32]).unwrap()),
-        app.clone(),
-    ));
+    // These tests read the guard's own conflict page (the app's page is
+    // tested in `conflict_page.rs`).
+    let layer = configure(
+        ConcurrencyGuardLayer::new(
+            KeyRing::new(1, Key::from_bytes(&[3; 32]).unwrap()),
+            app.clone(),
+        )
+        .with_conflict_handling(ConflictHandling::StandalonePage),
+    );
     let router = Router::new()
         .route("/items/{id}", get(edit).post(save))
         .route_layer(layer)

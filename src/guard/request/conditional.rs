@@ -232,6 +232,10 @@ impl RequestPreconditions {
         })
     }
 
+    pub(crate) fn has_if_match(&self) -> bool {
+        self.if_match.is_some()
+    }
+
     pub(crate) fn any(&self) -> bool {
         self.if_match.is_some() || self.if_none_match.is_some()
     }

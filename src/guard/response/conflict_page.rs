@@ -61,7 +61,12 @@ pub(crate) fn conflict(conflict: &Conflict, answer: &AnswerContext) -> Response 
 fn conflict_html(conflict: &Conflict, answer: &AnswerContext) -> String {
     let mut out = String::with_capacity(2048);
     let reload = &answer.reload;
-    out.push_str(r#"<section class="concurrency-conflict" role="alert" aria-labelledby="concurrency-conflict-title"><h1 id="concurrency-conflict-title">Someone else changed this record</h1><p>While you had this form open, someone else saved a change to it. <strong>Your changes have not been saved.</strong></p>"#);
+    out.push_str(r#"<section class="concurrency-conflict" role="alert" aria-labelledby="concurrency-conflict-title"><h1 id="concurrency-conflict-title">Someone else changed this record</h1>"#);
+    out.push_str(if answer.deletes {
+        "<p>Someone else saved a change to it since you opened the page. <strong>It has not been deleted.</strong> Check the current data before deleting it.</p>"
+    } else {
+        "<p>While you had this form open, someone else saved a change to it. <strong>Your changes have not been saved.</strong></p>"
+    });
     match conflict.changed_inputs() {
         Some(changed) if !changed.is_empty() => {
             out.push_str(r#"<table class="changed-fields"><thead><tr><th scope="col">Field</th><th scope="col">Saved now</th>"#);
@@ -133,9 +138,14 @@ fn conflict_html(conflict: &Conflict, answer: &AnswerContext) -> String {
             // Nothing to fill in (a button-only form, e.g. "+1").
             let _ = write!(
                 out,
-                r#"<form method="post" action="{}" class="your-version">{}<div class="actions"><button type="submit">Do it again on the current data</button><a href="{}">Go back</a></div></form>"#,
+                r#"<form method="post" action="{}" class="your-version">{}<div class="actions"><button type="submit">{}</button><a href="{}">Go back</a></div></form>"#,
                 escape(action),
                 token,
+                if answer.deletes {
+                    "Delete it anyway"
+                } else {
+                    "Do it again on the current data"
+                },
                 escape(reload)
             );
         }

@@ -14,13 +14,16 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::html::escape;
 
+pub(crate) mod app_page;
 mod conflict_page;
+mod deleted;
 pub(crate) mod embed;
 pub(crate) mod rebase;
 mod refusal;
 pub(crate) mod warning;
 
 pub(crate) use conflict_page::conflict;
+pub(crate) use deleted::deleted;
 pub(crate) use refusal::rejection;
 
 /// What an answer needs to know of the request it answers, read once from
@@ -35,6 +38,14 @@ pub(crate) struct AnswerContext {
     /// Where the submission went (path and query): a form submitted again
     /// from the answer goes there too.
     pub(crate) action: String,
+    /// The submission's path (without the query).
+    pub(crate) path: String,
+    /// The `Host` the submission was sent to.
+    pub(crate) host: Option<String>,
+    /// Whether the submission deletes the record: method DELETE, or a path
+    /// whose last segment is `delete`, `destroy` or `remove` (HTML forms
+    /// can only POST).
+    pub(crate) deletes: bool,
 }
 
 impl AnswerContext {
@@ -44,6 +55,24 @@ impl AnswerContext {
             format: Format::of(&parts.headers),
             reload: reload_target(parts),
             action: own_path(parts),
+            path: parts.uri.path().to_owned(),
+            host: parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned),
+            deletes: parts.method == http::Method::DELETE
+                || parts
+                    .uri
+                    .path()
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|last| {
+                        ["delete", "destroy", "remove"]
+                            .iter()
+                            .any(|w| last.eq_ignore_ascii_case(w))
+                    }),
         }
     }
 }

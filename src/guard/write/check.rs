@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::extract::FromRequestParts;
 use bytes::Bytes;
 use http::request::Parts;
+use http::{Response, StatusCode};
 
 use super::decision::{After, Decision, Step};
 use super::load::{Loaded, lock_and_load, reading};
@@ -16,7 +17,7 @@ use crate::guard::deferred::DeferredCheck;
 use crate::guard::extract::Guarded;
 use crate::guard::request::conditional::RequestPreconditions;
 use crate::guard::request::{self, Found, TokenSource};
-use crate::guard::response::AnswerContext;
+use crate::guard::response::{self, AnswerContext};
 use crate::guard::verify::{self, PendingToken, Verdict};
 use crate::state::RenderState;
 use crate::tokens::Opened;
@@ -75,6 +76,23 @@ pub(super) fn defer<T: RenderState + Send + Sync + 'static>(
     Decision::handler(body, None, After::Deferred(checked))
 }
 
+/// The loader's refusal of a submission whose token is valid for this form:
+/// a 404 or 410 means the record was deleted since the form was opened
+/// (answered with what the user entered); anything else is the loader's own.
+fn deleted_or(
+    form: &'static str,
+    loader_answer: Response<Body>,
+    parts: &Parts,
+    submission: &Option<(Vec<(String, String)>, Bytes)>,
+) -> Response<Body> {
+    let status = loader_answer.status();
+    if status != StatusCode::NOT_FOUND && status != StatusCode::GONE {
+        return loader_answer;
+    }
+    let submitted = submission.as_ref().map(|(pairs, _)| pairs.as_slice());
+    response::deleted(form, status, submitted, &AnswerContext::of(parts))
+}
+
 /// Step 5: lock the record before loading it, so the state compared is the
 /// state the handler writes over; then the verdict.
 pub(super) async fn compare<T, S>(
@@ -102,7 +120,7 @@ where
         held,
     } = match lock_and_load::<T, S>(config, parts, state, named).await {
         Ok(record) => record,
-        Err(answer) => return Decision::Answer(answer),
+        Err(answer) => return Decision::Answer(deleted_or(form, answer, parts, &submission)),
     };
     match verify::verdict(config, form, Some(opened), preconditions, &current) {
         Verdict::Current => {

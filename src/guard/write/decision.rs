@@ -4,16 +4,22 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::body::Body;
-use http::Response;
+use http::{Request, Response};
 
 use crate::conflict::Conflict;
+use crate::guard::config::ConflictHandler;
 use crate::guard::lock::ResourceLock;
+use crate::guard::response::AnswerContext;
 use crate::guard::verify::PendingToken;
 
 /// What the checks of a submission decided.
 pub(crate) enum Decision {
     /// The guard answers; the handler does not run.
     Answer(Response<Body>),
+    /// A stale submission, answered by calling another handler than the
+    /// write handler: the route's GET handler for the app's own page, or
+    /// the conflict handler. The record's lock is already released.
+    Stale(Box<StaleAnswer>),
     /// The handler runs, with this body, the record's lock held meanwhile.
     Handler {
         body: Body,
@@ -34,11 +40,27 @@ pub(crate) enum After {
     Nothing,
     /// A form shown again gets the pending token embedded.
     EmbedInRefusal(PendingToken),
-    /// The conflict the handler was shown goes into the answer's extensions.
-    Conflict(Box<Conflict>),
     /// The handler was to call [`DeferredCheck::check`](crate::DeferredCheck::check):
     /// a success without it is flagged.
     Deferred(Arc<AtomicBool>),
+}
+
+/// How a stale submission is answered, past the guard's checks.
+pub(crate) enum StaleAnswer {
+    /// The route's own GET handler renders the page for the current data
+    /// (this request: GET, the record and a fresh token in its extensions);
+    /// the guard rewrites it, else answers with its own page.
+    AppPage {
+        get: Request<Body>,
+        conflict: Conflict,
+        answer: AnswerContext,
+    },
+    /// The conflict handler answers this request (the submission).
+    Handler {
+        handler: ConflictHandler,
+        request: Request<Body>,
+        conflict: Conflict,
+    },
 }
 
 /// Where a step that answers leaves the submission.

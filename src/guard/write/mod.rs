@@ -33,7 +33,7 @@ mod precondition;
 mod stale;
 
 use check::{compare, defer, open_token};
-use decision::{After, Decision};
+use decision::{After, Decision, StaleAnswer};
 use precondition::{conditional, read_preconditions, unconditional};
 
 use super::BoxError;
@@ -42,7 +42,7 @@ use super::deferred;
 use super::rejection::Rejection;
 use super::request::cross_origin::Detected;
 use super::request::{TokenSource, urlencoded};
-use super::response::{AnswerContext, embed};
+use super::response::{self, AnswerContext, app_page, embed};
 use super::verify::{self, PendingToken};
 use crate::state::RenderState;
 
@@ -70,6 +70,7 @@ where
         let Shared { config, state } = &*shared;
         match decide::<T, S>(config, state, &mut parts, body).await {
             Decision::Answer(response) => Ok(response),
+            Decision::Stale(stale) => Ok(answer_stale(config, &parts, *stale).await),
             Decision::Handler { body, held, after } => {
                 let response = inner.call(Request::from_parts(parts, body)).await;
                 drop(held);
@@ -80,13 +81,51 @@ where
                         deferred::after_handler(T::FORM_NAME, response.map(Body::new), &checked)
                     }
                     After::EmbedInRefusal(pending) => embed_in_refusal(config, response, &pending),
-                    After::Conflict(conflict) => {
-                        let mut response = response.map(Body::new);
-                        response.extensions_mut().insert(*conflict);
-                        response
-                    }
                 })
             }
+        }
+    }
+}
+
+/// A stale submission's answer, by another handler than the write handler
+/// (which is never called): the route's GET handler (the app's own page,
+/// rewritten; the guard's own page when it cannot be), or the conflict
+/// handler.
+async fn answer_stale(config: &Config, parts: &Parts, stale: StaleAnswer) -> Response<Body> {
+    match stale {
+        StaleAnswer::AppPage {
+            get,
+            conflict,
+            answer,
+        } => {
+            if let Some(page) = config.pages.render(parts, get).await {
+                if let Some(response) =
+                    app_page::answer(page, &conflict, &answer, config.auto_embed).await
+                {
+                    return response;
+                }
+            } else {
+                tracing::debug!(
+                    form = conflict.form_name(),
+                    "conflict: this route's page was not served since the start (or has no GET); the guard's own page instead"
+                );
+            }
+            response::conflict(&conflict, &answer)
+        }
+        StaleAnswer::Handler {
+            handler,
+            request,
+            conflict,
+        } => {
+            let response = (handler.0)(request).await;
+            let mut response = match (config.auto_embed, conflict.fresh_token()) {
+                (true, Some(token)) if embed::is_rewritable_html(response.headers()) => {
+                    embed::embed(response, token.hidden_input(), None)
+                }
+                _ => response,
+            };
+            response.extensions_mut().insert(conflict);
+            response
         }
     }
 }

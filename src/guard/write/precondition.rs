@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use http::request::Parts;
+use http::{Response, StatusCode};
 
 use super::check::defer;
 use super::decision::{After, Decision};
@@ -66,7 +67,7 @@ where
         held,
     } = match lock_and_load::<T, S>(config, parts, state, None).await {
         Ok(record) => record,
-        Err(answer) => return Decision::Answer(answer),
+        Err(answer) => return Decision::Answer(gone(form, answer, parts, &preconditions)),
     };
     match verify::preconditions(config, form, &preconditions, &current) {
         Ok(()) => {
@@ -76,6 +77,28 @@ where
         }
         Err(refusal) => Decision::Answer(refusal.answer(form, &AnswerContext::of(parts))),
     }
+}
+
+/// The loader's refusal of a conditional request: `If-Match` on a record
+/// that no longer exists (404, 410) is false (RFC 9110 §13.1.1: no current
+/// representation), so 412; anything else is the loader's own answer.
+fn gone(
+    form: &'static str,
+    loader_answer: Response<Body>,
+    parts: &Parts,
+    preconditions: &RequestPreconditions,
+) -> Response<Body> {
+    let status = loader_answer.status();
+    if preconditions.has_if_match()
+        && (status == StatusCode::NOT_FOUND || status == StatusCode::GONE)
+    {
+        return verify::refuse(
+            form,
+            Rejection::PreconditionFailed { header: "If-Match" },
+            &AnswerContext::of(parts),
+        );
+    }
+    loader_answer
 }
 
 /// Step 2b: neither a token nor a precondition. `Err`: the body back, to

@@ -1,25 +1,30 @@
-//! Step 6: a stale submission, merged when the edits are disjoint, else a conflict.
+//! Step 6: a stale submission that overwrites nothing passes; else merged when the edits are disjoint; else a conflict.
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::header;
 use http::request::Parts;
+use http::{Request, header};
 
-use super::decision::{After, Decision};
+use super::decision::{After, Decision, StaleAnswer};
 use super::load::Loaded;
 use crate::conflict::Conflict;
 use crate::fingerprint::StateDigests;
 use crate::guard::config::{Config, ConflictHandling};
 use crate::guard::extract::Guarded;
-use crate::guard::response::{self, AnswerContext};
-use crate::guard::verify::{self};
+use crate::guard::request::TOKEN_HEADER;
+use crate::guard::response::{self, AnswerContext, Format};
+use crate::guard::verify::{self, PendingToken};
 use crate::merge;
 use crate::tokens::Opened;
 
-/// Step 6, a stale submission: merged when the edits are disjoint (and
-/// merging is on); else the conflict, answered as configured.
+/// Step 6, a stale submission: through when it overwrites nothing (every
+/// input changed since the form was rendered is submitted with its value
+/// now, and no context value changed); merged when the edits are disjoint
+/// (and merging is on); else the conflict, answered as configured.
 pub(super) fn stale<T: Clone + Send + Sync + 'static>(
-    config: &Config,
+    config: &Arc<Config>,
     parts: &mut Parts,
     body: Body,
     opened: &Opened<'_>,
@@ -49,6 +54,25 @@ pub(super) fn stale<T: Clone + Send + Sync + 'static>(
             submitted,
         )
     });
+    if let Some(sides) = &sides {
+        let nothing_lost = !conflict.context_changed()
+            && conflict.changed_inputs().is_some()
+            && sides.iter().all(merge::InputSides::overwrites_nothing);
+        if nothing_lost {
+            tracing::info!(
+                form,
+                "stale, but every changed input is submitted with its value now: nothing to lose; handler runs"
+            );
+            let pending = PendingToken {
+                config: config.clone(),
+                form,
+                state: Arc::new(current),
+            };
+            parts.extensions.insert(pending.clone());
+            parts.extensions.insert(Guarded(value));
+            return Decision::handler(body, Some(held), After::EmbedInRefusal(pending));
+        }
+    }
     if let (true, Some(raw), Some(sides)) = (config.merge, &raw, &sides) {
         if !conflict.context_changed() && !sides.iter().any(merge::InputSides::overlaps) {
             let merged = merge::splice(raw, sides);
@@ -65,6 +89,9 @@ pub(super) fn stale<T: Clone + Send + Sync + 'static>(
             return Decision::handler(Body::from(merged), Some(held), After::Nothing);
         }
     }
+    // Nothing is written from here on: the record need not stay locked
+    // while a page is rendered.
+    drop(held);
     let conflict = verify::explain(
         config,
         form,
@@ -74,19 +101,83 @@ pub(super) fn stale<T: Clone + Send + Sync + 'static>(
         submitted,
         sides.as_deref(),
     );
+    let answer = AnswerContext::of(parts);
     match &config.conflicts {
-        ConflictHandling::Respond => {
-            Decision::Answer(response::conflict(&conflict, &AnswerContext::of(parts)))
+        ConflictHandling::Respond if answer.format == Format::Html => {
+            let get = get_request(parts, value, &conflict);
+            Decision::Stale(Box::new(StaleAnswer::AppPage {
+                get,
+                conflict,
+                answer,
+            }))
+        }
+        ConflictHandling::Respond | ConflictHandling::StandalonePage => {
+            Decision::Answer(response::conflict(&conflict, &answer))
         }
         ConflictHandling::Custom(f) => {
             let mut response = f(&conflict, parts);
             response.extensions_mut().insert(conflict);
             Decision::Answer(response)
         }
-        ConflictHandling::Handler => {
-            parts.extensions.insert(Guarded(value));
-            parts.extensions.insert(conflict.clone());
-            Decision::handler(body, Some(held), After::Conflict(Box::new(conflict)))
+        ConflictHandling::Separate(handler) => {
+            let mut request = copy(parts, body);
+            let extensions = request.extensions_mut();
+            extensions.insert(Guarded(value));
+            extensions.insert(conflict.clone());
+            if let Some(token) = conflict.fresh_token() {
+                extensions.insert(token.clone());
+            }
+            Decision::Stale(Box::new(StaleAnswer::Handler {
+                handler: handler.clone(),
+                request,
+                conflict,
+            }))
         }
     }
+}
+
+/// The submission's parts again, around `body`.
+fn copy(parts: &Parts, body: Body) -> Request<Body> {
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    *request.extensions_mut() = parts.extensions.clone();
+    request
+}
+
+/// The GET of the page the form came from: the submission's path, its
+/// headers but those of the body, the token and preconditions, with the
+/// record as it is now and a fresh token, as the guard hands them to a GET
+/// handler.
+fn get_request<T: Clone + Send + Sync + 'static>(
+    parts: &Parts,
+    value: T,
+    conflict: &Conflict,
+) -> Request<Body> {
+    let mut get = copy(parts, Body::empty());
+    *get.method_mut() = http::Method::GET;
+    let headers = get.headers_mut();
+    for name in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+        header::TRANSFER_ENCODING,
+        header::IF_MATCH,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_UNMODIFIED_SINCE,
+        header::IF_RANGE,
+        header::RANGE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove(TOKEN_HEADER);
+    let extensions = get.extensions_mut();
+    extensions.insert(Guarded(value));
+    if let Some(token) = conflict.fresh_token() {
+        extensions.insert(token.clone());
+    }
+    get
 }

@@ -1,0 +1,77 @@
+//! The answer to a submission whose record was deleted since its form was opened.
+
+use std::fmt::Write as _;
+
+use axum::response::Response;
+use http::StatusCode;
+
+use super::{AnswerContext, Format, html_response, problem_json};
+use crate::guard::Rejection;
+use crate::html::escape;
+
+/// A submission with a valid token for a record the loader no longer finds
+/// (it answered `loader_status`, 404 or 410): 410 when the loader said
+/// 410, else 409, with what the user entered, so nothing typed is lost.
+pub(crate) fn deleted(
+    form: &'static str,
+    loader_status: StatusCode,
+    submitted: Option<&[(String, String)]>,
+    answer: &AnswerContext,
+) -> Response {
+    let gone = loader_status == StatusCode::GONE;
+    let rejection = Rejection::Deleted { gone };
+    let status = rejection.status();
+    let title = "This record was deleted";
+    let detail = if answer.deletes {
+        "the record was already deleted since the form was opened"
+    } else {
+        "the record was deleted since the form was opened: your changes have not been saved"
+    };
+    tracing::info!(
+        form,
+        status = status.as_u16(),
+        "submission for a record deleted since its form was opened"
+    );
+    let mut res = match answer.format {
+        Format::ProblemJson => {
+            let mut extra = serde_json::Map::new();
+            extra.insert("form".into(), form.into());
+            if let Some(submitted) = submitted {
+                let fields: Vec<serde_json::Value> = submitted
+                    .iter()
+                    .map(|(n, v)| serde_json::json!({ "name": n, "value": v }))
+                    .collect();
+                extra.insert("submitted".into(), fields.into());
+            }
+            problem_json(status, rejection.kind(), title, detail, extra)
+        }
+        format @ (Format::Html | Format::HtmxFragment) => {
+            let mut out = String::with_capacity(1024);
+            out.push_str(r#"<section class="concurrency-deleted" role="alert" aria-labelledby="concurrency-deleted-title"><h1 id="concurrency-deleted-title">This record was deleted</h1>"#);
+            if answer.deletes {
+                out.push_str("<p>Someone else deleted it after you opened this page: there is nothing left to delete.</p>");
+            } else {
+                out.push_str("<p>Someone else deleted it after you opened this form. <strong>Your changes have not been saved.</strong></p>");
+            }
+            match submitted {
+                Some(submitted) if !submitted.is_empty() && !answer.deletes => {
+                    out.push_str(r#"<p>What you entered, to keep or copy elsewhere:</p><table class="your-entries"><thead><tr><th scope="col">Field</th><th scope="col">You entered</th></tr></thead><tbody>"#);
+                    for (name, value) in submitted {
+                        let _ = write!(
+                            out,
+                            r#"<tr><th scope="row">{}</th><td><pre style="margin:0;white-space:pre-wrap">{}</pre></td></tr>"#,
+                            escape(name),
+                            escape(value)
+                        );
+                    }
+                    out.push_str("</tbody></table>");
+                }
+                _ => {}
+            }
+            out.push_str(r#"<p><a href="/">Go to the start page</a></p></section>"#);
+            html_response(status, format, title, out)
+        }
+    };
+    res.extensions_mut().insert(rejection);
+    res
+}
