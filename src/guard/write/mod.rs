@@ -71,6 +71,9 @@ where
         match decide::<T, S>(config, state, &mut parts, body).await {
             Decision::Answer(response) => Ok(response),
             Decision::Handler { body, held, after } => {
+                let host = matches!(after, After::EmbedInRefusal(_))
+                    .then(|| embed::Embedding::host_of(&parts))
+                    .flatten();
                 let response = inner.call(Request::from_parts(parts, body)).await;
                 drop(held);
                 let response = response?;
@@ -79,7 +82,9 @@ where
                     After::Deferred(checked) => {
                         deferred::after_handler(T::FORM_NAME, response.map(Body::new), &checked)
                     }
-                    After::EmbedInRefusal(pending) => embed_in_refusal(config, response, &pending),
+                    After::EmbedInRefusal(pending) => {
+                        embed_in_refusal(config, response, &pending, host)
+                    }
                     After::Conflict(conflict) => {
                         let mut response = response.map(Body::new);
                         response.extensions_mut().insert(*conflict);
@@ -194,6 +199,7 @@ fn embed_in_refusal<B>(
     config: &Config,
     response: Response<B>,
     pending: &PendingToken,
+    host: Option<String>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -206,7 +212,7 @@ where
         )
         && embed::is_rewritable_html(response.headers())
     {
-        embed::embed(response, pending.sign().hidden_input(), None)
+        embed::embed(response, embed::Embedding::with_host(&pending.sign(), host))
     } else {
         response.map(Body::new)
     }
