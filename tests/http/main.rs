@@ -8,6 +8,7 @@ mod common;
 mod catalogue;
 mod conditional;
 mod early_warning;
+mod embed_rules;
 mod guard_embed;
 mod guard_flow;
 mod guard_multipart;
