@@ -1,4 +1,12 @@
-//! Auto-embed: the hidden token input, put first inside every post form of a page.
+//! Auto-embed: the token, wherever the page sends a write to this origin.
+//!
+//! Where that is — forms that post here (their own `method` or a button's
+//! `formmethod`), never a form that submits elsewhere or already has a
+//! token, htmx's `hx-post/put/patch/delete` elements through `hx-headers` —
+//! is said in [`rules`]. A form's hidden input goes first inside it at its
+//! start tag and is held back from the client until the form ends (its
+//! `</form>`, the next form, the page's end, or 1 MiB of a streamed page),
+//! then kept or taken out again (`forms`).
 //!
 //! Only `text/html` responses with identity encoding are rewritten, through
 //! lol_html, chunk by chunk: a page is never buffered whole. Forms inside
@@ -10,8 +18,9 @@
 //!
 //! The token only ever goes right after a `form` start tag, and lol_html
 //! only sees such a tag where the page has the bytes `<form` (any case). So
-//! once lol_html has handled the start tag at the page's *last* `<form`,
-//! nothing after it can change: the rest of the page is copied as it is,
+//! once lol_html has handled the start tag at the page's *last* `<form`
+//! and that form has ended, nothing after it can change (a page with an
+//! htmx attribute is read to its end): the rest of the page is copied as it is,
 //! without parsing it. This needs the whole page at hand, so it is only done
 //! when the page comes in one piece (a handler's `Html<String>`, a rendered
 //! template); a page without `<form` at all then passes through untouched,
@@ -23,7 +32,8 @@
 //! # The fast path for plain pages
 //!
 //! A whole page of plain HTML (tags, comments, a doctype, `<script>`,
-//! `<style>`, `<title>`, `<textarea>`) is not given to lol_html at all: a
+//! `<style>`, `<title>`, `<textarea>`, forms whose `method` alone decides)
+//! is not given to lol_html at all: a
 //! small scanner (`scan`) finds its post forms, and gives up on
 //! anything else (`<template>`, SVG, other raw-text elements, CDATA, odd
 //! attribute syntax, …), which then goes through lol_html as above. Same

@@ -47,3 +47,42 @@ pub(crate) fn warn_unrewritable(form: &'static str, route: &str, reason: &'stati
         "auto-embed: no token put into this page, so its forms will be refused when submitted: {reason}"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    http::HeaderName::from_static(k),
+                    http::HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compressed_or_utf16_pages_say_why() {
+        let compressed = headers(&[("content-type", "text/html"), ("content-encoding", "br")]);
+        assert!(
+            unrewritable(&compressed)
+                .unwrap()
+                .contains("CompressionLayer")
+        );
+        let utf16 = headers(&[("content-type", "text/html; charset=\"UTF-16LE\"")]);
+        assert!(unrewritable(&utf16).unwrap().contains("UTF-8"));
+        for fine in [
+            headers(&[("content-type", "text/html; charset=utf-8")]),
+            headers(&[
+                ("content-type", "text/html"),
+                ("content-encoding", "identity"),
+            ]),
+            headers(&[("content-type", "text/html; charset=windows-1252")]),
+        ] {
+            assert_eq!(unrewritable(&fine), None);
+        }
+    }
+}
