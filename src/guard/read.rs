@@ -125,7 +125,13 @@ where
         let warned = config
             .early_warning
             .map(|_| (token.value().to_owned(), parts.uri.path().to_owned()));
-        let hidden_input = config.auto_embed.then(|| token.hidden_input());
+        let embedding = config
+            .auto_embed
+            .then(|| embed::Embedding::of(&token, &parts));
+        let route = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map(|p| p.as_str().to_owned());
         // This is the route's GET handler: a stale submission to the route
         // is answered with its page.
         config.pages.register(&parts, &inner);
@@ -136,10 +142,15 @@ where
         // Only a page the application served (2xx) gets a token: a 403 or
         // 404 page with a form on it must not hand a client a token for a
         // record the application refused to show it.
-        let embeds = hidden_input.is_some()
-            && response.status().is_success()
-            && html
-            && embed::is_identity_encoded(response.headers());
+        let mut embeds = embedding.is_some() && response.status().is_success() && html;
+        if let Some(reason) = embeds
+            .then(|| embed::unrewritable(response.headers()))
+            .flatten()
+        {
+            let route = route.as_deref().unwrap_or("(no route)");
+            embed::warn_unrewritable(form, route, reason);
+            embeds = false;
+        }
         // No tag on an HTML page: it carries a token (embedded here, or written
         // by the handler in template mode), and a browser revalidating it would
         // get the old page, with its old token, back from a 304, again and
@@ -147,8 +158,8 @@ where
         if tagged && response.status().is_success() && !html {
             conditional::set_etag(response.headers_mut(), etag());
         }
-        Ok(match hidden_input {
-            Some(hidden_input) if embeds => {
+        Ok(match embedding {
+            Some(mut embedding) if embeds => {
                 let script =
                     config
                         .early_warning
@@ -157,7 +168,8 @@ where
                             let rebase = config.live_rebase;
                             warning::script_tag(&path, &token, interval, rebase, response.headers())
                         });
-                embed::embed(response, hidden_input, script)
+                embedding.once = script;
+                embed::embed(response, embedding)
             }
             _ => response.map(Body::new),
         })

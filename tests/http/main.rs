@@ -9,6 +9,7 @@ mod catalogue;
 mod conditional;
 mod conflict_page;
 mod early_warning;
+mod embed_rules;
 mod guard_embed;
 mod guard_flow;
 mod guard_multipart;

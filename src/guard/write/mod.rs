@@ -72,6 +72,9 @@ where
             Decision::Answer(response) => Ok(response),
             Decision::Stale(stale) => Ok(answer_stale(config, &parts, *stale).await),
             Decision::Handler { body, held, after } => {
+                let host = matches!(after, After::EmbedInRefusal(_))
+                    .then(|| embed::Embedding::host_of(&parts))
+                    .flatten();
                 let response = inner.call(Request::from_parts(parts, body)).await;
                 drop(held);
                 let response = response?;
@@ -80,7 +83,9 @@ where
                     After::Deferred(checked) => {
                         deferred::after_handler(T::FORM_NAME, response.map(Body::new), &checked)
                     }
-                    After::EmbedInRefusal(pending) => embed_in_refusal(config, response, &pending),
+                    After::EmbedInRefusal(pending) => {
+                        embed_in_refusal(config, response, &pending, host)
+                    }
                 })
             }
         }
@@ -120,7 +125,8 @@ async fn answer_stale(config: &Config, parts: &Parts, stale: StaleAnswer) -> Res
             let response = (handler.0)(request).await;
             let mut response = match (config.auto_embed, conflict.fresh_token()) {
                 (true, Some(token)) if embed::is_rewritable_html(response.headers()) => {
-                    embed::embed(response, token.hidden_input(), None)
+                    let host = embed::Embedding::host_of(parts);
+                    embed::embed(response, embed::Embedding::with_host(token, host))
                 }
                 _ => response,
             };
@@ -237,6 +243,7 @@ fn embed_in_refusal<B>(
     config: &Config,
     response: Response<B>,
     pending: &PendingToken,
+    host: Option<String>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -249,7 +256,7 @@ where
         )
         && embed::is_rewritable_html(response.headers())
     {
-        embed::embed(response, pending.sign().hidden_input(), None)
+        embed::embed(response, embed::Embedding::with_host(&pending.sign(), host))
     } else {
         response.map(Body::new)
     }

@@ -81,7 +81,10 @@ where
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let mut response = Response::from_parts(parts, Body::from(rewritten));
     if let (true, Some(token)) = (auto_embed, conflict.fresh_token()) {
-        response = embed::embed(response, token.hidden_input(), None);
+        response = embed::embed(
+            response,
+            embed::Embedding::with_host(token, answer.host.clone()),
+        );
     }
     response.extensions_mut().insert(conflict.clone());
     Some(response)

@@ -1,4 +1,12 @@
-//! Auto-embed: the hidden token input, put first inside every post form of a page.
+//! Auto-embed: the token, wherever the page sends a write to this origin.
+//!
+//! Where that is — forms that post here (their own `method` or a button's
+//! `formmethod`), never a form that submits elsewhere or already has a
+//! token, htmx's `hx-post/put/patch/delete` elements through `hx-headers` —
+//! is said in [`rules`]. A form's hidden input goes first inside it at its
+//! start tag and is held back from the client until the form ends (its
+//! `</form>`, the next form, the page's end, or 1 MiB of a streamed page),
+//! then kept or taken out again (`forms`).
 //!
 //! Only `text/html` responses with identity encoding are rewritten, through
 //! lol_html, chunk by chunk: a page is never buffered whole. Forms inside
@@ -10,8 +18,9 @@
 //!
 //! The token only ever goes right after a `form` start tag, and lol_html
 //! only sees such a tag where the page has the bytes `<form` (any case). So
-//! once lol_html has handled the start tag at the page's *last* `<form`,
-//! nothing after it can change: the rest of the page is copied as it is,
+//! once lol_html has handled the start tag at the page's *last* `<form`
+//! and that form has ended, nothing after it can change (a page with an
+//! htmx attribute is read to its end): the rest of the page is copied as it is,
 //! without parsing it. This needs the whole page at hand, so it is only done
 //! when the page comes in one piece (a handler's `Html<String>`, a rendered
 //! template); a page without `<form` at all then passes through untouched,
@@ -23,7 +32,8 @@
 //! # The fast path for plain pages
 //!
 //! A whole page of plain HTML (tags, comments, a doctype, `<script>`,
-//! `<style>`, `<title>`, `<textarea>`) is not given to lol_html at all: a
+//! `<style>`, `<title>`, `<textarea>`, forms whose `method` alone decides)
+//! is not given to lol_html at all: a
 //! small scanner (`scan`) finds its post forms, and gives up on
 //! anything else (`<template>`, SVG, other raw-text elements, CDATA, odd
 //! attribute syntax, …), which then goes through lol_html as above. Same
@@ -39,13 +49,19 @@ use bytes::Bytes;
 use http::{HeaderMap, Response, header};
 use http_body::Frame;
 
+mod forms;
 mod rewriter;
+pub(crate) mod rules;
 mod scan;
 mod stream;
+mod unrewritable;
 mod whole;
 
-use rewriter::{Progress, SharedOutput, rewriter};
+use forms::{Progress, SharedOutput};
+use rewriter::rewriter;
+pub(crate) use rules::Embedding;
 use stream::InjectBody;
+pub(crate) use unrewritable::{unrewritable, warn_unrewritable};
 #[cfg(test)]
 use whole::last_form_tag;
 use whole::{Whole, rewrite_page, rewrite_whole};
@@ -77,17 +93,32 @@ pub(crate) fn is_identity_encoded(headers: &HeaderMap) -> bool {
 
 /// Whether a response is HTML that can be rewritten as it streams.
 pub(crate) fn is_rewritable_html(headers: &HeaderMap) -> bool {
-    is_html(headers) && is_identity_encoded(headers)
+    is_html(headers) && unrewritable(headers).is_none()
 }
 
-/// Embeds `hidden_input` in the response's post forms, and `once` (a
-/// script) after it in the first of them. The caller has checked that the
-/// response [is rewritable HTML](is_rewritable_html).
-pub(crate) fn embed<B>(
-    response: Response<B>,
-    hidden_input: String,
-    once: Option<String>,
-) -> Response<Body>
+/// The headers that describe a representation's bytes (RFC 9110 §8.8.3: a
+/// strong `ETag` changes with them; digests are of them): wrong once the
+/// page is rewritten. `Last-Modified` stays: it says when the resource last
+/// changed, which the token does not change.
+const DESCRIBE_BYTES: [&str; 5] = [
+    "etag",
+    "content-md5",
+    "digest",
+    "content-digest",
+    "repr-digest",
+];
+
+fn drop_validators(headers: &mut HeaderMap) {
+    for name in DESCRIBE_BYTES {
+        headers.remove(name);
+    }
+}
+
+/// Embeds the token wherever the page sends a write to this origin (see
+/// [`rules`]), and the early warning's script after the first hidden
+/// input. The caller has checked that the response [is rewritable
+/// HTML](is_rewritable_html).
+pub(crate) fn embed<B>(response: Response<B>, embedding: Embedding) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -107,7 +138,11 @@ where
         match body.as_mut().poll_frame(&mut cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(page) if body.is_end_stream() => {
-                    let page = rewrite_page(page, &hidden_input, once);
+                    let rewritten = rewrite_page(page.clone(), &embedding);
+                    if rewritten != page {
+                        drop_validators(&mut parts.headers);
+                    }
+                    let page = rewritten;
                     parts
                         .headers
                         .insert(header::CONTENT_LENGTH, page.len().into());
@@ -126,16 +161,25 @@ where
     } else {
         None
     };
+    // Its headers go before its bytes are known.
+    drop_validators(&mut parts.headers);
     Response::from_parts(
         parts,
-        Body::new(InjectBody::new_pinned(body, first, hidden_input, once)),
+        Body::new(InjectBody::new_pinned(body, first, embedding)),
     )
 }
 
 /// Rewrites `html` in one go, as the guard rewrites a page that comes in
 /// one piece (for tests, benches and fuzzing).
+/// The test embedding ([`Embedding::for_tests`]: token `T`, host
+/// `example.com`).
 pub fn embed_in_str(html: &[u8], hidden_input: &str) -> Vec<u8> {
-    match rewrite_whole(html, hidden_input, None) {
+    embed_whole(html, &Embedding::for_tests(hidden_input))
+}
+
+/// [`embed_in_str`] with a given embedding.
+pub(crate) fn embed_whole(html: &[u8], embedding: &Embedding) -> Vec<u8> {
+    match rewrite_whole(html, embedding) {
         Whole::Unchanged => html.to_vec(),
         Whole::Rewritten(bytes) => bytes,
     }
@@ -145,10 +189,16 @@ pub fn embed_in_str(html: &[u8], hidden_input: &str) -> Vec<u8> {
 /// guard's output is compared with (for tests and fuzzing).
 #[doc(hidden)]
 pub fn embed_in_str_lol_html(html: &[u8], hidden_input: &str) -> Vec<u8> {
+    embed_lol_html(html, &Embedding::for_tests(hidden_input))
+}
+
+/// [`embed_in_str_lol_html`] with a given embedding.
+pub(crate) fn embed_lol_html(html: &[u8], embedding: &Embedding) -> Vec<u8> {
     let out = SharedOutput::default();
     let progress = Arc::new(Progress::default());
-    let mut rewriter = rewriter(Arc::from(hidden_input), None, out.clone(), progress);
+    let mut rewriter = rewriter(embedding.clone(), out.clone(), progress);
     let ok = rewriter.write(html).is_ok() && rewriter.end().is_ok();
+    out.release();
     let bytes = out.take();
     if ok { bytes } else { html.to_vec() }
 }
@@ -158,11 +208,12 @@ pub fn embed_in_str_lol_html(html: &[u8], hidden_input: &str) -> Vec<u8> {
 #[doc(hidden)]
 pub fn embed_in_chunks(chunks: &[&[u8]], hidden_input: &str) -> Vec<u8> {
     let frames = chunks.iter().map(|c| Bytes::copy_from_slice(c)).collect();
-    read_in_memory(InjectBody::new(
-        Frames(frames),
-        hidden_input.to_owned(),
-        None,
-    ))
+    embed_chunks(Frames(frames), &Embedding::for_tests(hidden_input))
+}
+
+/// [`embed_in_chunks`] with a given embedding.
+pub(crate) fn embed_chunks(frames: Frames, embedding: &Embedding) -> Vec<u8> {
+    read_in_memory(InjectBody::new(frames, embedding.clone()))
 }
 
 /// The data of a body whose frames are all in memory (a `Pending` is polled
@@ -207,6 +258,8 @@ impl http_body::Body for Frames {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FIELD: &str = crate::token::DEFAULT_FIELD_NAME;
 
     fn embed(html: &str) -> String {
         String::from_utf8(embed_in_str(html.as_bytes(), "<i>T</i>")).unwrap()
@@ -260,6 +313,24 @@ mod tests {
         "<form method=post><form",
         "x<<form method=post>><</form method=post>< form method=post><form\tmethod=post>",
         "<formx method=post><form1 method=post><form:x method=post><form/method=post>",
+        // The embedding rules (`rules`): left to lol_html by the scanner.
+        "<form><button formmethod=post>S</button></form><form method=get><input type=submit formmethod=POST></form>",
+        "<form><button formmethod=dialog></button><button type=button formmethod=post></button></form>",
+        "<form method=post action=\"https://pay.example.net/checkout\"></form><form method=post action=//pay.example.net/x></form>",
+        "<form method=post action=https://example.com/items/1></form><form method=post action=http://example.com:8080/x></form>",
+        "<form method=post><button formaction=https://pay.example.net/>Pay</button><button>Save</button></form><form method=post>",
+        "<form method=post action=/items/1?a=1&amp;b=2></form><form method=post action=&#47;&#47;pay.example.net></form>",
+        "<base href=https://cdn.example/><form method=post action=/items/1></form>",
+        "<form method=post><input type=hidden name=_concurrency_token value=S></form><form method=post></form>",
+        "<form method=post><p>x</p><INPUT NAME=\"_concurrency_token\"></form><form method=post><input form=f name=_concurrency_token></form>",
+        "<form method=post><input name=_concurrency_token><form method=post></form>",
+        "<div><form method=post></div><input name=_concurrency_token><form method=post>",
+        "<button hx-delete=\"/items/1\">Delete</button><div hx-post=\"https://other.example/x\"></div>",
+        "<button hx-put=/x hx-headers='{\"A\":\"b\"}'></button><button hx-patch=/x hx-headers=\"js:{a: 1}\"></button>",
+        "<form hx-post=/items/1><input name=a></form><template><button hx-delete=/x></button></template>",
+        "<p data-hx-delete=/x data-hx-headers='{\"A\":1}'></p><p HX-POST=/x hx-headers='{\"x-concurrency-token\":\"S\"}'>",
+        "<form method=post hx-post=/x></form><form method=post>",
+        "<FORM Method='POST' action=\"/items/1?a=1&amp;b=2\" class=edit hx-post=/x @submit.prevent=\"go()\"></FORM>",
     ];
 
     /// A body with an exact size whose frames come as given, each one
@@ -313,7 +384,7 @@ mod tests {
             .header(header::CONTENT_LENGTH, 999)
             .body(body)
             .unwrap();
-        let response = super::embed(response, "<i>T</i>".to_owned(), None);
+        let response = super::embed(response, Embedding::for_tests("<i>T</i>"));
         let length = response
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -423,7 +494,7 @@ mod tests {
          <style>form > p { margin: 0 } a[href^='<form'] {}</style></head>\n\
          <body class='edit'><!-- the <form method=post> below --><nav><a href=/>Home</a></nav>\n\
          <form method=\"get\" action=/search><input name=q></form>\n\
-         <FORM Method='POST' action=\"/items/1?a=1&amp;b=2\" class=edit hx-post=/x @submit.prevent=\"go()\">\n\
+         <FORM Method='POST' action=\"/items/1?a=1\" class=edit @submit.prevent=\"go()\">\n\
          <input name=name value=\"a > b\" required><textarea name=d><form method=post></textarea>\n\
          <select name=s><option value=1 selected>One</option></select><button>Save</button></FORM>\n\
          <form method=post data-concurrency-guard=off action=/logout><button>Log out</button></form>\n\
@@ -444,9 +515,8 @@ mod tests {
     #[test]
     fn the_fast_path_takes_plain_pages_and_agrees_with_lol_html() {
         for page in PLAIN {
-            let last = last_form_tag(page.as_bytes()).expect("a form");
             assert!(
-                scan::post_forms(page.as_bytes(), last).is_some(),
+                scan::post_forms(page.as_bytes(), FIELD).is_some(),
                 "left to lol_html: {page:?}"
             );
             assert_like_lol_html(page.as_bytes(), "<i>T</i>");
@@ -460,9 +530,8 @@ mod tests {
         let taken = CORPUS
             .iter()
             .filter(|page| {
-                last_form_tag(page.as_bytes())
-                    .and_then(|last| scan::post_forms(page.as_bytes(), last))
-                    .is_some()
+                last_form_tag(page.as_bytes()).is_some()
+                    && scan::post_forms(page.as_bytes(), FIELD).is_some()
             })
             .count();
         assert!((10..CORPUS.len() - 10).contains(&taken), "{taken}");
@@ -512,6 +581,188 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// WHATWG HTML's form submission: the submitter's `formmethod` and
+    /// `formaction` override the form's (the "form submission algorithm");
+    /// `method`/`formmethod` invalid is GET, `dialog` sends nothing; only
+    /// `<button>` (type submit, missing or invalid) and `<input
+    /// type=submit|image>` submit; URLs resolve against `<base href>`.
+    #[test]
+    fn a_token_goes_where_a_write_to_this_origin_goes() {
+        for (page, expected) in [
+            // A GET form whose button posts: the write happens, the token
+            // goes first in the form (a GET submission carries it in its
+            // query to this origin: a read).
+            (
+                "<form><button formmethod=post>S</button></form>",
+                "<form><i>T</i><button formmethod=post>S</button></form>",
+            ),
+            (
+                "<form method=get action=/items/1><input type=image formmethod=POST></form>",
+                "<form method=get action=/items/1><i>T</i><input type=image formmethod=POST></form>",
+            ),
+            // Nothing is sent, or nothing submits.
+            (
+                "<form><button formmethod=dialog>x</button><button type=button formmethod=post>y</button><input type=text formmethod=post></form>",
+                "<form><button formmethod=dialog>x</button><button type=button formmethod=post>y</button><input type=text formmethod=post></form>",
+            ),
+            (
+                "<form method=dialog><button>x</button></form>",
+                "<form method=dialog><button>x</button></form>",
+            ),
+            // Another origin: no token at all.
+            (
+                "<form method=post action=\"https://pay.example.net/checkout\"></form>",
+                "<form method=post action=\"https://pay.example.net/checkout\"></form>",
+            ),
+            (
+                "<form method=post action=//pay.example.net/x></form><form method=post action=\"/\\pay.example.net\"></form>",
+                "<form method=post action=//pay.example.net/x></form><form method=post action=\"/\\pay.example.net\"></form>",
+            ),
+            (
+                "<form method=post action=http://example.com:8080/x></form>",
+                "<form method=post action=http://example.com:8080/x></form>",
+            ),
+            // A button that sends the form elsewhere would take it along.
+            (
+                "<form method=post><button formaction=https://pay.example.net/>Pay</button><button>Save</button></form>",
+                "<form method=post><button formaction=https://pay.example.net/>Pay</button><button>Save</button></form>",
+            ),
+            // This origin, written out.
+            (
+                "<form method=post action=https://example.com/items/1></form>",
+                "<form method=post action=https://example.com/items/1><i>T</i></form>",
+            ),
+            (
+                "<form method=post action=\"/items/1?a=1&amp;b=2\"></form>",
+                "<form method=post action=\"/items/1?a=1&amp;b=2\"><i>T</i></form>",
+            ),
+            // Relative to the page's base.
+            (
+                "<base href=https://cdn.example/><form method=post action=/items/1></form>",
+                "<base href=https://cdn.example/><form method=post action=/items/1></form>",
+            ),
+            (
+                "<base href=/app/><form method=post action=items/1></form>",
+                "<base href=/app/><form method=post action=items/1><i>T</i></form>",
+            ),
+            // A boosted form is an ordinary form.
+            (
+                "<body hx-boost=true><form method=post action=/items/1></form>",
+                "<body hx-boost=true><form method=post action=/items/1><i>T</i></form>",
+            ),
+        ] {
+            assert_eq!(embed(page), expected, "{page:?}");
+            assert_like_lol_html(page.as_bytes(), "<i>T</i>");
+        }
+    }
+
+    /// A form never carries two tokens: one it has (a template's, a 422
+    /// page's echo, a child record's) is the one it keeps.
+    #[test]
+    fn one_token_per_form() {
+        for (page, expected) in [
+            (
+                "<form method=post><input type=hidden name=_concurrency_token value=S><input name=a></form><form method=post></form>",
+                "<form method=post><input type=hidden name=_concurrency_token value=S><input name=a></form><form method=post><i>T</i></form>",
+            ),
+            (
+                "<form method=post action=/items/1><input name=a></form>\
+                 <form method=post action=/items/1/notes/9><textarea name=t></textarea><input type=hidden name=\"_concurrency_token\" value=N></form>",
+                "<form method=post action=/items/1><i>T</i><input name=a></form>\
+                 <form method=post action=/items/1/notes/9><textarea name=t></textarea><input type=hidden name=\"_concurrency_token\" value=N></form>",
+            ),
+            // Names are compared as they are: another case is another name.
+            (
+                "<form method=post><input name=_Concurrency_Token></form>",
+                "<form method=post><i>T</i><input name=_Concurrency_Token></form>",
+            ),
+        ] {
+            assert_eq!(embed(page), expected, "{page:?}");
+            assert_like_lol_html(page.as_bytes(), "<i>T</i>");
+        }
+    }
+
+    /// htmx sends `hx-headers` (a JSON object) as request headers, merged
+    /// down from ancestors in htmx 2 and from `:inherited` ones in htmx 4:
+    /// the element's own attribute reaches both.
+    #[test]
+    fn htmx_writes_get_the_token_header() {
+        let header = |extra: &str| {
+            format!("hx-headers=\"{{{extra}&quot;x-concurrency-token&quot;:&quot;T&quot;}}\"")
+        };
+        for (page, expected) in [
+            (
+                "<button hx-delete=\"/items/1\">Delete</button>".to_owned(),
+                format!("<button hx-delete=\"/items/1\" {}>Delete</button>", header("")),
+            ),
+            (
+                "<form hx-post=/items/1><input name=a></form>".to_owned(),
+                format!("<form hx-post=/items/1 {}><input name=a></form>", header("")),
+            ),
+            (
+                "<tr hx-patch=/items/1 hx-headers='{\"X-A\":\"b\"}'></tr>".to_owned(),
+                format!("<tr hx-patch=/items/1 {}></tr>", header("&quot;X-A&quot;:&quot;b&quot;,")),
+            ),
+            // Left alone: another origin, script headers, a token already
+            // there, a template.
+            (
+                "<div hx-post=\"https://other.example/x\"></div><a hx-put=/x hx-headers=\"js:{a: 1}\"></a>".to_owned(),
+                "<div hx-post=\"https://other.example/x\"></div><a hx-put=/x hx-headers=\"js:{a: 1}\"></a>".to_owned(),
+            ),
+            (
+                "<p hx-post=/x hx-headers='{\"X-Concurrency-Token\":\"S\"}'></p><template><b hx-delete=/x></b></template>".to_owned(),
+                "<p hx-post=/x hx-headers='{\"X-Concurrency-Token\":\"S\"}'></p><template><b hx-delete=/x></b></template>".to_owned(),
+            ),
+            // A post form with hx-post: both (the same token).
+            (
+                "<form method=post hx-post=/x></form>".to_owned(),
+                format!("<form method=post hx-post=/x {}><i>T</i></form>", header("")),
+            ),
+        ] {
+            assert_eq!(embed(&page), expected, "{page:?}");
+            assert_like_lol_html(page.as_bytes(), "<i>T</i>");
+        }
+    }
+
+    #[test]
+    fn the_early_warning_script_follows_the_first_token_kept() {
+        let mut embedding = Embedding::for_tests("<i>T</i>");
+        embedding.once = Some("<s></s>".into());
+        let page = b"<form><input name=q></form><form method=post></form><form method=post></form>";
+        let expected = "<form><input name=q></form><form method=post><i>T</i><s></s></form><form method=post><i>T</i></form>";
+        assert_eq!(
+            String::from_utf8(embed_whole(page, &embedding)).unwrap(),
+            expected
+        );
+        assert_eq!(
+            String::from_utf8(embed_lol_html(page, &embedding)).unwrap(),
+            expected
+        );
+    }
+
+    #[test]
+    fn a_rewritten_page_drops_what_described_its_bytes() {
+        let response = Response::builder()
+            .header(header::CONTENT_TYPE, "text/html")
+            .header(header::ETAG, "\"p1\"")
+            .header("content-digest", "sha-256=:x:")
+            .header(header::LAST_MODIFIED, "Tue, 01 Jul 2025 10:00:00 GMT")
+            .body(axum::body::Body::from("<form method=post></form>"))
+            .unwrap();
+        let response = super::embed(response, Embedding::for_tests("<i>T</i>"));
+        assert!(response.headers().get(header::ETAG).is_none());
+        assert!(response.headers().get("content-digest").is_none());
+        assert!(response.headers().get(header::LAST_MODIFIED).is_some());
+        // Nothing changed: the handler's validators still hold.
+        let response = Response::builder()
+            .header(header::CONTENT_TYPE, "text/html")
+            .header(header::ETAG, "\"p1\"")
+            .body(axum::body::Body::from("<form></form>"))
+            .unwrap();
+        let response = super::embed(response, Embedding::for_tests("<i>T</i>"));
+        assert_eq!(response.headers()[header::ETAG], "\"p1\"");
     }
 
     #[test]

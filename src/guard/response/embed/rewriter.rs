@@ -1,49 +1,15 @@
-//! The lol_html rewriter that puts the hidden input first inside each post form.
+//! The lol_html rewriter that puts the token wherever the page will send a
+//! write to this origin (the rules in `rules`; the forms in `forms`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use lol_html::html_content::ContentType;
 use lol_html::send::{HtmlRewriter, Settings};
-use lol_html::{OutputSink, element};
+use lol_html::{element, end, streaming};
 
-/// What the form handler tells the body about its progress.
-#[derive(Debug)]
-pub(super) struct Progress {
-    /// Where the start tag of the last form handled begins (`usize::MAX`: none yet).
-    pub(super) last_form: AtomicUsize,
-    /// How many bytes were inserted so far.
-    pub(super) inserted: AtomicUsize,
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress {
-            last_form: AtomicUsize::new(usize::MAX),
-            inserted: AtomicUsize::new(0),
-        }
-    }
-}
-
-#[derive(Clone, Default)]
-pub(super) struct SharedOutput(pub(super) Arc<Mutex<Vec<u8>>>);
-
-impl SharedOutput {
-    pub(super) fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-impl OutputSink for SharedOutput {
-    fn handle_chunk(&mut self, chunk: &[u8]) {
-        if !chunk.is_empty() {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(chunk);
-        }
-    }
-}
+use super::forms::{Forms, Progress, SharedOutput, write_token};
+use super::rules::{self, Embedding, HX_WRITE_SELECTOR, HX_WRITES, HeadersKept, Method};
+use crate::token::HEADER_NAME;
 
 /// The elements whose content browsers read as text (raw text and RCDATA,
 /// and `noscript` with scripting on).
@@ -51,13 +17,27 @@ const RAW_TEXT_ELEMENTS: &str =
     "script, style, title, textarea, xmp, iframe, noembed, noframes, noscript, plaintext";
 
 pub(super) fn rewriter(
-    hidden_input: Arc<str>,
-    mut once: Option<String>,
+    embedding: Embedding,
     out: SharedOutput,
     progress: Arc<Progress>,
 ) -> HtmlRewriter<'static, SharedOutput> {
     let in_template = Arc::new(AtomicUsize::new(0));
     let template_depth = in_template.clone();
+    let token = embedding.token.clone();
+    let forms = Arc::new(Mutex::new(Forms::new(
+        embedding,
+        out.clone(),
+        progress.clone(),
+    )));
+    let (on_form, on_control, on_base, on_end) =
+        (forms.clone(), forms.clone(), forms.clone(), forms.clone());
+    let (hx_template, base_template, control_template) = (
+        in_template.clone(),
+        in_template.clone(),
+        in_template.clone(),
+    );
+    let hx_progress = progress.clone();
+    let form_out = out.clone();
     HtmlRewriter::new(
         Settings {
             element_content_handlers: vec![
@@ -82,39 +62,125 @@ pub(super) fn rewriter(
                     }
                     Ok(())
                 }),
+                element!("base[href]", move |el| {
+                    if base_template.load(Ordering::Relaxed) == 0 {
+                        if let Some(href) = el.get_attribute("href") {
+                            lock(&on_base).origin.set_base(&href);
+                        }
+                    }
+                    Ok(())
+                }),
                 element!("form", move |el| {
-                    let post = el
-                        .get_attribute("method")
-                        // As browsers read it: `method=" post "` is invalid,
-                        // so that form submits as GET (no token in its URL).
-                        .is_some_and(|m| m.eq_ignore_ascii_case("post"));
+                    let start = el.source_location().bytes().start;
                     let opted_out = el
                         .get_attribute("data-concurrency-guard")
                         .is_some_and(|v| v.trim().eq_ignore_ascii_case("off"));
-                    if post && !opted_out && in_template.load(Ordering::Relaxed) == 0 {
-                        // prepend puts each new piece first: the script goes
-                        // in first so that the token ends up before it.
-                        let mut inserted = 0;
+                    if !opted_out && in_template.load(Ordering::Relaxed) == 0 {
+                        let mut forms = lock(&on_form);
                         if el.can_have_content() {
-                            inserted += hidden_input.len();
+                            // As browsers read it: `method=" post "` is
+                            // invalid, so that form submits as GET.
+                            let method = Method::of(el.get_attribute("method").as_deref());
+                            let (slot, text) = forms.open(method, el.get_attribute("action"));
+                            let out = form_out.clone();
+                            let written = slot.clone();
+                            el.streaming_prepend(streaming!(move |sink| {
+                                write_token(&written, &out, &text, sink);
+                                Ok(())
+                            }));
+                            let on_end = on_form.clone();
+                            let ends = el.on_end_tag(lol_html::end_tag!(move |_end| {
+                                let mut forms = lock(&on_end);
+                                if forms.is_open(&slot) {
+                                    forms.close();
+                                }
+                                Ok(())
+                            }));
+                            let _ = ends;
+                        } else {
+                            forms.close();
                         }
-                        if let Some(once) = once.take() {
-                            if el.can_have_content() {
-                                inserted += once.len();
-                            }
-                            el.prepend(&once, ContentType::Html);
-                        }
-                        el.prepend(&hidden_input, ContentType::Html);
-                        progress.inserted.fetch_add(inserted, Ordering::Relaxed);
                     }
-                    let start = el.source_location().bytes().start;
                     progress.last_form.store(start, Ordering::Relaxed);
                     Ok(())
                 }),
+                element!("button, input", move |el| {
+                    if control_template.load(Ordering::Relaxed) != 0 || el.has_attribute("form") {
+                        // Its form is named by id: not the open one's to judge.
+                        return Ok(());
+                    }
+                    let mut forms = lock(&on_control);
+                    if el.get_attribute("name").is_some_and(|n| {
+                        rules::decode_entities(&n).as_deref() == Some(&forms.field)
+                    }) {
+                        forms.token_input();
+                    }
+                    let kind = el.get_attribute("type");
+                    let kind = kind.as_deref().map(str::to_ascii_lowercase);
+                    let submits = if el.tag_name() == "button" {
+                        !matches!(kind.as_deref(), Some("button" | "reset"))
+                    } else {
+                        matches!(kind.as_deref(), Some("submit" | "image"))
+                    };
+                    if submits {
+                        forms.submitter(
+                            el.get_attribute("formmethod").as_deref(),
+                            el.get_attribute("formaction"),
+                        );
+                    }
+                    Ok(())
+                }),
+                element!(HX_WRITE_SELECTOR, move |el| {
+                    if hx_template.load(Ordering::Relaxed) != 0 {
+                        return Ok(());
+                    }
+                    let target = HX_WRITES.iter().find_map(|a| el.get_attribute(a));
+                    if !lock(&forms).origin.is_this(target.as_deref()) {
+                        return Ok(());
+                    }
+                    let name =
+                        if el.has_attribute("hx-headers") || !el.has_attribute("data-hx-headers") {
+                            "hx-headers"
+                        } else {
+                            "data-hx-headers"
+                        };
+                    match rules::hx_headers_with_token(
+                        el.get_attribute(name).as_deref(),
+                        HEADER_NAME,
+                        &token,
+                    ) {
+                        Ok(value) => {
+                            if el.set_attribute(name, &value).is_ok() {
+                                hx_progress.modified.store(true, Ordering::Relaxed);
+                            }
+                        }
+                        Err(HeadersKept::HasToken) => {}
+                        Err(HeadersKept::Unmergeable) => warn_unmergeable(),
+                    }
+                    Ok(())
+                }),
             ],
+            document_content_handlers: vec![end!(move |_end| {
+                lock(&on_end).close();
+                Ok(())
+            })],
             strict: false,
             ..Settings::new_send()
         },
         out,
     )
+}
+
+fn lock(forms: &Mutex<Forms>) -> std::sync::MutexGuard<'_, Forms> {
+    forms.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An `hx-headers` the guard cannot add to, told once per process.
+fn warn_unmergeable() {
+    static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !TOLD.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "auto-embed: an htmx element that writes has an hx-headers value that is not a JSON object (js:, javascript:, or invalid): no token added to it, so its requests will be refused; add \"{HEADER_NAME}\": \"{{{{ token.value() }}}}\" to it yourself"
+        );
+    }
 }

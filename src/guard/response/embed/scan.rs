@@ -7,7 +7,10 @@
 //! `<script>`, `<style>`, `<title>` and `<textarea>`. Anything else —
 //! `<template>`, SVG and MathML, other raw-text elements, CDATA, `<?`, a NUL
 //! byte, an attribute without value, a quote inside a name, an unterminated
-//! tag at the end, a `<!--` inside a script — makes it give up (`None`), and
+//! tag at the end, a `<!--` inside a script — and anything the embedding
+//! rules (`rules`) look at beyond a form's `method` — `formmethod`,
+//! `formaction`, an htmx attribute, `<base>`, a form `action` that is not a
+//! plain path, the token field's name anywhere — makes it give up (`None`), and
 //! the page goes through lol_html as before. So this never has to reproduce
 //! the hard parts of HTML (or lol_html's bugs there); on what it accepts,
 //! its answer must be lol_html's. That is tested byte for byte on the
@@ -29,21 +32,19 @@ static COMMENT_BANG_CLOSE: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b"--!>"));
 
 /// Where the hidden input goes: the offsets just after the start tag of each
-/// post form (outside any opted-out form) up to and including the tag that
-/// starts at `last` (the page's last `<form`), in page order. `None`: the
-/// page uses HTML this scanner leaves to lol_html.
-pub(crate) fn post_forms(page: &[u8], last: usize) -> Option<Vec<usize>> {
-    let scanned = page.len().min(last.saturating_add(MAX_TAG));
-    if memchr(0, &page[..scanned]).is_some() {
+/// post form (not opted out), in page order. `None`: the page uses HTML this
+/// scanner leaves to lol_html. The whole page is read: what follows a form's
+/// start tag (a button's `formmethod`, an input named `field`) decides too.
+pub(crate) fn post_forms(page: &[u8], field: &str) -> Option<Vec<usize>> {
+    if memchr(0, page).is_some() || memmem::find(page, field.as_bytes()).is_some() {
         return None;
     }
     let mut found = Vec::new();
     let mut at = 0;
-    while at <= last {
-        let lt = at + crate::buffer::find_near(b'<', &page[at..])?;
-        if lt > last {
+    while at < page.len() {
+        let Some(lt) = crate::buffer::find_near(b'<', &page[at..]).map(|lt| at + lt) else {
             break;
-        }
+        };
         let next = *page.get(lt + 1)?;
         if next.is_ascii_alphabetic() {
             let tag = read_tag(page, lt + 1)?;
@@ -91,10 +92,6 @@ pub(crate) fn post_forms(page: &[u8], last: usize) -> Option<Vec<usize>> {
     }
     Some(found)
 }
-
-/// A form start tag longer than this is left to lol_html (the NUL check
-/// covers the page up to the last form plus this much).
-const MAX_TAG: usize = 64 * 1024;
 
 /// What a start or end tag holds, as far as the guard cares.
 struct Tag {
@@ -221,6 +218,9 @@ fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
             return None;
         }
         let attr = &page[name_start..at];
+        if !plain_attribute(attr) {
+            return None;
+        }
         at = skip_blanks(page, at);
         let value = if page.get(at) == Some(&b'=') {
             at = skip_blanks(page, at + 1);
@@ -252,8 +252,15 @@ fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
             // `>`, or the next name after blanks.
             &page[at..at]
         };
+        if attr.eq_ignore_ascii_case(b"name") && value.contains(&b'&') {
+            return None;
+        }
         if is_form {
-            if attr.eq_ignore_ascii_case(b"method") {
+            if attr.eq_ignore_ascii_case(b"action") {
+                if !plain_path(value) {
+                    return None;
+                }
+            } else if attr.eq_ignore_ascii_case(b"method") {
                 if seen_method || value.contains(&b'&') {
                     return None;
                 }
@@ -273,6 +280,30 @@ fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
     }
 }
 
+/// Not an attribute the embedding rules read beyond `method`: htmx's
+/// (`hx-…`, `data-hx-…`), a submitter's `formmethod`/`formaction`.
+fn plain_attribute(name: &[u8]) -> bool {
+    let starts = |prefix: &[u8]| {
+        name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    !(starts(b"hx-")
+        || starts(b"data-hx-")
+        || name.eq_ignore_ascii_case(b"formmethod")
+        || name.eq_ignore_ascii_case(b"formaction"))
+}
+
+/// An `action` that is surely a path on this origin: no scheme (`:`), no
+/// `//` or backslash (another host), no character reference, tab or line
+/// break (the URL parser drops those), no leading or trailing blank.
+fn plain_path(value: &[u8]) -> bool {
+    !value
+        .iter()
+        .any(|&b| matches!(b, b':' | b'\\' | b'&' | b'\t' | b'\n' | b'\r'))
+        && memmem::find(value, b"//").is_none()
+        && value.first().is_none_or(|&b| b > b' ')
+        && value.last().is_none_or(|&b| b > b' ')
+}
+
 fn skip_blanks(page: &[u8], mut at: usize) -> usize {
     while at < page.len() && is_blank(page[at]) {
         at += 1;
@@ -290,6 +321,7 @@ enum Special {
 
 fn special(name: &[u8]) -> Option<Special> {
     const UNSUPPORTED: &[&[u8]] = &[
+        b"base",
         b"template",
         b"svg",
         b"math",
@@ -303,7 +335,7 @@ fn special(name: &[u8]) -> Option<Special> {
     // Most tags are none of these: tell by length and first letter.
     let first = name.first()?.to_ascii_lowercase();
     if !(3..=9).contains(&name.len())
-        || !matches!(first, b's' | b't' | b'm' | b'x' | b'i' | b'n' | b'p')
+        || !matches!(first, b's' | b't' | b'm' | b'x' | b'i' | b'n' | b'p' | b'b')
     {
         return None;
     }

@@ -7,12 +7,17 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::Frame;
-use lol_html::OutputSink as _;
 use lol_html::send::HtmlRewriter;
 
-use super::rewriter::{Progress, SharedOutput, rewriter};
+use super::forms::{Progress, SharedOutput};
+use super::rewriter::rewriter;
+use super::rules::Embedding;
 use super::whole::rewrite_page;
 use crate::guard::BoxError;
+
+/// How much of a streamed page is held back while its open form is read
+/// (its token is kept or taken out at the form's end).
+const MAX_HELD: usize = 1 << 20;
 
 /// The response body, rewritten chunk by chunk.
 pub(super) struct InjectBody<B> {
@@ -27,10 +32,7 @@ pub(super) struct InjectBody<B> {
 
 enum Rewrite {
     /// No data yet: whether the page comes whole decides how it is rewritten.
-    Start {
-        hidden_input: String,
-        once: Option<String>,
-    },
+    Start(Box<Embedding>),
     /// Piece by piece through lol_html.
     Streaming(Box<HtmlRewriter<'static, SharedOutput>>),
     /// The rest passes unchanged: after a page that came whole, or after a
@@ -42,21 +44,20 @@ impl<B> InjectBody<B>
 where
     B: http_body::Body<Data = Bytes>,
 {
-    pub(super) fn new(inner: B, hidden_input: String, once: Option<String>) -> InjectBody<B> {
-        InjectBody::new_pinned(Box::pin(inner), None, hidden_input, once)
+    pub(super) fn new(inner: B, embedding: Embedding) -> InjectBody<B> {
+        InjectBody::new_pinned(Box::pin(inner), None, embedding)
     }
 
     /// `first`: a frame already read from `inner`.
     pub(super) fn new_pinned(
         inner: Pin<Box<B>>,
         first: Option<Result<Frame<Bytes>, BoxError>>,
-        hidden_input: String,
-        once: Option<String>,
+        embedding: Embedding,
     ) -> InjectBody<B> {
         InjectBody {
             inner,
             first,
-            rewrite: Rewrite::Start { hidden_input, once },
+            rewrite: Rewrite::Start(Box::new(embedding)),
             out: SharedOutput::default(),
             trailers: None,
             done: false,
@@ -66,19 +67,18 @@ where
     /// Takes in one frame of the page; what to send is then in `self.out`,
     /// or returned directly when it is the frame itself.
     fn push(&mut self, data: Bytes) -> Option<Bytes> {
-        if let Rewrite::Start { .. } = self.rewrite {
-            let Rewrite::Start { hidden_input, once } =
+        if let Rewrite::Start(_) = self.rewrite {
+            let Rewrite::Start(embedding) =
                 std::mem::replace(&mut self.rewrite, Rewrite::PassThrough)
             else {
                 unreachable!("matched above");
             };
             if self.inner.is_end_stream() {
                 // The whole page in one frame.
-                return Some(rewrite_page(data, &hidden_input, once));
+                return Some(rewrite_page(data, &embedding));
             }
             self.rewrite = Rewrite::Streaming(Box::new(rewriter(
-                Arc::from(hidden_input),
-                once,
+                *embedding,
                 self.out.clone(),
                 Arc::new(Progress::default()),
             )));
@@ -88,11 +88,16 @@ where
                 if rewriter.write(&data).is_err() {
                     tracing::warn!("auto-embed stopped: the page could not be rewritten");
                     self.rewrite = Rewrite::PassThrough;
-                    self.out.handle_chunk(&data);
+                    self.out.release();
+                    self.out.push(&data);
+                } else if self.out.waiting() > MAX_HELD {
+                    // A form this long is sent as it is so far: its token
+                    // stays (and one of its own further on makes two).
+                    self.out.release();
                 }
                 None
             }
-            Rewrite::Start { .. } | Rewrite::PassThrough => Some(data),
+            Rewrite::Start(_) | Rewrite::PassThrough => Some(data),
         }
     }
 
@@ -102,6 +107,7 @@ where
         {
             let _ = rewriter.end();
         }
+        self.out.release();
         self.done = true;
     }
 }
@@ -157,9 +163,6 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done
-            && self.first.is_none()
-            && self.trailers.is_none()
-            && self.out.0.lock().is_ok_and(|o| o.is_empty())
+        self.done && self.first.is_none() && self.trailers.is_none() && self.out.waiting() == 0
     }
 }

@@ -6,7 +6,9 @@ use std::sync::{Arc, LazyLock};
 use bytes::Bytes;
 use memchr::memmem;
 
-use super::rewriter::{Progress, SharedOutput, rewriter};
+use super::forms::{Progress, SharedOutput};
+use super::rewriter::rewriter;
+use super::rules::Embedding;
 use super::scan;
 
 /// Where the page's last `<form` (any case) starts, if anywhere: no form
@@ -25,9 +27,18 @@ pub(super) fn last_form_tag(page: &[u8]) -> Option<usize> {
     lower.max(upper)
 }
 
+/// Whether the page may have an htmx attribute (`hx-`, any case, as a
+/// name or `data-hx-`): then no part of it is left unread.
+pub(super) fn may_have_htmx(page: &[u8]) -> bool {
+    static LOWER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"x-"));
+    static UPPER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"X-"));
+    let after_h = |at: &usize| *at > 0 && matches!(page[at - 1], b'h' | b'H');
+    LOWER.find_iter(page).any(|at| after_h(&at)) || UPPER.find_iter(page).any(|at| after_h(&at))
+}
+
 /// `page`, all at hand, rewritten (or as it is, without a `<form`).
-pub(super) fn rewrite_page(page: Bytes, hidden_input: &str, once: Option<String>) -> Bytes {
-    match rewrite_whole(&page, hidden_input, once) {
+pub(super) fn rewrite_page(page: Bytes, embedding: &Embedding) -> Bytes {
+    match rewrite_whole(&page, embedding) {
         Whole::Unchanged => page,
         Whole::Rewritten(bytes) => Bytes::from(bytes),
     }
@@ -42,11 +53,22 @@ pub(super) enum Whole {
 
 /// Rewrites a page that is all at hand: through lol_html up to the start tag
 /// at the page's last `<form`, the rest copied (see the module docs).
-pub(super) fn rewrite_whole(page: &[u8], hidden_input: &str, once: Option<String>) -> Whole {
-    let Some(last) = last_form_tag(page) else {
-        return Whole::Unchanged;
+pub(super) fn rewrite_whole(page: &[u8], embedding: &Embedding) -> Whole {
+    let htmx = may_have_htmx(page);
+    let last = match (last_form_tag(page), htmx) {
+        (Some(last), false) => last,
+        // An htmx element may follow the last form: read to the end.
+        (_, true) => page.len(),
+        (None, false) => return Whole::Unchanged,
     };
-    if let Some(ends) = scan::post_forms(page, last) {
+    let hidden_input = embedding.hidden_input.as_str();
+    let once = embedding.once.clone();
+    let scanned = if htmx {
+        None
+    } else {
+        scan::post_forms(page, &embedding.field)
+    };
+    if let Some(ends) = scanned {
         // Plain HTML: the same insertions, without lol_html.
         if ends.is_empty() {
             return Whole::Unchanged;
@@ -68,7 +90,7 @@ pub(super) fn rewrite_whole(page: &[u8], hidden_input: &str, once: Option<String
     }
     let out = SharedOutput::default();
     let progress = Arc::new(Progress::default());
-    let mut rewriter = rewriter(Arc::from(hidden_input), once, out.clone(), progress.clone());
+    let mut rewriter = rewriter(embedding.clone(), out.clone(), progress.clone());
     if rewriter.write(&page[..last]).is_err() {
         return Whole::Unchanged;
     }
@@ -82,10 +104,13 @@ pub(super) fn rewrite_whole(page: &[u8], hidden_input: &str, once: Option<String
         }
         at = end;
         piece *= 2;
-        if progress.last_form.load(Ordering::Relaxed) == last {
-            // lol_html handled the last form's start tag: what it has put
-            // out is the page up to some point plus what it inserted; the
-            // rest of the page follows unchanged.
+        if progress.last_form.load(Ordering::Relaxed) == last
+            && !progress.open.load(Ordering::Relaxed)
+            && !progress.modified.load(Ordering::Relaxed)
+        {
+            // lol_html handled the last form's start tag and that form
+            // ended: what it has put out is the page up to some point plus
+            // what it inserted; the rest of the page follows unchanged.
             let mut bytes = out.take();
             let copied = bytes.len() - progress.inserted.load(Ordering::Relaxed);
             bytes.extend_from_slice(&page[copied..]);

@@ -1,0 +1,295 @@
+//! The forms of a page as the rewriter meets them: each form's token is put
+//! first inside it at once, held back from the client, and kept or taken
+//! out again when the form ends (its `</form>`, the next form, or the page's
+//! end), once everything that decides it has been seen (the rules in
+//! `rules`).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::rules::{Method, Origin};
+
+/// What the rewriter has put out, and how much of it may go to the client.
+#[derive(Debug, Default)]
+pub(super) struct Output {
+    buf: Vec<u8>,
+    /// How many bytes were taken from the front of `buf` so far.
+    taken: usize,
+    /// From this offset in the whole output on, nothing may be taken yet.
+    hold: Option<usize>,
+}
+
+#[derive(Clone, Default, Debug)]
+pub(super) struct SharedOutput(Arc<Mutex<Output>>);
+
+impl SharedOutput {
+    fn lock(&self) -> MutexGuard<'_, Output> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What may go to the client now (all of it when nothing is held).
+    pub(super) fn take(&self) -> Vec<u8> {
+        let mut out = self.lock();
+        let free = match out.hold {
+            Some(hold) => hold.saturating_sub(out.taken).min(out.buf.len()),
+            None => out.buf.len(),
+        };
+        out.taken += free;
+        if free == out.buf.len() {
+            std::mem::take(&mut out.buf)
+        } else {
+            out.buf.drain(..free).collect()
+        }
+    }
+
+    /// Lets everything go: the held form is sent as it is now.
+    pub(super) fn release(&self) {
+        self.lock().hold = None;
+    }
+
+    /// How many bytes are waiting, held or not.
+    pub(super) fn waiting(&self) -> usize {
+        self.lock().buf.len()
+    }
+
+    /// The length of the whole output so far.
+    fn total(&self) -> usize {
+        let out = self.lock();
+        out.taken + out.buf.len()
+    }
+
+    pub(super) fn push(&self, chunk: &[u8]) {
+        if !chunk.is_empty() {
+            self.lock().buf.extend_from_slice(chunk);
+        }
+    }
+}
+
+impl lol_html::OutputSink for SharedOutput {
+    fn handle_chunk(&mut self, chunk: &[u8]) {
+        self.push(chunk);
+    }
+}
+
+/// What the form handler tells the body about its progress.
+#[derive(Debug)]
+pub(super) struct Progress {
+    /// Where the start tag of the last form handled begins (`usize::MAX`: none yet).
+    pub(super) last_form: AtomicUsize,
+    /// How many bytes were inserted so far (and not taken out again).
+    pub(super) inserted: AtomicUsize,
+    /// A form's token is held: its form has not ended yet.
+    pub(super) open: AtomicBool,
+    /// A start tag was rewritten (`hx-headers`): the output is no longer
+    /// the page plus insertions.
+    pub(super) modified: AtomicBool,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            last_form: AtomicUsize::new(usize::MAX),
+            inserted: AtomicUsize::new(0),
+            open: AtomicBool::new(false),
+            modified: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Where one form's token went, filled in when lol_html writes it out.
+#[derive(Debug, Default)]
+pub(super) struct Slot {
+    /// `Some(false)`: taken out before it was written; write nothing.
+    dropped: bool,
+    /// Where in the whole output it starts, once written.
+    at: Option<usize>,
+}
+
+/// The form being read.
+#[derive(Debug)]
+struct Region {
+    slot: Arc<Mutex<Slot>>,
+    text: String,
+    with_once: bool,
+    /// The form's own method and action (for submitters without overrides).
+    method: Method,
+    action: Option<String>,
+    /// One of its submissions is a POST to this origin.
+    posts_here: bool,
+    /// One of its submissions goes to another origin.
+    leaks: bool,
+    /// It already carries an input named the token field.
+    has_token: bool,
+}
+
+/// The rewriter's state across its handlers.
+#[derive(Debug)]
+pub(super) struct Forms {
+    pub(super) hidden_input: String,
+    pub(super) field: String,
+    pub(super) once: Option<String>,
+    pub(super) origin: Origin,
+    open: Option<Region>,
+    out: SharedOutput,
+    progress: Arc<Progress>,
+}
+
+fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Forms {
+    pub(super) fn new(
+        embedding: super::rules::Embedding,
+        out: SharedOutput,
+        progress: Arc<Progress>,
+    ) -> Forms {
+        Forms {
+            origin: Origin::new(embedding.host.as_deref()),
+            hidden_input: embedding.hidden_input,
+            field: embedding.field,
+            once: embedding.once,
+            open: None,
+            out,
+            progress,
+        }
+    }
+
+    /// A form starts: the one before it ends, and this one's token is put
+    /// in, held. Returns the slot and text for the streaming handler.
+    pub(super) fn open(
+        &mut self,
+        method: Method,
+        action: Option<String>,
+    ) -> (Arc<Mutex<Slot>>, String) {
+        self.close();
+        let mut text = self.hidden_input.clone();
+        let once = self.once.take();
+        let with_once = once.is_some();
+        if let Some(once) = once {
+            text.push_str(&once);
+        }
+        let slot = Arc::new(Mutex::new(Slot::default()));
+        let mut region = Region {
+            slot: slot.clone(),
+            text: text.clone(),
+            with_once,
+            method,
+            action,
+            posts_here: false,
+            leaks: false,
+            has_token: false,
+        };
+        let own_method = region.method;
+        let own_action = region.action.clone();
+        self.submission(&mut region, own_method, own_action.as_deref());
+        {
+            let mut out = self.out.lock();
+            let total = out.taken + out.buf.len();
+            out.hold = Some(total);
+        }
+        self.progress
+            .inserted
+            .fetch_add(text.len(), Ordering::Relaxed);
+        self.progress.open.store(true, Ordering::Relaxed);
+        self.open = Some(region);
+        (slot, text)
+    }
+
+    fn submission(&self, region: &mut Region, method: Method, action: Option<&str>) {
+        if method == Method::Dialog {
+            return;
+        }
+        if !self.origin.is_this(action) {
+            region.leaks = true;
+        } else if method == Method::Post {
+            region.posts_here = true;
+        }
+    }
+
+    /// A submit button of the open form, with its `formmethod` and
+    /// `formaction` (HTML: they override the form's).
+    pub(super) fn submitter(&mut self, formmethod: Option<&str>, formaction: Option<String>) {
+        let Some(mut region) = self.open.take() else {
+            return;
+        };
+        let method = match formmethod {
+            Some(m) => Method::of(Some(m)),
+            None => region.method,
+        };
+        let action = formaction.or_else(|| region.action.clone());
+        self.submission(&mut region, method, action.as_deref());
+        self.open = Some(region);
+    }
+
+    /// An input named the token field in the open form.
+    pub(super) fn token_input(&mut self) {
+        if let Some(region) = &mut self.open {
+            region.has_token = true;
+        }
+    }
+
+    /// Whether `slot` is the open form's.
+    pub(super) fn is_open(&self, slot: &Arc<Mutex<Slot>>) -> bool {
+        self.open
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(&r.slot, slot))
+    }
+
+    /// The open form ends: its token is kept, or taken out of the output.
+    pub(super) fn close(&mut self) {
+        let Some(region) = self.open.take() else {
+            return;
+        };
+        let keep = region.posts_here && !region.leaks && !region.has_token;
+        if region.posts_here && region.leaks {
+            tracing::warn!(
+                "auto-embed: a form posts here but also submits to another origin (its action or a button's formaction): no token put in it (it would go along); render the token in the form yourself if that is meant"
+            );
+        }
+        let mut out = self.out.lock();
+        if !keep {
+            let mut slot = lock(&region.slot);
+            let mut removed = slot.at.is_none();
+            if let Some(at) = slot.at {
+                let from = at.checked_sub(out.taken);
+                let end = from.map(|f| f + region.text.len());
+                if let (Some(from), Some(end)) = (from, end) {
+                    if out.buf.get(from..end) == Some(region.text.as_bytes()) {
+                        out.buf.drain(from..end);
+                        removed = true;
+                    }
+                }
+            }
+            slot.dropped = true;
+            if removed {
+                self.progress
+                    .inserted
+                    .fetch_sub(region.text.len(), Ordering::Relaxed);
+                if region.with_once {
+                    self.once = Some(region.text[self.hidden_input.len()..].to_owned());
+                }
+            } else {
+                tracing::warn!("auto-embed: a token could not be taken out of a form again");
+            }
+        }
+        out.hold = None;
+        self.progress.open.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Writes a form's token where lol_html puts the form's content, and notes
+/// where it went.
+pub(super) fn write_token(
+    slot: &Mutex<Slot>,
+    out: &SharedOutput,
+    text: &str,
+    sink: &mut lol_html::html_content::StreamingHandlerSink<'_>,
+) {
+    let mut slot = lock(slot);
+    if slot.dropped {
+        return;
+    }
+    slot.at = Some(out.total());
+    sink.write_str(text, lol_html::html_content::ContentType::Html);
+}
