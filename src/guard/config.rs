@@ -69,6 +69,8 @@ pub(crate) struct Config {
     pub(crate) check_in_handler: bool,
     /// Seconds between an open form's checks, when early warning is on.
     pub(crate) early_warning: Option<u64>,
+    /// Whether pages get the htmx script, and htmx writes a fresh token.
+    pub(crate) htmx: bool,
     pub(crate) debug: Option<Arc<DebugLog>>,
     pub(crate) tokens: Tokens,
     pub(crate) auto_embed: bool,

@@ -1,9 +1,10 @@
 //! Safe methods (GET, HEAD): load the form, sign a token, embed it.
 //!
-//! The steps, in order: the early warning's own script; the loader (its
-//! rejection answered as it is); a check request (the early warning's
-//! question "is this page still current?", answered without the handler);
-//! the request's preconditions (304, 412); the token, handed to the handler
+//! The steps, in order: the guard's own scripts (early warning, htmx); the
+//! loader (its rejection answered as it is); a check request (the early
+//! warning's question "is this page still current?", answered without the
+//! handler); the request's preconditions (304, 412); the token (the one the
+//! request carries for this record, else a fresh one), handed to the handler
 //! with the loaded value; the handler; the token embedded in its page.
 
 use std::future::Future;
@@ -23,8 +24,9 @@ use super::config::{Config, Preconditions, Shared};
 use super::extract::Guarded;
 use super::loader_refusal;
 use super::request::TOKEN_HEADER;
+use super::request::carried::{carried_token, is_check_request};
 use super::request::conditional::{self, Failed, RequestPreconditions};
-use super::response::{AnswerContext, embed, warning};
+use super::response::{AnswerContext, embed, htmx, warning};
 use super::verify;
 use crate::entry::EntryKind;
 use crate::etag;
@@ -55,6 +57,9 @@ where
         if config.early_warning.is_some() && warning::is_script_request(&parts.uri) {
             return Ok(warning::script_response());
         }
+        if config.htmx && htmx::is_script_request(&parts.uri) {
+            return Ok(htmx::script_response());
+        }
         let loaded = match T::from_request_parts(&mut parts, state).await {
             Ok(loaded) => loaded,
             Err(rejection) => {
@@ -68,8 +73,14 @@ where
             warn_if_keyless(form, &current);
         }
         let keys = config.tokens.keys();
-        if let Some(token) = parts.headers.get(TOKEN_HEADER) {
-            return Ok(check_request(config, form, token.as_bytes(), &current));
+        if is_check_request(&parts) {
+            let token = parts.headers.get(TOKEN_HEADER).map(|t| t.as_bytes());
+            return Ok(check_request(
+                config,
+                form,
+                token.unwrap_or_default(),
+                &current,
+            ));
         }
         let digests = StateDigests::of(&current, form, keys.signing_key());
         // Made only when an answer carries it.
@@ -104,12 +115,19 @@ where
                 &current,
             );
         }
-        let token = config.tokens.issue_for_digests(form, &digests);
-        tracing::debug!(form, "concurrency token issued");
+        let token = match carried_token(config, form, &parts, &current) {
+            Some(carried) => carried,
+            None => {
+                tracing::debug!(form, "concurrency token issued");
+                config.tokens.issue_for_digests(form, &digests)
+            }
+        };
         let warned = config
             .early_warning
             .map(|_| (token.value().to_owned(), parts.uri.path().to_owned()));
         let hidden_input = config.auto_embed.then(|| token.hidden_input());
+        let htmx_path =
+            (config.htmx && hidden_input.is_some()).then(|| parts.uri.path().to_owned());
         parts.extensions.insert(Guarded(loaded));
         parts.extensions.insert(token);
         let mut response = inner.call(Request::from_parts(parts, body)).await?;
@@ -130,14 +148,22 @@ where
         }
         Ok(match hidden_input {
             Some(hidden_input) if embeds => {
-                let script =
+                let nonce = warning::csp_nonce(response.headers());
+                let field = config.tokens.field_name();
+                let htmx_script =
+                    htmx_path.and_then(|path| htmx::script_tag(&path, field, nonce.as_deref()));
+                let warn_script =
                     config
                         .early_warning
                         .zip(warned)
                         .and_then(|(interval, (token, path))| {
                             warning::script_tag(&path, &token, interval, response.headers())
                         });
-                embed::embed(response, hidden_input, script)
+                let scripts = match (htmx_script, warn_script) {
+                    (Some(h), Some(w)) => Some(h + &w),
+                    (h, w) => h.or(w),
+                };
+                embed::embed(response, hidden_input, scripts)
             }
             _ => response.map(Body::new),
         })

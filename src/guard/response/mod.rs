@@ -16,6 +16,7 @@ use crate::html::escape;
 
 mod conflict_page;
 pub(crate) mod embed;
+pub(crate) mod htmx;
 mod refusal;
 pub(crate) mod warning;
 
@@ -231,10 +232,26 @@ fn html_response(status: StatusCode, format: Format, title: &str, content: Strin
             "hx-trigger",
             HeaderValue::from_static("concurrency-guard-refused"),
         );
+        let kind = if status == StatusCode::CONFLICT {
+            "conflict"
+        } else {
+            "refused"
+        };
+        mark_for_htmx(res.headers_mut(), kind);
     }
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+/// Marks an answer to an htmx request as the guard's `kind` (`conflict`,
+/// `refused`) in header `x-concurrency-guard`, to be swapped in place of
+/// the element that sent the request (`HX-Retarget: this`, `HX-Reswap:
+/// outerHTML`): the form, not a boosted page's `<body>`.
+fn mark_for_htmx(headers: &mut HeaderMap, kind: &'static str) {
+    headers.insert("x-concurrency-guard", HeaderValue::from_static(kind));
+    headers.insert("hx-retarget", HeaderValue::from_static("this"));
+    headers.insert("hx-reswap", HeaderValue::from_static("outerHTML"));
 }
 
 fn problem_json(

@@ -7,7 +7,6 @@
   var me = document.currentScript;
   if (!me || window.__concurrencyGuardWarn) return;
   window.__concurrencyGuardWarn = true;
-  var token = me.getAttribute("data-token");
   var every = Math.max(1, Number(me.getAttribute("data-interval")) || 15) * 1000;
   var url = location.pathname + location.search;
   var delay = every, timer = null, stopped = false, busy = false;
@@ -24,7 +23,8 @@
     busy = true;
     fetch(url, {
       method: "GET",
-      headers: { "x-concurrency-token": token },
+      // Read each time: the htmx script updates it after the page's own saves.
+      headers: { "x-concurrency-token": me.getAttribute("data-token"), "x-concurrency-guard": "check" },
       credentials: "same-origin",
       cache: "no-store"
     }).then(function (res) {

@@ -28,6 +28,7 @@ use tower_service::Service;
 
 mod check;
 mod decision;
+mod fresh;
 mod load;
 mod precondition;
 mod stale;
@@ -41,7 +42,7 @@ use super::config::{Config, Shared};
 use super::deferred;
 use super::rejection::Rejection;
 use super::request::cross_origin::Detected;
-use super::request::{TokenSource, urlencoded};
+use super::request::{TOKEN_HEADER, TokenSource, urlencoded};
 use super::response::{AnswerContext, embed};
 use super::verify::{self, PendingToken};
 use crate::state::RenderState;
@@ -71,9 +72,22 @@ where
         match decide::<T, S>(config, state, &mut parts, body).await {
             Decision::Answer(response) => Ok(response),
             Decision::Handler { body, held, after } => {
+                let reload = fresh::reload_head(config, &parts, held.is_some(), &after);
                 let response = inner.call(Request::from_parts(parts, body)).await;
+                // Loaded again before the lock goes: the data as saved.
+                let saved = response.as_ref().is_ok_and(|r| r.status().is_success());
+                let fresh = match reload {
+                    Some(head) if saved => fresh::fresh_token::<T, S>(config, head, state).await,
+                    _ => None,
+                };
                 drop(held);
-                let response = response?;
+                let mut response = response?;
+                if let Some((token, value)) = fresh {
+                    response.headers_mut().insert(TOKEN_HEADER, value);
+                    if config.auto_embed && embed::is_rewritable_html(response.headers()) {
+                        return Ok(embed::embed(response, token.hidden_input(), None));
+                    }
+                }
                 Ok(match after {
                     After::Nothing => response.map(Body::new),
                     After::Deferred(checked) => {
