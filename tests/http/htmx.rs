@@ -328,3 +328,33 @@ async fn the_htmx_script_is_embedded_and_served() {
     let page = get_page(&off, "/items/1").await;
     assert!(!page.body.contains("<script"), "{}", page.body);
 }
+
+/// `HX-Retarget` names the element that sent the request as htmx reads it:
+/// its `#id` when it has one (htmx 2 sends it in `HX-Trigger`, htmx 4 in
+/// `HX-Source: tag#id`); an htmx 4 form without id is `closest form` (htmx
+/// 4 reads `this` as the element whose `hx-target` says this); htmx 2's
+/// `this` is the element itself.
+#[tokio::test]
+async fn the_retarget_names_the_submitting_element() {
+    let state = AppState::new();
+    let app = app(&state);
+    let token = load_token(&app, "/items/1").await;
+    state.update(1, |item| item.name = "Theirs".into());
+    for (headers, expected) in [
+        (vec![], Some("this")),
+        (vec![("hx-trigger", "edit-form")], Some("#edit-form")),
+        (vec![("hx-trigger", "a b\"c")], Some("this")),
+        (vec![("hx-source", "form#edit-form")], Some("#edit-form")),
+        (vec![("hx-source", "form")], Some("closest form")),
+        (vec![("hx-source", "button")], None),
+    ] {
+        let mut request = htmx_post(&token, "Mine", 5);
+        for (name, value) in &headers {
+            request.headers_mut().insert(*name, value.parse().unwrap());
+        }
+        let answer = send(&app, request).await;
+        assert_eq!(answer.status, StatusCode::CONFLICT);
+        assert_eq!(answer.header("hx-retarget"), expected, "{headers:?}");
+        assert_eq!(answer.header("hx-reswap"), Some("outerHTML"));
+    }
+}

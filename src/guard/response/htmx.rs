@@ -3,9 +3,9 @@
 //!
 //! - Every refusal and conflict answered to an htmx request (`HX-Request:
 //!   true`) is an HTML fragment with its 4xx status and the headers
-//!   `HX-Retarget: this` and `HX-Reswap: outerHTML` (htmx's documented
-//!   response headers): htmx puts it in place of the element that sent the
-//!   request (the form), not into the request's target (a boosted page's
+//!   `HX-Retarget` (the element that sent the request) and `HX-Reswap:
+//!   outerHTML` (htmx's documented response headers): htmx puts it in place
+//!   of the form, not into the request's target (a boosted page's
 //!   `<body>`), so the page keeps its layout. The header
 //!   `x-concurrency-guard: conflict` (or `refused`) marks it as the guard's.
 //! - htmx 4 swaps 4xx answers by default. htmx 2 does not: the guard's
