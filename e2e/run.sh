@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end: the examples in a real browser.
 #
-# Builds the examples, starts `inventory` (fresh SQLite file) and `seed` on
-# free ports, runs the scenarios (scenarios.test.mjs, node's test runner)
+# Builds the examples, starts `inventory` (fresh SQLite file), `seed` and
+# `htmx_contacts` (once with htmx 2, once with htmx 4, from node_modules) on
+# free ports, runs the scenarios (scenarios.test.mjs, htmx.test.mjs; node's test runner)
 # with Debian's chromium driven by playwright-core, and stops the servers on
 # exit. Exits non-zero when a scenario fails.
 #
@@ -22,7 +23,7 @@ if [ ! -x "$CHROMIUM" ]; then
   echo "e2e: no browser at $CHROMIUM (apt-get install chromium, or set CHROMIUM)" >&2
   exit 1
 fi
-if [ ! -d "$here/node_modules/playwright-core" ]; then
+if [ ! -d "$here/node_modules/playwright-core" ] || [ ! -d "$here/node_modules/htmx4" ]; then
   (cd "$here" && npm install --no-audit --no-fund)
 fi
 
@@ -90,15 +91,20 @@ start inventory INVENTORY_DB="$work/inventory.db" EARLY_WARNING_SECS=3600 LIVE_R
 start seed
 start_as warn inventory INVENTORY_DB="$work/warn.db" EARLY_WARNING_SECS=1 LIVE_REBASE=0
 start_as rebase inventory INVENTORY_DB="$work/rebase.db" EARLY_WARNING_SECS=1
+# The htmx example, once per htmx version, each the real build from npm.
+start_as htmx2 htmx_contacts HTMX_JS="$here/node_modules/htmx2/dist/htmx.min.js"
+start_as htmx4 htmx_contacts HTMX_JS="$here/node_modules/htmx4/dist/htmx.min.js"
 INVENTORY_URL="$(url_of inventory "${pids[0]}")"
 SEED_URL="$(url_of seed "${pids[1]}")"
 WARN_URL="$(url_of warn "${pids[2]}")"
 REBASE_URL="$(url_of rebase "${pids[3]}")"
-export INVENTORY_URL SEED_URL WARN_URL REBASE_URL
-echo "e2e: inventory at $INVENTORY_URL, seed at $SEED_URL, early warning at $WARN_URL, live rebase at $REBASE_URL"
+HTMX2_URL="$(url_of htmx2 "${pids[4]}")"
+HTMX4_URL="$(url_of htmx4 "${pids[5]}")"
+export INVENTORY_URL SEED_URL WARN_URL REBASE_URL HTMX2_URL HTMX4_URL
+echo "e2e: inventory at $INVENTORY_URL, seed at $SEED_URL, early warning at $WARN_URL, live rebase at $REBASE_URL, htmx 2 at $HTMX2_URL, htmx 4 at $HTMX4_URL"
 
 mkdir -p "$SCREENSHOT_DIR"
 cd "$here"
 # Each scenario has its own 90 s limit; this one bounds the whole run, so a
 # hang anywhere (the browser, node) fails within minutes.
-timeout --kill-after=15 600 node --test scenarios.test.mjs
+timeout --kill-after=15 600 node --test scenarios.test.mjs htmx.test.mjs

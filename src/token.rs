@@ -153,6 +153,20 @@ impl ConcurrencyToken {
         }
     }
 
+    /// A token a request carried, handed on as it is (a re-rendered form
+    /// keeps the token it was opened with); `None` unless it is base64url
+    /// text, as every token the guard signs is.
+    pub(crate) fn carried(value: &str, field_name: Cow<'static, str>) -> Option<ConcurrencyToken> {
+        let base64url = !value.is_empty()
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        base64url.then(|| ConcurrencyToken {
+            value: Arc::from(value),
+            field_name,
+        })
+    }
+
     /// The same token, to be sent in form field `name`.
     pub fn with_field_name(mut self, name: impl Into<Cow<'static, str>>) -> ConcurrencyToken {
         self.field_name = name.into();

@@ -168,6 +168,12 @@ impl Opened<'_> {
     /// nothing it covers has changed. Only a conflict needs the per-input
     /// digests (to name the fields); a current submission is checked with
     /// two digests.
+    /// Whether the token names the record whose form state is `state`
+    /// (whatever the form showed when the token was signed).
+    pub(crate) fn names_record(&self, form_name: &str, state: &FormState) -> bool {
+        check_digests(state, form_name, self.key).1 == self.claims.resource
+    }
+
     pub(crate) fn compare(
         &self,
         form_name: &'static str,

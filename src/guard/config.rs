@@ -114,6 +114,8 @@ pub(crate) struct Config {
     /// Whether a check request that asks for JSON learns what changed
     /// (live rebase), with early warning on.
     pub(crate) live_rebase: bool,
+    /// Whether pages get the htmx script, and htmx writes a fresh token.
+    pub(crate) htmx: bool,
     pub(crate) debug: Option<Arc<DebugLog>>,
     pub(crate) tokens: Tokens,
     pub(crate) auto_embed: bool,

@@ -1,9 +1,10 @@
 //! Safe methods (GET, HEAD): load the form, sign a token, embed it.
 //!
-//! The steps, in order: the early warning's own script; the loader (its
-//! rejection answered as it is); a check request (the early warning's
-//! question "is this page still current?", answered without the handler);
-//! the request's preconditions (304, 412); the token, handed to the handler
+//! The steps, in order: the guard's own scripts (early warning, htmx); the
+//! loader (its rejection answered as it is); a check request (the early
+//! warning's question "is this page still current?", answered without the
+//! handler); the request's preconditions (304, 412); the token (the one the
+//! request carries for this record, else a fresh one), handed to the handler
 //! with the loaded value; the handler; the token embedded in its page.
 
 use std::future::Future;
@@ -23,8 +24,9 @@ use super::config::{Config, Preconditions, Shared};
 use super::extract::Guarded;
 use super::loader_refusal;
 use super::request::TOKEN_HEADER;
+use super::request::carried::{carried_token, is_check_request};
 use super::request::conditional::{self, Failed, RequestPreconditions};
-use super::response::{AnswerContext, embed, rebase, warning};
+use super::response::{AnswerContext, embed, htmx, rebase, warning};
 use super::verify;
 use crate::entry::EntryKind;
 use crate::etag;
@@ -56,14 +58,22 @@ where
         if config.early_warning.is_some() && warning::is_script_request(&parts.uri) {
             return Ok(warning::script_response());
         }
+        if config.htmx && htmx::is_script_request(&parts.uri) {
+            return Ok(htmx::script_response());
+        }
         // A check request's token is opened before the loader runs: one
         // that is not this form's costs no load.
-        let check = match parts.headers.get(TOKEN_HEADER) {
-            Some(token) => match config.tokens.open(token.as_bytes().trim_ascii(), form) {
+        let check = if is_check_request(&parts) {
+            let token = parts
+                .headers
+                .get(TOKEN_HEADER)
+                .map_or(&[][..], |t| t.as_bytes());
+            match config.tokens.open(token.trim_ascii(), form) {
                 Ok(opened) => Some(opened),
                 Err(e) => return Ok(check_answer(form, &CheckError::Token(e))),
-            },
-            None => None,
+            }
+        } else {
+            None
         };
         let loaded = match T::from_request_parts(&mut parts, state).await {
             Ok(loaded) => loaded,
@@ -120,8 +130,13 @@ where
                 &current,
             );
         }
-        let token = config.tokens.issue_for_digests(form, &digests);
-        tracing::debug!(form, "concurrency token issued");
+        let token = match carried_token(config, form, &parts, &current) {
+            Some(carried) => carried,
+            None => {
+                tracing::debug!(form, "concurrency token issued");
+                config.tokens.issue_for_digests(form, &digests)
+            }
+        };
         let warned = config
             .early_warning
             .map(|_| (token.value().to_owned(), parts.uri.path().to_owned()));
@@ -135,6 +150,7 @@ where
         // This is the route's GET handler: a stale submission to the route
         // is answered with its page.
         config.pages.register(&parts, &inner);
+        let htmx_path = (config.htmx && embedding.is_some()).then(|| parts.uri.path().to_owned());
         parts.extensions.insert(Guarded(loaded));
         parts.extensions.insert(token);
         let mut response = inner.call(Request::from_parts(parts, body)).await?;
@@ -160,7 +176,11 @@ where
         }
         Ok(match embedding {
             Some(mut embedding) if embeds => {
-                let script =
+                let nonce = warning::csp_nonce(response.headers());
+                let field = config.tokens.field_name();
+                let htmx_script =
+                    htmx_path.and_then(|path| htmx::script_tag(&path, field, nonce.as_deref()));
+                let warn_script =
                     config
                         .early_warning
                         .zip(warned)
@@ -168,7 +188,10 @@ where
                             let rebase = config.live_rebase;
                             warning::script_tag(&path, &token, interval, rebase, response.headers())
                         });
-                embedding.once = script;
+                embedding.once = match (htmx_script, warn_script) {
+                    (Some(h), Some(w)) => Some(h + &w),
+                    (h, w) => h.or(w),
+                };
                 embed::embed(response, embedding)
             }
             _ => response.map(Body::new),

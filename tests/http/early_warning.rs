@@ -74,7 +74,9 @@ fn router(warning: bool) -> (Router, App) {
     let mut layer = ConcurrencyGuardLayer::<Note, _>::new(
         KeyRing::new(1, Key::from_bytes(&[4; 32]).unwrap()),
         app.clone(),
-    );
+    )
+    // The early warning's script alone (the htmx one is tested in `htmx`).
+    .with_htmx(false);
     if warning {
         layer = layer.with_early_warning(Duration::from_secs(5));
     }
@@ -102,6 +104,7 @@ async fn check(router: &Router, token: &str) -> (StatusCode, String) {
         .oneshot(
             Request::get("/notes/1")
                 .header("x-concurrency-token", token)
+                .header("x-concurrency-guard", "check")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -222,6 +225,7 @@ async fn a_bad_token_in_a_check_is_400() {
                     "x-concurrency-token",
                     http::HeaderValue::from_bytes(b"\xff\xfe token").unwrap(),
                 )
+                .header("x-concurrency-guard", "check")
                 .body(Body::empty())
                 .unwrap(),
         )

@@ -117,7 +117,8 @@ fn pages(state: &AppState) -> Router {
         .route("/json/{id}", get(json))
         .route("/gzip/{id}", get(gzipped))
         .route("/text/{id}", get(text))
-        .route_layer(guard(state))
+        // The token alone (the htmx script is tested in `htmx`).
+        .route_layer(guard(state).with_htmx(false))
         .merge(item_routes(guard(state)))
         .with_state(state.clone())
 }

@@ -140,7 +140,9 @@ async fn check(
     token: &str,
     accept: Option<&str>,
 ) -> (StatusCode, HeaderMap, String) {
-    let mut req = Request::get("/items/7").header("x-concurrency-token", token);
+    let mut req = Request::get("/items/7")
+        .header("x-concurrency-token", token)
+        .header("x-concurrency-guard", "check");
     if let Some(accept) = accept {
         req = req.header(header::ACCEPT, accept);
     }

@@ -14,6 +14,7 @@ mod guard_embed;
 mod guard_flow;
 mod guard_multipart;
 mod guard_refusals;
+mod htmx;
 mod live_rebase;
 mod merge;
 mod merge_as_browsers_submit;

@@ -461,6 +461,7 @@ async fn a_check_request_with_a_bad_token_costs_no_load() {
     let check = |token: &str| {
         Request::get("/items/1")
             .header("x-concurrency-token", token)
+            .header("x-concurrency-guard", "check")
             .body(Body::empty())
             .unwrap()
     };

@@ -104,6 +104,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 check_in_handler: false,
                 early_warning: None,
                 live_rebase: false,
+                htmx: true,
                 debug: None,
                 cross_origin: CrossOrigin::default(),
                 body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
@@ -244,6 +245,34 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// shows the early warning's banner instead and keeps the old token.
     pub fn with_live_rebase(mut self, on: bool) -> Self {
         self.config_mut().live_rebase = on;
+        self
+    }
+
+    /// htmx support (default **on**; see the README's section "htmx").
+    ///
+    /// - Auto-embed adds one small script (plain JavaScript, under 4 KB,
+    ///   served by the guard at the page's path with the query
+    ///   `?concurrency-guard=htmx.js`, cached for a day, carrying the CSP
+    ///   nonce of the page when it has one) beside the token of the page's
+    ///   first post form. It does nothing on a page without htmx. With
+    ///   htmx 2, which does not swap 4xx answers, it lets htmx swap the
+    ///   guard's conflicts and refusals (answers carrying
+    ///   `x-concurrency-guard`) in place of the submitted form; and after a
+    ///   successful htmx write it puts the fresh token the answer carries in
+    ///   header `x-concurrency-token` wherever the page held the submitted
+    ///   one.
+    /// - A write that passes and is answered 2xx to an htmx request
+    ///   (`HX-Request: true`) carries that fresh token: the record is loaded
+    ///   again, under its lock, once the handler has answered, and the token
+    ///   is signed for it (one more run of the loader). Not in
+    ///   [`with_check_in_handler`](Self::with_check_in_handler) mode, where
+    ///   the guard holds no lock.
+    ///
+    /// Off: no script and no fresh token. The guard's answers to htmx
+    /// requests (HTML fragments with `HX-Retarget: this` and `HX-Reswap:
+    /// outerHTML`) are the same either way.
+    pub fn with_htmx(mut self, on: bool) -> Self {
+        self.config_mut().htmx = on;
         self
     }
 

@@ -1,6 +1,7 @@
 //! Reading a submission: where its token is (header, urlencoded or
 //! multipart body), within the body limit, and its preconditions.
 
+pub(crate) mod carried;
 pub(crate) mod conditional;
 pub(crate) mod cross_origin;
 mod limit;

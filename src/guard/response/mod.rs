@@ -14,17 +14,18 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::html::escape;
 
+mod answer;
 pub(crate) mod app_page;
 mod conflict_page;
 mod deleted;
 pub(crate) mod embed;
+pub(crate) mod htmx;
 pub(crate) mod rebase;
 mod refusal;
 pub(crate) mod warning;
 
-pub(crate) use conflict_page::conflict;
+pub(crate) use answer::{conflict, rejection};
 pub(crate) use deleted::deleted;
-pub(crate) use refusal::rejection;
 
 /// What an answer needs to know of the request it answers, read once from
 /// it: the guard's own refusals and conflicts and [`DeferredCheck`]'s
@@ -46,13 +47,17 @@ pub(crate) struct AnswerContext {
     /// whose last segment is `delete`, `destroy` or `remove` (HTML forms
     /// can only POST).
     pub(crate) deletes: bool,
+    /// For an htmx request: where htmx is to put the answer (`HX-Retarget`),
+    /// when the request says which element sent it.
+    pub(crate) htmx_target: Option<String>,
 }
 
 impl AnswerContext {
     /// Reads the request's headers and URL.
     pub(crate) fn of(parts: &Parts) -> AnswerContext {
+        let format = Format::of(&parts.headers);
         AnswerContext {
-            format: Format::of(&parts.headers),
+            format,
             reload: reload_target(parts),
             action: own_path(parts),
             path: parts.uri.path().to_owned(),
@@ -73,6 +78,9 @@ impl AnswerContext {
                             .iter()
                             .any(|w| last.eq_ignore_ascii_case(w))
                     }),
+            htmx_target: (format == Format::HtmxFragment)
+                .then(|| source_selector(&parts.headers))
+                .flatten(),
         }
     }
 }
@@ -263,10 +271,55 @@ fn html_response(status: StatusCode, format: Format, title: &str, content: Strin
             "hx-trigger",
             HeaderValue::from_static("concurrency-guard-refused"),
         );
+        let kind = if status == StatusCode::CONFLICT {
+            "conflict"
+        } else {
+            "refused"
+        };
+        mark_for_htmx(res.headers_mut(), kind);
     }
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+/// The element that sent an htmx request, as htmx's `HX-Retarget` reads a
+/// selector: its `#id` when it has a plain one (htmx 4 sends `HX-Source:
+/// tag#id`, htmx 2 the id in `HX-Trigger`); else for htmx 4 `closest form`
+/// when it is a form (htmx 4 reads `this` as "the element whose `hx-target`
+/// says this"), nothing for another element (the answer goes to its own
+/// target); for htmx 2 `this` (the element itself).
+fn source_selector(headers: &HeaderMap) -> Option<String> {
+    fn plain_id(id: &str) -> bool {
+        id.len() <= 128
+            && id.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(source) = text("hx-source") {
+        let (tag, id) = source.split_once('#').unwrap_or((source, ""));
+        if plain_id(id) {
+            return Some(format!("#{id}"));
+        }
+        return tag
+            .eq_ignore_ascii_case("form")
+            .then(|| "closest form".to_owned());
+    }
+    match text("hx-trigger") {
+        Some(id) if plain_id(id) => Some(format!("#{id}")),
+        _ => Some("this".to_owned()),
+    }
+}
+
+/// Marks an answer to an htmx request as the guard's `kind` (`conflict`,
+/// `refused`) in header `x-concurrency-guard`, to be swapped in place of
+/// its target (`HX-Reswap: outerHTML`; the target is set by
+/// [`retarget_htmx`]).
+fn mark_for_htmx(headers: &mut HeaderMap, kind: &'static str) {
+    headers.insert("x-concurrency-guard", HeaderValue::from_static(kind));
+    headers.insert("hx-reswap", HeaderValue::from_static("outerHTML"));
 }
 
 fn problem_json(

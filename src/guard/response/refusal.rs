@@ -14,8 +14,13 @@ pub(crate) fn rejection(rejection: Rejection, answer: &AnswerContext) -> Respons
     let status = rejection.status();
     let message = rejection.to_string();
     let format = match status {
-        // API answers: always problem+json.
-        StatusCode::PRECONDITION_FAILED | StatusCode::PRECONDITION_REQUIRED => Format::ProblemJson,
+        // API answers: problem+json, except to htmx, which would put the
+        // JSON in the page.
+        StatusCode::PRECONDITION_FAILED | StatusCode::PRECONDITION_REQUIRED
+            if answer.format != Format::HtmxFragment =>
+        {
+            Format::ProblemJson
+        }
         _ => answer.format,
     };
     let mut res = match format {

@@ -34,7 +34,9 @@
   function check() {
     if (stopped || busy || open || document.hidden) return;
     busy = true;
-    var headers = { "x-concurrency-token": token };
+    // Read each time: the htmx script updates it after the page's own saves.
+    token = me.getAttribute("data-token") || token;
+    var headers = { "x-concurrency-token": token, "x-concurrency-guard": "check" };
     if (rebase) headers.accept = "application/json";
     fetch(url, {
       method: "GET",
@@ -257,6 +259,7 @@
   function swap() {
     tokenInputs().forEach(function (i) { i.value = fresh; });
     token = fresh;
+    me.setAttribute("data-token", fresh);
     fresh = null;
     delay = every;
     schedule(delay);

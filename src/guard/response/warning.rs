@@ -6,7 +6,8 @@
 //! seconds (with jitter, backing off on errors, paused while the tab is
 //! hidden, at once when it regains focus) it sends a *check request*: a GET
 //! of the page's own URL with the page's token in the `x-concurrency-token`
-//! header. The guard answers it from the loader and the fingerprint alone,
+//! header and the header `x-concurrency-guard: check` (a GET with the token
+//! alone is a re-render that keeps its token, see `request::carried`). The guard answers it from the loader and the fingerprint alone,
 //! never running the handler: `204 No Content` while the form is current,
 //! `409 Conflict` once it is stale (both without a body). On 409 the script
 //! shows an accessible, dismissible banner and stops checking; what the user
@@ -84,7 +85,7 @@ pub(crate) fn script_tag(
 }
 
 /// The nonce of the response's `script-src` (or `default-src`), if any.
-fn csp_nonce(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn csp_nonce(headers: &HeaderMap) -> Option<String> {
     let policy = headers
         .get(header::CONTENT_SECURITY_POLICY)?
         .to_str()

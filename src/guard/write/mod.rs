@@ -28,6 +28,7 @@ use tower_service::Service;
 
 mod check;
 mod decision;
+mod fresh;
 mod load;
 mod precondition;
 mod stale;
@@ -41,7 +42,7 @@ use super::config::{Config, Preconditions, Shared};
 use super::deferred;
 use super::rejection::Rejection;
 use super::request::cross_origin::Detected;
-use super::request::{TokenSource, urlencoded};
+use super::request::{TOKEN_HEADER, TokenSource, urlencoded};
 use super::response::{self, AnswerContext, app_page, embed};
 use super::verify::{self, PendingToken};
 use crate::state::RenderState;
@@ -72,12 +73,26 @@ where
             Decision::Answer(response) => Ok(response),
             Decision::Stale(stale) => Ok(answer_stale(config, &parts, *stale).await),
             Decision::Handler { body, held, after } => {
-                let host = matches!(after, After::EmbedInRefusal(_))
+                let reload = fresh::reload_head(config, &parts, held.is_some(), &after);
+                let host = (matches!(after, After::EmbedInRefusal(_)) || reload.is_some())
                     .then(|| embed::Embedding::host_of(&parts))
                     .flatten();
                 let response = inner.call(Request::from_parts(parts, body)).await;
+                // Loaded again before the lock goes: the data as saved.
+                let saved = response.as_ref().is_ok_and(|r| r.status().is_success());
+                let fresh = match reload {
+                    Some(head) if saved => fresh::fresh_token::<T, S>(config, head, state).await,
+                    _ => None,
+                };
                 drop(held);
-                let response = response?;
+                let mut response = response?;
+                if let Some((token, value)) = fresh {
+                    response.headers_mut().insert(TOKEN_HEADER, value);
+                    if config.auto_embed && embed::is_rewritable_html(response.headers()) {
+                        let embedding = embed::Embedding::with_host(&token, host.clone());
+                        return Ok(embed::embed(response, embedding));
+                    }
+                }
                 Ok(match after {
                     After::Nothing => response.map(Body::new),
                     After::Deferred(checked) => {

@@ -1,0 +1,53 @@
+//! After an htmx write: a token for the record as the handler left it.
+//!
+//! A form that stays on the page after an htmx save (`hx-swap="none"`, a
+//! target elsewhere) still holds the token it was opened with, which the
+//! save itself made stale: its next save would be refused as a conflict
+//! with the user's own change. So a write that passed the check and was
+//! answered 2xx to an htmx request gets a fresh token, signed for the record
+//! loaded again while the record's lock is still held (no other write can
+//! slip in between the handler's and this load): in the response header
+//! `x-concurrency-token`, and embedded in the answer's post forms when the
+//! answer is HTML (a form the handler shows again).
+
+use axum::extract::FromRequestParts;
+use http::HeaderValue;
+use http::request::Parts;
+
+use super::decision::After;
+use super::load::load;
+use crate::guard::config::Config;
+use crate::guard::response::Format;
+use crate::state::RenderState;
+use crate::token::ConcurrencyToken;
+
+/// The request head to load the record with after the handler, when the
+/// answer is to carry a fresh token: an htmx write the guard checked under
+/// the record's lock (not one shown a conflict).
+pub(super) fn reload_head(
+    config: &Config,
+    parts: &Parts,
+    locked: bool,
+    after: &After,
+) -> Option<Parts> {
+    let checked = matches!(after, After::EmbedInRefusal(_) | After::Nothing);
+    (config.htmx && locked && checked && Format::of(&parts.headers) == Format::HtmxFragment)
+        .then(|| parts.clone())
+}
+
+/// The fresh token, for the record as loaded now; `None` when the loader
+/// refuses (the record was deleted).
+pub(super) async fn fresh_token<T, S>(
+    config: &Config,
+    mut head: Parts,
+    state: &S,
+) -> Option<(ConcurrencyToken, HeaderValue)>
+where
+    T: RenderState + FromRequestParts<S>,
+{
+    let (_, current) = load::<T, S>(&mut head, state).await.ok()?;
+    let token = config.tokens.issue_for_state(T::FORM_NAME, &current);
+    let value = HeaderValue::from_str(token.value()).ok()?;
+    tracing::debug!(form = T::FORM_NAME, "fresh token for the record as saved");
+    Some((token, value))
+}
