@@ -8,6 +8,7 @@ use axum::response::Response;
 use http::request::Parts;
 
 use super::debug::DebugLog;
+use super::lock::RecordLock;
 use super::request::cross_origin::CrossOrigin;
 use crate::conflict::Conflict;
 use crate::tokens::Tokens;
@@ -82,6 +83,8 @@ pub(crate) struct Config {
     pub(crate) body_read_timeout: Duration,
     /// How long a submission waits for its record's lock.
     pub(crate) lock_timeout: Duration,
+    /// Where the per-record locks live.
+    pub(crate) record_lock: RecordLock,
 }
 
 /// The most bytes of a body the guard buffers when the limit is axum's

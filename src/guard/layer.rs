@@ -15,6 +15,7 @@ use super::config::{
     DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions, Shared,
 };
 use super::debug::DebugLog;
+use super::lock::RecordLock;
 use super::request::cross_origin::CrossOrigin;
 use super::service::ConcurrencyGuard;
 use crate::conflict::Conflict;
@@ -96,6 +97,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 cross_origin: CrossOrigin::default(),
                 body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
+                record_lock: RecordLock::default(),
             }),
             state,
             _form: PhantomData,
@@ -168,6 +170,22 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// message; the handler does not run and nothing is written.
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.config_mut().lock_timeout = timeout;
+        self
+    }
+
+    /// Where the per-record locks live (default
+    /// [`RecordLock::in_process`]: this process's lock table).
+    ///
+    /// The in-process lock serializes the submissions to a record within
+    /// one process only: two processes on one database can both accept a
+    /// stale pair of submissions. For several processes, give every one of
+    /// them the same lock in the database, e.g. (feature `postgres`)
+    /// `.with_record_lock(PgAdvisoryLock::new(lock_pool))`; handlers stay as
+    /// they are. A database lock that cannot be taken because the database
+    /// failed is answered **503 Service Unavailable** with `Retry-After` and
+    /// a message; the handler does not run.
+    pub fn with_record_lock(mut self, lock: impl Into<RecordLock>) -> Self {
+        self.config_mut().record_lock = lock.into();
         self
     }
 

@@ -72,7 +72,9 @@ where
             Decision::Answer(response) => Ok(response),
             Decision::Handler { body, held, after } => {
                 let response = inner.call(Request::from_parts(parts, body)).await;
-                drop(held);
+                if let Some(held) = held {
+                    held.release().await;
+                }
                 let response = response?;
                 Ok(match after {
                     After::Nothing => response.map(Body::new),
