@@ -12,6 +12,7 @@ mod guard_embed;
 mod guard_flow;
 mod guard_multipart;
 mod guard_refusals;
+mod lock_faults;
 mod merge;
 mod merge_as_browsers_submit;
 mod redisplay;

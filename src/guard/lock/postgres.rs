@@ -136,7 +136,15 @@ impl PgAdvisoryLock {
         let deadline = Instant::now() + timeout;
         let conn = match tokio::time::timeout_at(deadline, self.pool.acquire()).await {
             Ok(Ok(conn)) => conn,
-            Err(_) | Ok(Err(sqlx::Error::PoolTimedOut)) => return Err(PgFailure::Busy),
+            // Every connection busy holding other records' locks, or none
+            // could be opened at all (the database is down).
+            Err(_) | Ok(Err(sqlx::Error::PoolTimedOut)) if self.pool.size() > 0 => {
+                return Err(PgFailure::Busy);
+            }
+            Err(_) | Ok(Err(sqlx::Error::PoolTimedOut)) => {
+                tracing::error!("record lock: no connection to PostgreSQL could be opened");
+                return Err(PgFailure::Unavailable);
+            }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "record lock: no connection to PostgreSQL");
                 return Err(PgFailure::Unavailable);
