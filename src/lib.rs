@@ -114,9 +114,12 @@
 //!
 //! Tokens are stateless: give every process the same [`KeyRing`]
 //! ([`KeyRing::from_env`]) and any process verifies any token. The in-process
-//! record lock serializes check and write within one process; across
-//! processes, check inside your database transaction with [`Tokens::check`]
-//! after loading the record with a row lock.
+//! record lock serializes check and write within one process only. Across
+//! processes on one PostgreSQL database, put the record lock in the database
+//! with no handler change: `.with_record_lock(PgAdvisoryLock::new(pool))`
+//! (feature `postgres`, [`ConcurrencyGuardLayer::with_record_lock`]). Or
+//! check inside your database transaction with [`Tokens::check`] (or
+//! [`DeferredCheck`]) after loading the record with a row lock.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -146,10 +149,13 @@ mod value;
 pub use conflict::{ChangedInput, Conflict, EntryDiff};
 pub use entry::{Control, EntryKind};
 pub use fingerprint::MAX_INPUTS;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use guard::PgAdvisoryLock;
 pub use guard::{
     ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandler, ConflictHandling, ConflictResponder,
     DEFAULT_MULTIPART_PREFIX_LIMIT, DeferredCheck, Guarded, GuardedForm, NotGuarded, Preconditions,
-    Refused, Rejection, ResponseFuture, UncheckedSubmission,
+    RecordLock, Refused, Rejection, ResponseFuture, UncheckedSubmission,
 };
 pub use key::{Key, KeyError, KeyRing, MIN_KEY_LEN};
 pub use state::{Entry, FormState, RenderState};

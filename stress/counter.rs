@@ -13,7 +13,10 @@
 //! Environment:
 //!
 //! - `GUARD`: `lock` (default): the guard's in-process per-record lock, the
-//!   handler writes with a plain `UPDATE`; `tx`: the check runs inside the
+//!   handler writes with a plain `UPDATE`; `pglock` (Postgres only): the
+//!   same handler, the guard's per-record lock in Postgres
+//!   ([`PgAdvisoryLock`], on a pool of its own), for several processes on
+//!   one database; `tx`: the check runs inside the
 //!   handler's transaction ([`with_check_in_handler`](ConcurrencyGuardLayer::with_check_in_handler))
 //!   after loading the row with a row lock (`SELECT … FOR UPDATE` on
 //!   Postgres, `BEGIN IMMEDIATE` on SQLite), for several processes on one
@@ -36,12 +39,14 @@ use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use concurrency_guard::{
-    ConcurrencyGuardLayer, DeferredCheck, Guarded, Key, KeyError, KeyRing, RenderState,
+    ConcurrencyGuardLayer, DeferredCheck, Guarded, Key, KeyError, KeyRing, PgAdvisoryLock,
+    RenderState,
 };
 use serde::Deserialize;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgPoolOptions;
 
 /// What the form shows: one number.
 #[derive(Clone, Debug, RenderState)]
@@ -56,6 +61,8 @@ struct Counter {
 enum Mode {
     /// The guard's in-process lock; plain UPDATE.
     Lock,
+    /// The guard's lock in Postgres; the same plain UPDATE.
+    PgLock,
     /// Check in the handler's transaction, after a row lock.
     Tx,
     /// No guard.
@@ -222,12 +229,19 @@ async fn rollback(mut conn: PoolConnection<sqlx::Any>) {
     }
 }
 
-fn router(app: App, mode: Mode, keys: KeyRing) -> Router {
+fn router(app: App, mode: Mode, keys: KeyRing, lock: Option<PgAdvisoryLock>) -> Router {
     let routes = Router::new();
     let routes = match mode {
-        Mode::Lock => routes
-            .route("/counters/{id}", get(show_guarded).post(save_plain))
-            .route_layer(ConcurrencyGuardLayer::<Counter, _>::new(keys, app.clone())),
+        Mode::Lock | Mode::PgLock => {
+            let guard = ConcurrencyGuardLayer::<Counter, _>::new(keys, app.clone());
+            let guard = match lock {
+                Some(lock) => guard.with_record_lock(lock),
+                None => guard,
+            };
+            routes
+                .route("/counters/{id}", get(show_guarded).post(save_plain))
+                .route_layer(guard)
+        }
         Mode::Tx => routes
             .route(
                 "/counters/{id}",
@@ -305,9 +319,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mode = match std::env::var("GUARD").as_deref() {
         Err(_) | Ok("") | Ok("lock") => Mode::Lock,
+        Ok("pglock") => Mode::PgLock,
         Ok("tx") => Mode::Tx,
         Ok("off") => Mode::Off,
-        Ok(other) => return Err(format!("GUARD={other:?}: expected lock, tx or off").into()),
+        Ok(other) => {
+            return Err(format!("GUARD={other:?}: expected lock, pglock, tx or off").into());
+        }
     };
     let keys = keys()?;
 
@@ -332,6 +349,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .connect(&url)
         .await?;
     migrate(&db, postgres).await?;
+    let lock = match mode {
+        Mode::PgLock if postgres => {
+            // A pool of its own: each submission holds one of its
+            // connections while the handler runs on the other pool.
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(&url)
+                .await?;
+            Some(PgAdvisoryLock::new(pool))
+        }
+        Mode::PgLock => return Err("GUARD=pglock needs DATABASE_URL=postgres://…".into()),
+        _ => None,
+    };
 
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -340,10 +371,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Counter (GUARD={}, {shown}) running at http://{local}/counters/1",
         match mode {
             Mode::Lock => "lock",
+            Mode::PgLock => "pglock",
             Mode::Tx => "tx",
             Mode::Off => "off",
         }
     );
-    axum::serve(listener, router(App { db, postgres }, mode, keys)).await?;
+    axum::serve(listener, router(App { db, postgres }, mode, keys, lock)).await?;
     Ok(())
 }

@@ -8,11 +8,23 @@
 # (b) two counter processes sharing one Postgres, GUARD=tx (the check inside
 #     the handler's transaction after SELECT … FOR UPDATE), the clients' GETs
 #     and POSTs spread round-robin over both: 0 lost updates;
+# (e) two counter processes sharing one Postgres, GUARD=pglock: the same
+#     handler as GUARD=lock (a plain UPDATE), the guard's record lock in
+#     Postgres (PgAdvisoryLock): 0 lost updates;
 # (c) the control: GUARD=off on SQLite, which must lose updates (--expect-lost),
 #     showing that the check can fail;
 # (d) the second control: two processes on the same Postgres with GUARD=lock,
 #     which must lose updates too: the in-process lock cannot serialize two
-#     processes, so (b)'s zero is the transaction's doing.
+#     processes, so (b)'s and (e)'s zeros are the transaction's and the
+#     Postgres lock's doing;
+# (f) fault: (e) with Postgres restarted in the middle of the run: requests
+#     during the outage get 5xx (counted, allowed), never a 2xx that did not
+#     write; 0 lost updates after recovery;
+# (t) the Postgres lock's fault tests (stress/tests/pglock.rs: a panicking
+#     handler, a client gone mid-request, a database down), with PG_URL set.
+#
+# At the end one table: run, processes, lock backend, clients, submits,
+# accepted, conflicts, errors, lost updates, and what the run must show.
 #
 # Postgres comes from Debian's packages (installed when missing, as root) and
 # runs as a throwaway cluster in a temporary folder on a free port, stopped on
@@ -26,7 +38,7 @@ SUBMITS=${1:-2000}
 CLIENTS=${STRESS_CLIENTS:-8}
 PROFILE=${STRESS_PROFILE:-dev}
 TIME_LIMIT=${STRESS_TIME_LIMIT:-900}
-RUNS=${STRESS_RUNS:-a b c d}
+RUNS=${STRESS_RUNS:-a b e c d f t}
 
 WORK=$(mktemp -d -t concurrency-guard-stress.XXXXXX)
 PIDS=()
@@ -109,17 +121,68 @@ stop_counters() {
   PIDS=()
 }
 
+# The table's rows, one per run.
+TABLE=()
+ROW_FORMAT='%-4s %9s  %-22s %7s %7s %8s %9s %6s %12s  %-20s %s'
+
+# Field NAME of a run's summary line (name=value …).
+field() {
+  grep -o "\b$2=[-0-9]*" "$WORK/$1.summary" 2>/dev/null | cut -d= -f2 || true
+}
+
+# Adds run NAME to the table: processes, lock backend, what it must show,
+# and whether it did (its exit status).
+row() {
+  local name=$1 processes=$2 backend=$3 expect=$4 rc=$5
+  local verdict=ok
+  ((rc == 0)) || verdict=FAILED
+  # shellcheck disable=SC2059
+  TABLE+=("$(printf "$ROW_FORMAT" \
+    "($name)" "$processes" "$backend" "$CLIENTS" "$(field "$name" submits)" \
+    "$(field "$name" accepted)" "$(field "$name" conflicts)" "$(field "$name" errors)" \
+    "$(field "$name" lost_updates)" "$expect" "$verdict")")
+}
+
+# Runs the load program in the background; STRESS_PID.
+stress_start() {
+  local name=$1
+  shift
+  STRESS_STARTED=$SECONDS
+  "$BIN/stress" --clients "$CLIENTS" --submits "$SUBMITS" --time-limit "$TIME_LIMIT" "$@" \
+    >"$WORK/$name.summary" 2>"$WORK/$name.log" &
+  STRESS_PID=$!
+}
+
+# Waits for it; prints its summary with the run's name and time.
+stress_wait() {
+  local name=$1
+  local rc=0
+  wait "$STRESS_PID" || rc=$?
+  echo "   $name: $(cat "$WORK/$name.summary") ($((SECONDS - STRESS_STARTED)) s)"
+  sed 's/^/      /' "$WORK/$name.log"
+  return $rc
+}
+
 # Runs the load program; prints its summary with the run's name and time.
 stress() {
   local name=$1
   shift
-  local start=$SECONDS
-  local rc=0
-  "$BIN/stress" --clients "$CLIENTS" --submits "$SUBMITS" --time-limit "$TIME_LIMIT" "$@" \
-    >"$WORK/$name.summary" 2>"$WORK/$name.log" || rc=$?
-  echo "   $name: $(cat "$WORK/$name.summary") ($((SECONDS - start)) s)"
-  sed 's/^/      /' "$WORK/$name.log"
-  return $rc
+  stress_start "$name" "$@"
+  stress_wait "$name"
+}
+
+# Starts two counters on the Postgres with GUARD=$2; URL1, URL2.
+start_pair() {
+  local name=$1 guard=$2
+  [[ -n "$PGDATA" ]] || start_postgres
+  # Both start at once, as behind a load balancer: creating the table and
+  # its row must not fail in either.
+  launch_counter "${name}1" GUARD="$guard" DATABASE_URL="$PG_URL"
+  launch_counter "${name}2" GUARD="$guard" DATABASE_URL="$PG_URL"
+  await_counter "${name}1"
+  URL1=$URL
+  await_counter "${name}2"
+  URL2=$URL
 }
 
 start_postgres() {
@@ -168,54 +231,87 @@ FAILED=()
 TOTAL_START=$SECONDS
 
 for run in $RUNS; do
+  rc=0
   case "$run" in
   a)
     echo "== (a) SQLite, one process, GUARD=lock: $SUBMITS submits, $CLIENTS clients"
     start_counter a GUARD=lock COUNTER_DB="$WORK/a.db"
-    stress a --urls "$URL" || FAILED+=("(a)")
+    stress a --urls "$URL" || rc=$?
     stop_counters
+    row a 1 "in-process (SQLite)" "0 lost" $rc
     ;;
   b)
     echo "== (b) Postgres, two processes, GUARD=tx: $SUBMITS submits, $CLIENTS clients"
-    [[ -n "$PGDATA" ]] || start_postgres
-    # Both start at once, as behind a load balancer: creating the table and
-    # its row must not fail in either.
-    launch_counter b1 GUARD=tx DATABASE_URL="$PG_URL"
-    launch_counter b2 GUARD=tx DATABASE_URL="$PG_URL"
-    await_counter b1
-    URL1=$URL
-    await_counter b2
-    URL2=$URL
-    stress b --urls "$URL1,$URL2" || FAILED+=("(b)")
+    start_pair b tx
+    stress b --urls "$URL1,$URL2" || rc=$?
     stop_counters
+    row b 2 "tx + FOR UPDATE (PG)" "0 lost" $rc
+    ;;
+  e)
+    echo "== (e) Postgres, two processes, GUARD=pglock (no handler change): $SUBMITS submits, $CLIENTS clients"
+    start_pair e pglock
+    stress e --urls "$URL1,$URL2" || rc=$?
+    stop_counters
+    row e 2 "PG advisory lock" "0 lost" $rc
     ;;
   d)
-    # Shows that (b) needs GUARD=tx: the in-process lock cannot serialize
-    # two processes.
+    # Shows that (b) and (e) need their lock: the in-process lock cannot
+    # serialize two processes.
     echo "== (d) control: Postgres, two processes, GUARD=lock, must lose updates: $SUBMITS submits, $CLIENTS clients"
-    [[ -n "$PGDATA" ]] || start_postgres
-    launch_counter d1 GUARD=lock DATABASE_URL="$PG_URL"
-    launch_counter d2 GUARD=lock DATABASE_URL="$PG_URL"
-    await_counter d1
-    URL1=$URL
-    await_counter d2
-    URL2=$URL
-    stress d --urls "$URL1,$URL2" --expect-lost || FAILED+=("(d)")
+    start_pair d lock
+    stress d --urls "$URL1,$URL2" --expect-lost || rc=$?
     stop_counters
+    row d 2 "in-process (PG)" "control: > 0 lost" $rc
     ;;
   c)
     echo "== (c) control: SQLite, GUARD=off, must lose updates: $SUBMITS submits, $CLIENTS clients"
     start_counter c GUARD=off COUNTER_DB="$WORK/c.db"
-    stress c --urls "$URL" --expect-lost || FAILED+=("(c)")
+    stress c --urls "$URL" --expect-lost || rc=$?
     stop_counters
+    row c 1 "none (SQLite)" "control: > 0 lost" $rc
+    ;;
+  f)
+    echo "== (f) fault: (e) with Postgres restarted mid-run: $SUBMITS submits, $CLIENTS clients"
+    start_pair f pglock
+    stress_start f --urls "$URL1,$URL2" --allow-5xx
+    sleep 1
+    if kill -0 "$STRESS_PID" 2>/dev/null; then
+      echo "   restarting Postgres (pg_ctl restart -m fast) under load"
+      "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 60 -m fast restart >/dev/null || rc=$?
+    else
+      echo "   the run ended before the restart: give it more submits" >&2
+      rc=1
+    fi
+    stress_wait f || rc=$?
+    stop_counters
+    row f 2 "PG advisory lock" "PG restart: 0 lost" $rc
+    ;;
+  t)
+    echo "== (t) the Postgres lock's fault tests (stress/tests/pglock.rs) on this Postgres"
+    [[ -n "$PGDATA" ]] || start_postgres
+    if [[ "$PROFILE" == release ]]; then
+      PG_URL="$PG_URL" cargo test --release --workspace --all-features --test pglock || rc=$?
+    else
+      PG_URL="$PG_URL" cargo test --workspace --all-features --test pglock || rc=$?
+    fi
     ;;
   *)
-    echo "unknown run $run (expected a, b, c or d)" >&2
+    echo "unknown run $run (expected a, b, c, d, e, f or t)" >&2
     exit 2
     ;;
   esac
+  ((rc == 0)) || FAILED+=("($run)")
 done
 
+echo
+echo "== lost updates, per run (submits: POSTs in all, over every process)"
+# shellcheck disable=SC2059
+printf "$ROW_FORMAT\n" \
+  run processes "lock backend" clients submits accepted conflicts errors "lost updates" "must show" result
+for line in "${TABLE[@]}"; do
+  echo "$line"
+done
+echo
 echo "== stress done in $((SECONDS - TOTAL_START)) s"
 if ((${#FAILED[@]})); then
   echo "FAILED: ${FAILED[*]}" >&2

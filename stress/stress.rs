@@ -13,21 +13,23 @@
 //! often go to different processes. At the end it prints
 //!
 //! ```text
-//! submits=… accepted=… conflicts=… errors=… initial=… final=… lost_updates=…
+//! submits=… accepted=… conflicts=… errors=… errors_5xx=… initial=… final=… lost_updates=…
 //! ```
 //!
 //! with `lost_updates = accepted − (final − initial)`: every accepted
 //! submission added exactly one, so any positive difference is an accepted
 //! write that overwrote another one.
 //!
-//! Exit status: non-zero when `lost_updates > 0`, when any error happened,
-//! or when nothing was accepted; with `--expect-lost` (the control run with
+//! Exit status: non-zero when `lost_updates > 0`, when any error happened
+//! (with `--allow-5xx`, the fault run: any error but a 5xx answer, which is
+//! what a request must get while the database is down), or when nothing was
+//! accepted; with `--expect-lost` (the control run with
 //! the guard off) non-zero when `lost_updates == 0` instead, which shows the
 //! test can fail.
 //!
 //! Options: `--clients K` (default 8), `--submits N` POSTs in all (default
 //! 2000), `--urls u1,u2` (default `http://127.0.0.1:3000/counters/1`),
-//! `--time-limit SECONDS` (default 600), `--expect-lost`.
+//! `--time-limit SECONDS` (default 600), `--expect-lost`, `--allow-5xx`.
 //!
 //! Loopback only: the HTTP/1.1 client below is written by hand over tokio's
 //! `TcpStream` (keep-alive, `Content-Length` and chunked bodies) and refuses
@@ -309,6 +311,7 @@ struct Options {
     urls: Vec<Target>,
     time_limit: Duration,
     expect_lost: bool,
+    allow_5xx: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -318,6 +321,7 @@ fn options() -> Result<Options, String> {
         urls: vec![],
         time_limit: Duration::from_secs(600),
         expect_lost: false,
+        allow_5xx: false,
     };
     let mut urls = "http://127.0.0.1:3000/counters/1".to_owned();
     let mut args = std::env::args().skip(1);
@@ -343,9 +347,10 @@ fn options() -> Result<Options, String> {
                 )
             }
             "--expect-lost" => o.expect_lost = true,
+            "--allow-5xx" => o.allow_5xx = true,
             "-h" | "--help" => {
                 return Err("usage: stress [--clients K] [--submits N] [--urls u1,u2] \
-                            [--time-limit SECONDS] [--expect-lost]"
+                            [--time-limit SECONDS] [--expect-lost] [--allow-5xx]"
                     .into());
             }
             other => return Err(format!("unknown argument {other:?}")),
@@ -372,12 +377,20 @@ struct Tally {
     accepted: AtomicU64,
     conflicts: AtomicU64,
     errors: AtomicU64,
+    /// Of the errors, the 5xx answers.
+    server_errors: AtomicU64,
     first_errors: Mutex<Vec<String>>,
     /// Round-robin over the URLs, per request.
     next_url: AtomicUsize,
 }
 
 impl Tally {
+    /// A 5xx answer: an error, of the kind a database outage must give.
+    fn server_error(&self, e: String) {
+        self.server_errors.fetch_add(1, Ordering::SeqCst);
+        self.error(e);
+    }
+
     fn error(&self, e: String) {
         let n = self.errors.fetch_add(1, Ordering::SeqCst);
         if n < 5 {
@@ -394,6 +407,16 @@ async fn client(tally: Arc<Tally>, targets: Arc<Vec<Target>>, limit: u64, deadli
         let at = tally.next_url.fetch_add(1, Ordering::Relaxed) % n;
         let page = match http.send(at, "GET", None).await {
             Ok(page) if page.status == 200 => page,
+            Ok(page) if page.status >= 500 => {
+                tally.server_error(format!(
+                    "GET: status {}: {}",
+                    page.status,
+                    snippet(&page.body)
+                ));
+                // Not a busy loop while the database is down.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
             Ok(page) => {
                 tally.error(format!(
                     "GET: status {}: {}",
@@ -434,6 +457,10 @@ async fn client(tally: Arc<Tally>, targets: Arc<Vec<Target>>, limit: u64, deadli
             }
             Ok(a) if a.status == 409 => {
                 tally.conflicts.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(a) if a.status >= 500 => {
+                tally.server_error(format!("POST: status {}: {}", a.status, snippet(&a.body)));
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Ok(a) => tally.error(format!("POST: status {}: {}", a.status, snippet(&a.body))),
             Err(e) => tally.error(e),
@@ -495,6 +522,7 @@ async fn main() -> ExitCode {
     let accepted = tally.accepted.load(Ordering::SeqCst);
     let conflicts = tally.conflicts.load(Ordering::SeqCst);
     let errors = tally.errors.load(Ordering::SeqCst);
+    let server_errors = tally.server_errors.load(Ordering::SeqCst);
     let lost = accepted as i64 - (final_value - initial);
     eprintln!(
         "clients={} urls={} elapsed={:.1}s ({:.0} submits/s){}",
@@ -509,10 +537,14 @@ async fn main() -> ExitCode {
         }
     );
     println!(
-        "submits={submits} accepted={accepted} conflicts={conflicts} errors={errors} initial={initial} final={final_value} lost_updates={lost}"
+        "submits={submits} accepted={accepted} conflicts={conflicts} errors={errors} errors_5xx={server_errors} initial={initial} final={final_value} lost_updates={lost}"
     );
     let mut failed = Vec::new();
-    if errors > 0 {
+    if o.allow_5xx {
+        if errors > server_errors {
+            failed.push(format!("{} errors other than 5xx", errors - server_errors));
+        }
+    } else if errors > 0 {
         failed.push(format!("{errors} errors"));
     }
     if accepted == 0 {

@@ -1,8 +1,15 @@
 //! The items table, through sqlx's `Any` driver: SQLite by default, Postgres
 //! when `DATABASE_URL` says so. The queries are the same for both (`$1`
 //! placeholders work in SQLite too); only the table's id column differs.
+//!
+//! On Postgres the guard's per-record lock lives in the database too
+//! (advisory locks, on a pool of their own), so that any number of
+//! processes of this example on one database serialize their submissions to
+//! a record. On SQLite it is the in-process lock: one process per file.
 
+use concurrency_guard::{PgAdvisoryLock, RecordLock};
 use sqlx::any::AnyPoolOptions;
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{AnyPool, Row};
 
 use crate::forms::ItemForm;
@@ -11,6 +18,8 @@ use crate::forms::ItemForm;
 pub struct Connected {
     pub pool: AnyPool,
     pub description: String,
+    /// Where the guards' per-record locks live.
+    pub record_lock: RecordLock,
 }
 
 /// Connects to `DATABASE_URL` (e.g. `postgres://user:pass@localhost/inventory`),
@@ -37,7 +46,22 @@ pub async fn connect() -> Result<Connected, sqlx::Error> {
         .connect(&url)
         .await?;
     migrate(&pool, postgres).await?;
-    Ok(Connected { pool, description })
+    let record_lock = if postgres {
+        // Each submission holds one of these connections from its check
+        // until its handler completes; the handler's queries use `pool`.
+        let locks = PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&url)
+            .await?;
+        PgAdvisoryLock::new(locks).into()
+    } else {
+        RecordLock::in_process()
+    };
+    Ok(Connected {
+        pool,
+        description,
+        record_lock,
+    })
 }
 
 async fn migrate(pool: &AnyPool, postgres: bool) -> Result<(), sqlx::Error> {

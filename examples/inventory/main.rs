@@ -20,7 +20,10 @@
 //!
 //! Data: SQLite file `inventory.db` in the current directory (or the path in
 //! `INVENTORY_DB`), created on first start; `DATABASE_URL=postgres://…`
-//! uses Postgres instead, with the same queries (sqlx's `Any` driver).
+//! uses Postgres instead, with the same queries (sqlx's `Any` driver), and
+//! the guards' per-record lock in Postgres too (`PgAdvisoryLock`): run
+//! as many processes as you like on one database, behind a load balancer,
+//! with the same `CONCURRENCY_GUARD_KEY`.
 //! Address: `ADDR` (default `127.0.0.1:3000`; port 0 picks a free one).
 //! Key: `CONCURRENCY_GUARD_KEY` (base64, e.g. `openssl rand -base64 32`),
 //! else a random one per start.
@@ -43,7 +46,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use concurrency_guard::{ConcurrencyGuardLayer, ConcurrencyToken, Guarded, Key, KeyError, KeyRing};
+use concurrency_guard::{
+    ConcurrencyGuardLayer, ConcurrencyToken, Guarded, Key, KeyError, KeyRing, RecordLock,
+};
 use minijinja::{AutoEscape, Environment, Value, context};
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
@@ -61,6 +66,9 @@ struct Inner {
     templates: Environment<'static>,
     /// The keys the guards sign with; the list page signs its row tokens with them too.
     keys: KeyRing,
+    /// Where the guards' per-record locks live: in Postgres when the data
+    /// is there, else in this process.
+    record_lock: RecordLock,
 }
 
 impl Deref for App {
@@ -82,6 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         db: db.pool,
         templates: templates()?,
         keys,
+        record_lock: db.record_lock,
     }));
 
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
@@ -121,6 +130,7 @@ fn router(app: App) -> Router {
         .route("/items/{id}/delete", post(delete))
         .route_layer(
             ConcurrencyGuardLayer::<ItemForm, _>::new(app.keys.clone(), app.clone())
+                .with_record_lock(app.record_lock.clone())
                 .with_early_warning(Duration::from_secs(every))
                 .with_live_rebase(live_rebase),
         );
@@ -128,18 +138,18 @@ fn router(app: App) -> Router {
     // `ETag` on GET and `If-Match` on PUT instead of the form token.
     let api = Router::new()
         .route("/api/items/{id}", get(api_item).put(api_update))
-        .route_layer(ConcurrencyGuardLayer::<ItemForm, _>::new(
-            app.keys.clone(),
-            app.clone(),
-        ));
+        .route_layer(
+            ConcurrencyGuardLayer::<ItemForm, _>::new(app.keys.clone(), app.clone())
+                .with_record_lock(app.record_lock.clone()),
+        );
     // The list page's "+1 stock" forms. The list page itself is not behind
     // this guard: it issues one token per row.
     let stock = Router::new()
         .route("/items/{id}/stock", post(add_stock))
-        .route_layer(ConcurrencyGuardLayer::<StockForm, _>::new(
-            app.keys.clone(),
-            app.clone(),
-        ));
+        .route_layer(
+            ConcurrencyGuardLayer::<StockForm, _>::new(app.keys.clone(), app.clone())
+                .with_record_lock(app.record_lock.clone()),
+        );
     Router::new()
         .route("/", get(list))
         .route("/items/new", get(new_item).post(create))

@@ -12,6 +12,7 @@ use http::Request;
 use http::request::Parts;
 
 use super::debug::DebugLog;
+use super::lock::RecordLock;
 use super::pages::Pages;
 use super::request::cross_origin::CrossOrigin;
 use crate::conflict::Conflict;
@@ -130,6 +131,8 @@ pub(crate) struct Config {
     pub(crate) lock_timeout: Duration,
     /// The GET handlers of the guarded routes (shared by every clone).
     pub(crate) pages: Arc<Pages>,
+    /// Where the per-record locks live.
+    pub(crate) record_lock: RecordLock,
 }
 
 /// The most bytes of a body the guard buffers when the limit is axum's

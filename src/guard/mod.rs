@@ -42,6 +42,9 @@ pub use deferred::{DeferredCheck, Refused, UncheckedSubmission};
 pub use extract::{Guarded, NotGuarded};
 pub use form::GuardedForm;
 pub use layer::ConcurrencyGuardLayer;
+#[cfg(feature = "postgres")]
+pub use lock::PgAdvisoryLock;
+pub use lock::RecordLock;
 pub use rejection::Rejection;
 pub use service::{ConcurrencyGuard, ResponseFuture};
 

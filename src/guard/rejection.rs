@@ -56,6 +56,12 @@ pub enum Rejection {
         /// When to try again, in seconds.
         retry_after: u64,
     },
+    /// The record's lock could not be taken because the database it lives
+    /// in failed or did not answer (503, with `Retry-After`).
+    LockUnavailable {
+        /// When to try again, in seconds.
+        retry_after: u64,
+    },
     /// `If-Match` or `If-None-Match` does not hold: the client's copy is
     /// stale (412).
     PreconditionFailed {
@@ -106,7 +112,9 @@ impl Rejection {
             Rejection::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Rejection::CrossOrigin { .. } => StatusCode::FORBIDDEN,
             Rejection::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Rejection::RecordBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::RecordBusy { .. } | Rejection::LockUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Rejection::Deleted { gone: true } => StatusCode::GONE,
             Rejection::Deleted { gone: false } => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
@@ -127,6 +135,7 @@ impl Rejection {
             Rejection::BodyRead => "body-read",
             Rejection::BodyTimeout { .. } => "body-timeout",
             Rejection::RecordBusy { .. } => "record-busy",
+            Rejection::LockUnavailable { .. } => "lock-unavailable",
             Rejection::PreconditionFailed { .. } => "precondition-failed",
             Rejection::WeakIfMatch => "weak-if-match",
             Rejection::PreconditionRequired => "precondition-required",
@@ -174,6 +183,10 @@ impl fmt::Display for Rejection {
                 f,
                 "another submission is writing this record; nothing was saved, try again in {retry_after} seconds"
             ),
+            Rejection::LockUnavailable { retry_after } => write!(
+                f,
+                "the record could not be locked for writing (its database is not answering); nothing was saved, try again in {retry_after} seconds"
+            ),
             Rejection::PreconditionFailed { header } => write!(
                 f,
                 "{header} does not hold: the record changed since you read it; GET it again for its current ETag and retry"
@@ -203,7 +216,9 @@ impl std::error::Error for Rejection {}
 impl Rejection {
     /// Sets the headers the status needs: `Retry-After` on 503.
     pub(crate) fn set_headers(&self, headers: &mut http::HeaderMap) {
-        if let Rejection::RecordBusy { retry_after } = self {
+        if let Rejection::RecordBusy { retry_after } | Rejection::LockUnavailable { retry_after } =
+            self
+        {
             headers.insert(header::RETRY_AFTER, (*retry_after).into());
         }
     }

@@ -16,6 +16,7 @@ mod guard_multipart;
 mod guard_refusals;
 mod htmx;
 mod live_rebase;
+mod lock_faults;
 mod merge;
 mod merge_as_browsers_submit;
 mod redisplay;

@@ -18,6 +18,7 @@ use super::config::{
 };
 use super::debug::DebugLog;
 use super::form::GuardedForm;
+use super::lock::RecordLock;
 use super::request::cross_origin::CrossOrigin;
 use super::service::ConcurrencyGuard;
 use crate::conflict::Conflict;
@@ -110,6 +111,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
                 pages: Arc::default(),
+                record_lock: RecordLock::default(),
             }),
             state,
             _form: PhantomData,
@@ -141,6 +143,22 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// [`ConcurrencyToken`](crate::ConcurrencyToken) themselves.
     pub fn with_auto_embed(mut self, on: bool) -> Self {
         self.config_mut().auto_embed = on;
+        self
+    }
+
+    /// Where the per-record locks live (default
+    /// [`RecordLock::in_process`]: this process's lock table).
+    ///
+    /// The in-process lock serializes the submissions to a record within
+    /// one process only: two processes on one database can both accept a
+    /// stale pair of submissions. For several processes, give every one of
+    /// them the same lock in the database, e.g. (feature `postgres`)
+    /// `.with_record_lock(PgAdvisoryLock::new(lock_pool))`; handlers stay as
+    /// they are. A database lock that cannot be taken because the database
+    /// failed is answered **503 Service Unavailable** with `Retry-After` and
+    /// a message; the handler does not run.
+    pub fn with_record_lock(mut self, lock: impl Into<RecordLock>) -> Self {
+        self.config_mut().record_lock = lock.into();
         self
     }
 

@@ -242,7 +242,8 @@ fn title_of(status: StatusCode) -> &'static str {
         StatusCode::PRECONDITION_REQUIRED => "Precondition required",
         StatusCode::FORBIDDEN => "The submission came from another site",
         StatusCode::REQUEST_TIMEOUT => "The submission took too long to arrive",
-        StatusCode::SERVICE_UNAVAILABLE => "The record is busy",
+        // A busy record, or a lock database that is down: the message says which.
+        StatusCode::SERVICE_UNAVAILABLE => "The record cannot be saved right now",
         _ => "The submission was refused",
     }
 }

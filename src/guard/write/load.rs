@@ -8,7 +8,7 @@ use super::decision::Step;
 use crate::fingerprint::resource_digest;
 use crate::guard::config::Config;
 use crate::guard::loader_refusal;
-use crate::guard::lock::{self, LockKey, ResourceLock};
+use crate::guard::lock::{self, LockFailure, LockKey, ResourceLock};
 use crate::guard::rejection::Rejection;
 use crate::guard::request::{Reading, whole_seconds};
 use crate::guard::response::AnswerContext;
@@ -94,23 +94,31 @@ where
                 held,
             });
         }
-        drop(held);
+        held.release().await;
         key = loaded_key;
     }
     // The loader keeps answering with another record: as busy as can be.
     Err(busy(config, parts, T::FORM_NAME))
 }
 
-/// Waits for the lock of `key` within the lock timeout; 503 beyond.
+/// Waits for the lock of `key` within the lock timeout; 503 beyond, and 503
+/// when the lock's database fails.
 async fn lock_within(
     config: &Config,
     parts: &Parts,
     key: LockKey,
     form: &'static str,
 ) -> Step<ResourceLock> {
-    match lock::lock_within(key, config.lock_timeout).await {
-        Some(held) => Ok(held),
-        None => Err(busy(config, parts, form)),
+    match lock::lock_within(&config.record_lock, key, config.lock_timeout).await {
+        Ok(held) => Ok(held),
+        Err(LockFailure::Busy) => Err(busy(config, parts, form)),
+        Err(LockFailure::Unavailable) => Err(verify::refuse(
+            form,
+            Rejection::LockUnavailable {
+                retry_after: whole_seconds(config.lock_timeout).max(1),
+            },
+            &AnswerContext::of(parts),
+        )),
     }
 }
 

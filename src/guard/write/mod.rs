@@ -84,7 +84,9 @@ where
                     Some(head) if saved => fresh::fresh_token::<T, S>(config, head, state).await,
                     _ => None,
                 };
-                drop(held);
+                if let Some(held) = held {
+                    held.release().await;
+                }
                 let mut response = response?;
                 if let Some((token, value)) = fresh {
                     response.headers_mut().insert(TOKEN_HEADER, value);

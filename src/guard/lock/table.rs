@@ -1,4 +1,5 @@
-//! Per-resource locks: one submission at a time checks and writes a record.
+//! The in-process lock table: one submission at a time checks and writes a
+//! record, within this process.
 //!
 //! The table is process-wide, so every route guarding the same record (an
 //! edit form, a delete button, a per-row form on a list page) serializes on
@@ -45,15 +46,15 @@ impl Hasher for MixHasher {
     }
 }
 
-type RecordLock = Arc<tokio::sync::Mutex<()>>;
+type Mutexed = Arc<tokio::sync::Mutex<()>>;
 
 /// One shard of the table: the locks of records being written, and a few
 /// free locks kept for the next records, so that an uncontended submission
 /// allocates nothing here.
 #[derive(Default)]
 struct Table {
-    held: HashMap<LockKey, RecordLock, BuildHasherDefault<MixHasher>>,
-    spare: Vec<RecordLock>,
+    held: HashMap<LockKey, Mutexed, BuildHasherDefault<MixHasher>>,
+    spare: Vec<Mutexed>,
 }
 
 /// Free locks kept per shard.
@@ -70,14 +71,14 @@ fn shard(key: &LockKey) -> &'static Shard {
 }
 
 /// Held from the check until the handler's future completes.
-pub(crate) struct ResourceLock {
+pub(crate) struct LocalLock {
     key: LockKey,
     guard: Option<OwnedMutexGuard<()>>,
 }
 
 /// Waits at most `timeout` for the lock of `key`: `None` when another
 /// submission held it all that time.
-pub(crate) async fn lock_within(key: LockKey, timeout: Duration) -> Option<ResourceLock> {
+pub(crate) async fn lock_within(key: LockKey, timeout: Duration) -> Option<LocalLock> {
     let mutex = {
         let mut table = shard(&key).lock().unwrap_or_else(|e| e.into_inner());
         let Table { held, spare } = &mut *table;
@@ -88,7 +89,7 @@ pub(crate) async fn lock_within(key: LockKey, timeout: Duration) -> Option<Resou
     // The waiting future owns the clone: gone when the wait ends either way.
     let acquired = tokio::time::timeout(timeout, mutex.lock_owned()).await;
     match acquired {
-        Ok(guard) => Some(ResourceLock {
+        Ok(guard) => Some(LocalLock {
             key,
             guard: Some(guard),
         }),
@@ -99,7 +100,7 @@ pub(crate) async fn lock_within(key: LockKey, timeout: Duration) -> Option<Resou
     }
 }
 
-impl Drop for ResourceLock {
+impl Drop for LocalLock {
     fn drop(&mut self) {
         drop(self.guard.take());
         release(self.key);
@@ -127,7 +128,7 @@ fn release(key: LockKey) {
 mod tests {
     use super::*;
 
-    async fn lock(key: LockKey) -> ResourceLock {
+    async fn lock(key: LockKey) -> LocalLock {
         lock_within(key, Duration::from_secs(3600)).await.unwrap()
     }
 
