@@ -83,8 +83,17 @@ fn keys() -> KeyRing {
     KeyRing::new(1, Key::from_bytes(&[7; 32]).expect("32 bytes"))
 }
 
-/// Polls a future that never waits for I/O to completion on this thread.
+/// Polls a future that never waits for I/O to completion on this thread,
+/// inside a Tokio runtime's context (the guard's timeouts need its clock,
+/// as in every axum server) but without its scheduler.
 fn block_on<F: Future>(future: F) -> F::Output {
+    static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime")
+    });
+    let _context = RUNTIME.enter();
     let mut future = pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
     loop {

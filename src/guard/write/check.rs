@@ -16,7 +16,7 @@ use crate::guard::config::Config;
 use crate::guard::deferred::DeferredCheck;
 use crate::guard::extract::Guarded;
 use crate::guard::request::conditional::RequestPreconditions;
-use crate::guard::request::{self, Found, TokenSource};
+use crate::guard::request::{self, Found, TokenSource, urlencoded};
 use crate::guard::response::{self, AnswerContext};
 use crate::guard::verify::{self, PendingToken, Verdict};
 use crate::state::RenderState;
@@ -102,12 +102,21 @@ pub(super) async fn compare<T, S>(
     body: Body,
     opened: &Opened<'_>,
     preconditions: &RequestPreconditions,
-    submission: Option<(Vec<(String, String)>, Bytes)>,
+    raw: Option<Bytes>,
 ) -> Decision
 where
     T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
 {
     let form = T::FORM_NAME;
+    // The submitted pairs are decoded only where an answer shows them (a
+    // conflict, a record deleted since): a current submission never pays
+    // for it.
+    let submission = |raw: Option<Bytes>| {
+        raw.map(|raw| {
+            let pairs = urlencoded::submitted_pairs(&raw, config.tokens.field_name());
+            (pairs, raw)
+        })
+    };
     // The lock is keyed by the signing key's digest of the record; a token
     // of an older key names the record under that key, so the record is
     // loaded once to learn its signing-key digest.
@@ -120,7 +129,9 @@ where
         held,
     } = match lock_and_load::<T, S>(config, parts, state, named).await {
         Ok(record) => record,
-        Err(answer) => return Decision::Answer(deleted_or(form, answer, parts, &submission)),
+        Err(answer) => {
+            return Decision::Answer(deleted_or(form, answer, parts, &submission(raw)));
+        }
     };
     match verify::verdict(config, form, Some(opened), preconditions, &current) {
         Verdict::Current => {
@@ -145,7 +156,15 @@ where
                 current,
                 held,
             };
-            stale(config, parts, body, opened, *conflict, record, submission)
+            stale(
+                config,
+                parts,
+                body,
+                opened,
+                *conflict,
+                record,
+                submission(raw),
+            )
         }
     }
 }

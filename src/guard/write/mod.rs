@@ -220,11 +220,10 @@ where
                 return Decision::Answer(verify::refuse(form, Rejection::InvalidToken(e), &answer));
             }
         };
-        let raw = submitted;
-        let submitted = raw
-            .as_deref()
-            .map(|b| urlencoded::submitted_pairs(b, config.tokens.field_name()));
         if config.check_in_handler {
+            let submitted = submitted
+                .as_deref()
+                .map(|b| urlencoded::submitted_pairs(b, config.tokens.field_name()));
             tracing::debug!(
                 form,
                 "token verified; the handler checks inside its transaction"
@@ -245,7 +244,7 @@ where
             found.body,
             &opened,
             &preconditions,
-            submitted.zip(raw),
+            submitted,
         )
         .await
     }
