@@ -121,7 +121,8 @@ pub(crate) struct Config {
     pub(crate) tokens: Tokens,
     pub(crate) auto_embed: bool,
     pub(crate) body_limit: BodyLimit,
-    pub(crate) multipart_prefix_limit: usize,
+    /// Set by `with_multipart_prefix_limit`; `None`: the body limit.
+    pub(crate) multipart_prefix_limit: Option<usize>,
     pub(crate) conflicts: ConflictHandling,
     pub(crate) cross_origin: CrossOrigin,
     /// How long the client may leave a body the guard reads (or streams to
@@ -144,9 +145,6 @@ pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The default of [`ConcurrencyGuardLayer::with_lock_timeout`](crate::ConcurrencyGuardLayer::with_lock_timeout).
 pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The default for [`ConcurrencyGuardLayer::with_multipart_prefix_limit`](crate::ConcurrencyGuardLayer::with_multipart_prefix_limit): 256 KiB.
-pub const DEFAULT_MULTIPART_PREFIX_LIMIT: usize = 256 * 1024;
 
 /// How the body limit is set.
 #[derive(Debug, Clone, Copy)]

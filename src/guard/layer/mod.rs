@@ -14,7 +14,7 @@ mod limits;
 
 use super::config::{
     BodyLimit, Config, ConflictHandler, ConflictHandling, DEFAULT_BODY_READ_TIMEOUT,
-    DEFAULT_LOCK_TIMEOUT, DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions, Shared,
+    DEFAULT_LOCK_TIMEOUT, Preconditions, Shared,
 };
 use super::debug::DebugLog;
 use super::form::GuardedForm;
@@ -98,7 +98,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 tokens,
                 auto_embed: true,
                 body_limit: BodyLimit::Axum,
-                multipart_prefix_limit: DEFAULT_MULTIPART_PREFIX_LIMIT,
+                multipart_prefix_limit: None,
                 conflicts: ConflictHandling::Respond,
                 preconditions: Preconditions::Required,
                 merge: false,
