@@ -205,10 +205,8 @@ where
                             let rebase = config.live_rebase;
                             warning::script_tag(&path, &token, interval, rebase, response.headers())
                         });
-                embedding.once = match (htmx_script, warn_script) {
-                    (Some(h), Some(w)) => Some(h + &w),
-                    (h, w) => h.or(w),
-                };
+                embedding.once = warn_script;
+                embedding.htmx_script = htmx_script;
                 embed::embed(response, embedding)
             }
             _ => response.map(Body::new),
