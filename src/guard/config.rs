@@ -55,16 +55,27 @@ pub enum ConflictHandling {
     /// each field someone else changed by its label, with the saved value
     /// beside the user's, and those inputs carry `aria-invalid="true"` and
     /// the class `concurrency-conflict`. When that page cannot be had (the
-    /// route has no GET, its answer is not a 2xx HTML page, or has no post
-    /// form submitting where this submission went), the guard's own page
-    /// says the same. Clients that prefer JSON get `application/problem+json`;
+    /// route has no GET, its answer is not HTML, or has no post form
+    /// submitting where this submission went), the guard's own page says
+    /// the same. Clients that prefer JSON get `application/problem+json`;
     /// htmx requests an HTML fragment.
+    ///
+    /// When the route's GET handler refuses this client (any status but
+    /// 2xx, e.g. 403), whatever the format, the answer is a 409 that says
+    /// the submission was not saved and shows back only what the user
+    /// submitted: no saved values, no context values, no fresh token. (The
+    /// GET handler is known once it has served a page since the process
+    /// started; before that, see the README's Security section on where
+    /// authorization must live.)
     #[default]
     Respond,
     /// Like `Respond`, but a browser always gets the guard's own page (for
     /// a route whose GET handler should not run again on a conflict): the
     /// changed fields with their saved values and what the user entered, a
     /// form with the user's version and a fresh token, and a reload link.
+    /// The GET handler is not asked whether it serves this client: the
+    /// loader (or a layer outside the guard) must refuse a client that may
+    /// not see the record.
     StandalonePage,
     /// Answer with a response of your own, made synchronously
     /// ([`with_conflict_response`](crate::ConcurrencyGuardLayer::with_conflict_response)).
@@ -121,7 +132,8 @@ pub(crate) struct Config {
     pub(crate) tokens: Tokens,
     pub(crate) auto_embed: bool,
     pub(crate) body_limit: BodyLimit,
-    pub(crate) multipart_prefix_limit: usize,
+    /// Set by `with_multipart_prefix_limit`; `None`: the body limit.
+    pub(crate) multipart_prefix_limit: Option<usize>,
     pub(crate) conflicts: ConflictHandling,
     pub(crate) cross_origin: CrossOrigin,
     /// How long the client may leave a body the guard reads (or streams to
@@ -144,9 +156,6 @@ pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The default of [`ConcurrencyGuardLayer::with_lock_timeout`](crate::ConcurrencyGuardLayer::with_lock_timeout).
 pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The default for [`ConcurrencyGuardLayer::with_multipart_prefix_limit`](crate::ConcurrencyGuardLayer::with_multipart_prefix_limit): 256 KiB.
-pub const DEFAULT_MULTIPART_PREFIX_LIMIT: usize = 256 * 1024;
 
 /// How the body limit is set.
 #[derive(Debug, Clone, Copy)]

@@ -34,10 +34,7 @@ mod service;
 mod verify;
 mod write;
 
-pub use config::{
-    ConflictHandler, ConflictHandling, ConflictResponder, DEFAULT_MULTIPART_PREFIX_LIMIT,
-    Preconditions,
-};
+pub use config::{ConflictHandler, ConflictHandling, ConflictResponder, Preconditions};
 pub use deferred::{DeferredCheck, Refused, UncheckedSubmission};
 pub use extract::{Guarded, NotGuarded};
 pub use form::GuardedForm;

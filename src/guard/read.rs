@@ -24,7 +24,7 @@ use super::config::{Config, Preconditions, Shared};
 use super::extract::Guarded;
 use super::loader_refusal;
 use super::request::TOKEN_HEADER;
-use super::request::carried::{carried_token, is_check_request};
+use super::request::carried::{CHECK_MARKER, carried_token, is_check_request};
 use super::request::conditional::{self, Failed, RequestPreconditions};
 use super::response::{AnswerContext, embed, htmx, rebase, warning};
 use super::verify;
@@ -89,13 +89,30 @@ where
         }
         let keys = config.tokens.keys();
         if let Some(opened) = check {
-            return Ok(check_request(
-                config,
-                form,
-                &opened,
-                &current,
-                &parts.headers,
-            ));
+            return match check_request(config, form, &opened, &current, &parts.headers) {
+                Check::Answer(res) => Ok(res),
+                Check::Rebase(res, fresh) => {
+                    // What changed goes only to a client the route's own
+                    // page serves: its GET handler is asked, as a reload.
+                    parts.headers.remove(CHECK_MARKER.0);
+                    parts.headers.remove(TOKEN_HEADER);
+                    parts.extensions.insert(Guarded(loaded));
+                    parts.extensions.insert(fresh);
+                    let page = inner
+                        .call(Request::from_parts(parts, Body::empty()))
+                        .await?;
+                    if page.status().is_success() {
+                        Ok(res)
+                    } else {
+                        tracing::debug!(
+                            form,
+                            status = page.status().as_u16(),
+                            "check: the route's page refuses this client; what changed withheld"
+                        );
+                        Ok(check_answer_status(form, StatusCode::CONFLICT))
+                    }
+                }
+            };
         }
         let digests = StateDigests::of(&current, form, keys.signing_key());
         // Made only when an answer carries it.
@@ -188,10 +205,8 @@ where
                             let rebase = config.live_rebase;
                             warning::script_tag(&path, &token, interval, rebase, response.headers())
                         });
-                embedding.once = match (htmx_script, warn_script) {
-                    (Some(h), Some(w)) => Some(h + &w),
-                    (h, w) => h.or(w),
-                };
+                embedding.once = warn_script;
+                embedding.htmx_script = htmx_script;
                 embed::embed(response, embedding)
             }
             _ => response.map(Body::new),
@@ -224,9 +239,9 @@ fn check_request(
     opened: &Opened<'_>,
     current: &FormState,
     headers: &http::HeaderMap,
-) -> Response<Body> {
+) -> Check {
     let error = match opened.compare(form, current) {
-        Ok(()) => return check_answer_status(form, StatusCode::NO_CONTENT),
+        Ok(()) => return Check::Answer(check_answer_status(form, StatusCode::NO_CONTENT)),
         Err(e) => e,
     };
     if let CheckError::Conflict(conflict) = &error {
@@ -236,11 +251,19 @@ fn check_request(
                 tracing::debug!(form, "check request answered with what changed");
                 res.headers_mut()
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                return res;
+                return Check::Rebase(res, fresh);
             }
         }
     }
-    check_answer(form, &error)
+    Check::Answer(check_answer(form, &error))
+}
+
+/// The answer to a check request.
+enum Check {
+    Answer(Response<Body>),
+    /// What changed, with the fresh token it carries: sent only if the
+    /// route's page serves this client.
+    Rebase(Response<Body>, crate::token::ConcurrencyToken),
 }
 
 /// The bodiless answer to a check request whose token is refused (400) or

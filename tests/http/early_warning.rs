@@ -74,9 +74,7 @@ fn router(warning: bool) -> (Router, App) {
     let mut layer = ConcurrencyGuardLayer::<Note, _>::new(
         KeyRing::new(1, Key::from_bytes(&[4; 32]).unwrap()),
         app.clone(),
-    )
-    // The early warning's script alone (the htmx one is tested in `htmx`).
-    .with_htmx(false);
+    );
     if warning {
         layer = layer.with_early_warning(Duration::from_secs(5));
     }

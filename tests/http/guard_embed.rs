@@ -117,8 +117,7 @@ fn pages(state: &AppState) -> Router {
         .route("/json/{id}", get(json))
         .route("/gzip/{id}", get(gzipped))
         .route("/text/{id}", get(text))
-        // The token alone (the htmx script is tested in `htmx`).
-        .route_layer(guard(state).with_htmx(false))
+        .route_layer(guard(state))
         .merge(item_routes(guard(state)))
         .with_state(state.clone())
 }

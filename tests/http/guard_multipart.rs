@@ -230,16 +230,18 @@ async fn a_token_split_over_tiny_chunks_is_found() {
 }
 
 #[tokio::test]
-async fn a_token_after_a_large_file_is_refused() {
+async fn a_token_after_a_file_beyond_the_prefix_limit_is_refused() {
     let state = AppState::new();
     let before = state.snapshot();
-    let (answer, seen, pulled) = upload(&state, |token| {
-        let head = text_part("name", "Late") + &file_part_head();
-        let after = text_part(FIELD, token);
-        let (body, pulled) = upload_body(head, false, FILE_CHUNKS, after);
-        (multipart_request(body), pulled)
-    })
-    .await;
+    let token = load_token(&app(&state), "/items/1").await;
+    let head = text_part("name", "Late") + &file_part_head();
+    let after = text_part(FIELD, &token);
+    let (body, pulled) = upload_body(head, false, FILE_CHUNKS, after);
+    let seen = Arc::new(Mutex::new(None));
+    let layer = guard(&state).with_multipart_prefix_limit(256 * 1024);
+    let upload_app = upload_app_with(&state, pulled.clone(), seen.clone(), layer);
+    let answer = send(&upload_app, multipart_request(body)).await;
+    let seen = seen.lock().unwrap().clone();
     answer.assert(StatusCode::BAD_REQUEST, "before any file field");
     assert!(
         answer.body.contains("within the first 262144 bytes"),
@@ -320,4 +322,140 @@ async fn the_urlencoded_body_limit_does_not_cap_uploads() {
     let seen = seen.lock().unwrap().clone().expect("the handler ran");
     assert_eq!(seen.file_len, 16 * CHUNK);
     assert_eq!(seen.file_checksum, file_checksum(16));
+}
+
+#[tokio::test]
+async fn a_token_after_a_3_mib_file_is_accepted_within_the_route_limit() {
+    // A template that renders the token at the end of the form: the body
+    // (3 MiB, under the route's 64 MiB) is accepted, the file intact.
+    let state = AppState::new();
+    let (answer, seen, _pulled) = upload(&state, |token| {
+        let head = text_part("name", "Last") + &file_part_head();
+        let after = text_part(FIELD, token);
+        let (body, pulled) = upload_body(head, false, 48, after);
+        (multipart_request(body), pulled)
+    })
+    .await;
+    answer.assert(StatusCode::OK, "uploaded");
+    let seen = seen.expect("the handler ran");
+    assert_eq!(seen.file_len, 48 * CHUNK);
+    assert_eq!(seen.file_checksum, file_checksum(48));
+    let names: Vec<_> = seen.fields.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["name", FIELD]);
+    assert_eq!(state.item(1).unwrap().name, "Last");
+}
+
+/// The item routes with a plain upload handler that answers its
+/// extractor's errors (axum's own answers), under a 10 MiB
+/// `DefaultBodyLimit`, guarded or not.
+fn limited_upload_app(state: &AppState, guarded: bool) -> Router {
+    async fn upload(
+        State(state): State<AppState>,
+        mut multipart: Multipart,
+    ) -> Result<&'static str, axum::extract::multipart::MultipartError> {
+        state.handler_runs.fetch_add(1, Ordering::SeqCst);
+        while let Some(field) = multipart.next_field().await? {
+            field.bytes().await?;
+        }
+        Ok("uploaded")
+    }
+    let router = Router::new().route("/items/{id}", get(edit).post(upload));
+    let router = if guarded {
+        router.route_layer(guard(state))
+    } else {
+        router
+    };
+    router
+        .layer(DefaultBodyLimit::max(10 << 20))
+        .with_state(state.clone())
+}
+
+/// A 50 MiB upload (800 chunks), the token first or last.
+fn fifty_mib(token: &str, token_first: bool) -> (Body, Arc<AtomicUsize>) {
+    let (head, after) = if token_first {
+        (text_part(FIELD, token) + &file_part_head(), String::new())
+    } else {
+        (file_part_head(), text_part(FIELD, token))
+    };
+    upload_body(head, false, 800, after)
+}
+
+#[tokio::test]
+async fn an_upload_over_the_route_limit_is_413_as_without_the_guard() {
+    // RFC 9110 §15.5.14: 413 Content Too Large. Sent chunked (no length):
+    // only reading finds the body too large.
+    let state = AppState::new();
+    let token = load_token(&app(&state), "/items/1").await;
+    let (body, _) = fifty_mib(&token, true);
+    let bare = send(&limited_upload_app(&state, false), multipart_request(body)).await;
+    assert_eq!(bare.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", bare.body);
+    for token_first in [true, false] {
+        let state = AppState::new();
+        let token = load_token(&app(&state), "/items/1").await;
+        let (body, pulled) = fifty_mib(&token, token_first);
+        let answer = send(&limited_upload_app(&state, true), multipart_request(body)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{}",
+            answer.body
+        );
+        if token_first {
+            // The handler ran and its extractor refused, as without the guard.
+            assert_eq!(answer.body, bare.body);
+        } else {
+            assert!(matches!(
+                answer.extensions.get::<Rejection>(),
+                Some(Rejection::PayloadTooLarge { .. })
+            ));
+            assert!(
+                answer.body.contains("larger than the body limit"),
+                "{}",
+                answer.body
+            );
+            assert_eq!(state.runs(), 0);
+        }
+        assert_eq!(state.item(1).unwrap().name, "Lamp");
+        // Reading stopped at the limit, not at the end of the 50 MiB.
+        assert!(pulled.load(Ordering::SeqCst) <= (10 << 20) / CHUNK + 2);
+    }
+}
+
+#[tokio::test]
+async fn an_upload_declaring_a_length_over_the_route_limit_is_413_before_reading() {
+    let state = AppState::new();
+    let token = load_token(&app(&state), "/items/1").await;
+    let (body, pulled) = fifty_mib(&token, true);
+    let mut request = multipart_request(body);
+    request
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, (50u64 << 20).into());
+    let answer = send(&limited_upload_app(&state, true), request).await;
+    answer.assert(StatusCode::PAYLOAD_TOO_LARGE, "larger than the body limit");
+    assert_eq!(state.runs(), 0);
+    assert_eq!(pulled.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn the_guard_body_limit_bounds_what_comes_before_the_token() {
+    // `with_body_limit(4096)`: a token after a 1 MiB file would be
+    // buffered past it: 413 naming the limit.
+    let state = AppState::new();
+    let (answer, seen, _) = {
+        let token = load_token(&app(&state), "/items/1").await;
+        let head = text_part("name", "Late") + &file_part_head();
+        let (body, pulled) = upload_body(head, false, 16, text_part(FIELD, &token));
+        let seen = Arc::new(Mutex::new(None));
+        let layer = guard(&state).with_body_limit(4096);
+        let upload_app = upload_app_with(&state, pulled.clone(), seen.clone(), layer);
+        let answer = send(&upload_app, multipart_request(body)).await;
+        let seen = seen.lock().unwrap().clone();
+        (answer, seen, pulled)
+    };
+    answer.assert(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "larger than the limit of 4096 bytes",
+    );
+    assert!(seen.is_none());
+    assert_eq!(state.runs(), 0);
 }

@@ -294,18 +294,102 @@ async fn a_token_of_another_record_is_not_carried() {
     }
 }
 
-/// Pages get the htmx script beside the token (by absolute path, with the
-/// page's CSP nonce), and the guard serves it without loading anything.
+/// One page per route, the item's form rendered by `page` (its token and
+/// script embedded by the guard).
+fn htmx_pages(state: &AppState) -> axum::Router {
+    use axum::response::Html;
+    use axum::routing::get;
+    use concurrency_guard::Guarded;
+    async fn boosted(Guarded(item): Guarded<common::ItemForm>) -> Html<String> {
+        Html(format!(
+            r#"<body hx-boost="true"><form method="post" action="/boosted/{id}"><input name="name"></form></body>"#,
+            id = item.id
+        ))
+    }
+    async fn buttons(Guarded(item): Guarded<common::ItemForm>) -> Html<String> {
+        Html(format!(
+            r#"<ul><li>Lamp <button hx-delete="/buttons/{id}">Delete</button></li></ul>"#,
+            id = item.id
+        ))
+    }
+    async fn late(Guarded(item): Guarded<common::ItemForm>) -> Html<String> {
+        Html(format!(
+            r#"<form method="post"><input name="name"></form><div hx-get="/late/{id}" hx-trigger="every 5s">Lamp</div>"#,
+            id = item.id
+        ))
+    }
+    axum::Router::new()
+        .route("/boosted/{id}", get(boosted))
+        .route("/buttons/{id}", get(buttons))
+        .route("/late/{id}", get(late))
+        .route_layer(common::guard(state))
+        .with_state(state.clone())
+}
+
+/// The script tag for the page at `path`.
+fn script_tag(path: &str) -> String {
+    format!(
+        r#"<script src="{path}?concurrency-guard=htmx.js&amp;v={}" data-field="{FIELD}" defer></script>"#,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Pages that use htmx (an `hx-` attribute, `hx-boost` among them) get the
+/// htmx script after the first token embedded, hidden input or
+/// `hx-headers`; a page without htmx gets none. The guard serves it
+/// without loading anything.
 #[tokio::test]
-async fn the_htmx_script_is_embedded_and_served() {
+async fn the_htmx_script_is_embedded_where_htmx_is_used_and_served() {
     let state = AppState::new();
     let app = app(&state);
     let page = get_page(&app, "/items/1").await;
-    let at = page
+    assert!(page.body.contains(FIELD), "{}", page.body);
+    assert!(
+        !page.body.contains("<script"),
+        "no htmx, no script: {}",
+        page.body
+    );
+
+    let pages = htmx_pages(&state);
+    // A boosted form: the script right after its hidden input.
+    let boosted = get_page(&pages, "/boosted/1").await;
+    let token = boosted.token();
+    let hidden = format!(r#"<input type="hidden" name="{FIELD}" value="{token}">"#);
+    assert!(
+        boosted
+            .body
+            .contains(&format!("{hidden}{}", script_tag("/boosted/1"))),
+        "{}",
+        boosted.body
+    );
+    // Only hx-delete buttons: the token in hx-headers, the script after
+    // the button.
+    let buttons = get_page(&pages, "/buttons/1").await;
+    assert_eq!(buttons.status, StatusCode::OK);
+    let at = buttons
         .body
-        .find(r#"<script src="/items/1?concurrency-guard=htmx.js&amp;v="#)
-        .unwrap_or_else(|| panic!("{}", page.body));
-    assert!(page.body[..at].contains(FIELD), "the token comes first");
+        .find(&script_tag("/buttons/1"))
+        .unwrap_or_else(|| panic!("{}", buttons.body));
+    let headers_at = buttons
+        .body
+        .find("hx-headers=")
+        .expect("the token in hx-headers");
+    assert!(headers_at < at, "{}", buttons.body);
+    assert!(
+        buttons.body[..at].ends_with("</button>"),
+        "{}",
+        buttons.body
+    );
+    // A plain post form first, htmx later: the script before the first
+    // htmx element, after the token; once.
+    let late = get_page(&pages, "/late/1").await;
+    let at = late
+        .body
+        .find(&format!("{}<div hx-get=", script_tag("/late/1")))
+        .unwrap_or_else(|| panic!("{}", late.body));
+    assert!(late.body[..at].contains(FIELD), "{}", late.body);
+    assert_eq!(late.body.matches("<script").count(), 1, "{}", late.body);
+
     let loads = state.load_count();
     let script = send(
         &app,

@@ -191,10 +191,18 @@ async fn a_stale_check_learns_the_changed_inputs_and_a_token_that_saves() {
         !body.contains("s3cr3t"),
         "a skipped field is never sent: {body}"
     );
+    // The page's GET handler is asked once whether it serves this client
+    // (issue 22.3: what changed goes only where the page would show it);
+    // the write handler never runs.
     assert_eq!(
         app.handler_runs.load(Ordering::SeqCst),
-        runs,
-        "the check ran no handler"
+        runs + 1,
+        "the check asked the page once"
+    );
+    assert_eq!(
+        app.writes.load(Ordering::SeqCst),
+        0,
+        "the check wrote nothing"
     );
 
     // The page took B's name in and swapped its token: A's save passes

@@ -26,3 +26,4 @@ mod security_lock;
 mod templates;
 mod transactional;
 mod unknown_fields;
+mod withheld;

@@ -9,16 +9,21 @@ use crate::guard::config::BodyLimit;
 impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// The most bytes of a body the guard buffers (413 Content Too Large
     /// beyond, with a message; the handler does not run). The guard buffers
-    /// an urlencoded form, and any body other than multipart of a
-    /// submission it locks a record for (so that the lock is never held
-    /// while the client sends): the handler gets the same bytes.
+    /// an urlencoded form, any body other than multipart of a submission it
+    /// locks a record for (so that the lock is never held while the client
+    /// sends), and a multipart body's parts before its token part: the
+    /// handler gets the same bytes.
     ///
     /// Without it, axum's `DefaultBodyLimit` applies (2 MiB unless set), and
     /// never more than the guard's own ceiling of 16 MiB, which holds even
     /// under `DefaultBodyLimit::disable()`. With it, `bytes` is the limit,
     /// whatever axum's is. A multipart body is never buffered whole: only
-    /// its token part is (see [`with_multipart_prefix_limit`](Self::with_multipart_prefix_limit)),
-    /// the rest streams to the handler under axum's limit.
+    /// what comes before its token part is (see
+    /// [`with_multipart_prefix_limit`](Self::with_multipart_prefix_limit));
+    /// the rest streams to the handler, whose extractor applies axum's
+    /// limit to the whole body (axum's `Multipart` answers 413 beyond it,
+    /// as without the guard). A multipart body that declares a
+    /// `Content-Length` over axum's limit is refused 413 before it is read.
     pub fn with_body_limit(mut self, bytes: usize) -> Self {
         self.config_mut().body_limit = BodyLimit::Bytes(bytes);
         self
@@ -48,11 +53,20 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
         self
     }
 
-    /// How far into a multipart body the token part may come (default
-    /// 256 KiB). Auto-embed puts it first; a template that puts it after a
-    /// file field is refused with a message saying so.
+    /// How far into a multipart body the token part may come: the most
+    /// bytes the guard buffers before it (400 Bad Request beyond, with a
+    /// message saying to put the token before the file fields; the handler
+    /// does not run).
+    ///
+    /// Without it, a body within its limit is accepted wherever its token
+    /// is: the guard reads up to the body limit
+    /// ([`with_body_limit`](Self::with_body_limit) where set, 413 beyond
+    /// it; else axum's `DefaultBodyLimit`, 413 beyond it, never buffering
+    /// more than 16 MiB, 400 beyond that) and replays what it read.
+    /// Auto-embed puts the token first, so an upload from an auto-embedded
+    /// form is buffered only up to its token part, however large its files.
     pub fn with_multipart_prefix_limit(mut self, bytes: usize) -> Self {
-        self.config_mut().multipart_prefix_limit = bytes;
+        self.config_mut().multipart_prefix_limit = Some(bytes);
         self
     }
 

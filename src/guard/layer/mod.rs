@@ -14,7 +14,7 @@ mod limits;
 
 use super::config::{
     BodyLimit, Config, ConflictHandler, ConflictHandling, DEFAULT_BODY_READ_TIMEOUT,
-    DEFAULT_LOCK_TIMEOUT, DEFAULT_MULTIPART_PREFIX_LIMIT, Preconditions, Shared,
+    DEFAULT_LOCK_TIMEOUT, Preconditions, Shared,
 };
 use super::debug::DebugLog;
 use super::form::GuardedForm;
@@ -98,7 +98,7 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
                 tokens,
                 auto_embed: true,
                 body_limit: BodyLimit::Axum,
-                multipart_prefix_limit: DEFAULT_MULTIPART_PREFIX_LIMIT,
+                multipart_prefix_limit: None,
                 conflicts: ConflictHandling::Respond,
                 preconditions: Preconditions::Required,
                 merge: false,
@@ -271,8 +271,12 @@ impl<T, S> ConcurrencyGuardLayer<T, S> {
     /// - Auto-embed adds one small script (plain JavaScript, under 4 KB,
     ///   served by the guard at the page's path with the query
     ///   `?concurrency-guard=htmx.js`, cached for a day, carrying the CSP
-    ///   nonce of the page when it has one) beside the token of the page's
-    ///   first post form. It does nothing on a page without htmx. With
+    ///   nonce of the page when it has one) to a page that uses htmx (an
+    ///   `hx-…` or `data-hx-…` attribute, `hx-boost` among them), right
+    ///   after the page's first token (a post form's hidden input, or an
+    ///   htmx element's `hx-headers`, the script then after that element;
+    ///   when htmx shows up only after the first token, before the first
+    ///   element that uses it). A page without htmx gets no script. With
     ///   htmx 2, which does not swap 4xx answers, it lets htmx swap the
     ///   guard's conflicts and refusals (answers carrying
     ///   `x-concurrency-guard`) in place of the submitted form; and after a

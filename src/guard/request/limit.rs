@@ -37,11 +37,7 @@ pub(crate) async fn buffer(
     reading: Reading,
 ) -> Result<Bytes, Rejection> {
     let most = reading.limit.buffered();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(parts);
     if declared.is_some_and(|n| n > most as u64) {
         return Err(Rejection::PayloadTooLarge { limit: Some(most) });
     }
@@ -84,6 +80,37 @@ pub(super) async fn collect(
         Some(buf) => buf.freeze(),
         None => first,
     })
+}
+
+/// The route's body limit, as axum's extractors apply it (its
+/// `DefaultBodyLimit`, 2 MiB unless set); `None` when disabled. Axum keeps
+/// it private: it is read back from the size hint of an empty body of
+/// unknown length that axum limits.
+pub(super) fn axum_limit(parts: &mut Parts) -> Option<usize> {
+    struct Unknown;
+    impl http_body::Body for Unknown {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            std::task::Poll::Ready(None)
+        }
+    }
+    let limited = limited(parts, Body::new(Unknown), BodyLimit::Axum);
+    http_body::Body::size_hint(&limited)
+        .upper()
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// The request's declared `Content-Length`, where it is a number.
+pub(super) fn declared_length(parts: &Parts) -> Option<u64> {
+    parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// Wraps the body in the limit, refusing at once a declared length over it.

@@ -6,6 +6,7 @@ pub(crate) mod conditional;
 pub(crate) mod cross_origin;
 mod limit;
 pub(crate) mod multipart;
+mod replay;
 mod timeout;
 mod token;
 pub(crate) mod urlencoded;

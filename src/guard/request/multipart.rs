@@ -1,15 +1,12 @@
 //! `multipart/form-data` bodies: parts read in order up to the token part, the rest replayed.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
-use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use memchr::memmem;
 
 use super::limit::read_error;
+use super::replay::ReplayBody;
 use crate::guard::config::BodyLimit;
 use crate::guard::rejection::Rejection;
 
@@ -286,23 +283,43 @@ pub fn scan_multipart(
     }
 }
 
+/// How far the guard reads a multipart body looking for its token part.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PrefixLimits {
+    /// The route's body limit (axum's `DefaultBodyLimit`), `None` when
+    /// disabled: a body longer than this is refused 413 as the handler's
+    /// own extractor would refuse it.
+    pub(crate) route: Option<usize>,
+    /// The most bytes buffered before the token part, and what it is.
+    pub(crate) buffer: usize,
+    pub(crate) buffer_is: PrefixCap,
+}
+
+/// What bounds the bytes buffered before the token part.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PrefixCap {
+    /// `with_body_limit`: beyond it, 413 naming the limit.
+    BodyLimit,
+    /// `with_multipart_prefix_limit`, or the guard's ceiling: beyond it,
+    /// 400 saying to put the token first.
+    Prefix,
+}
+
 /// Reads parts until the token part; the bytes read are replayed in front
-/// of the rest of the body.
+/// of the rest of the body, which is handed on as it comes (the handler's
+/// extractor applies the route's limit to the whole, replay included).
 pub(crate) async fn read_multipart_prefix(
     mut body: Body,
     boundary: &str,
     field: &str,
-    prefix_limit: usize,
+    limits: PrefixLimits,
 ) -> Result<(Bytes, Body), Rejection> {
     let mut scanner = MultipartScanner::new(boundary, field);
     let mut buf = BytesMut::new();
     loop {
         match scanner.step(&buf) {
             Step::Found(token) => {
-                let replay = ReplayBody {
-                    prefix: Some(buf.freeze()),
-                    rest: body,
-                };
+                let replay = ReplayBody::new(buf.freeze(), body);
                 return Ok((Bytes::from(token), Body::new(replay)));
             }
             Step::End => {
@@ -313,9 +330,17 @@ pub(crate) async fn read_multipart_prefix(
             Step::Malformed(reason) => return Err(Rejection::BadMultipart { reason }),
             Step::NeedMore => {}
         }
-        if buf.len() > prefix_limit {
-            return Err(Rejection::TokenNotFirst {
-                limit: prefix_limit,
+        if limits.route.is_some_and(|route| buf.len() > route) {
+            return Err(Rejection::PayloadTooLarge { limit: None });
+        }
+        if buf.len() > limits.buffer {
+            return Err(match limits.buffer_is {
+                PrefixCap::BodyLimit => Rejection::PayloadTooLarge {
+                    limit: Some(limits.buffer),
+                },
+                PrefixCap::Prefix => Rejection::TokenNotFirst {
+                    limit: limits.buffer,
+                },
             });
         }
         match body.frame().await {
@@ -331,44 +356,6 @@ pub(crate) async fn read_multipart_prefix(
                 });
             }
         }
-    }
-}
-
-/// A body whose first bytes were already read: they come first, then the rest.
-struct ReplayBody {
-    prefix: Option<Bytes>,
-    rest: Body,
-}
-
-impl http_body::Body for ReplayBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        if let Some(prefix) = self.prefix.take() {
-            if !prefix.is_empty() {
-                return Poll::Ready(Some(Ok(Frame::data(prefix))));
-            }
-        }
-        Pin::new(&mut self.rest).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.prefix.is_none() && self.rest.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        let extra = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
-        let rest = self.rest.size_hint();
-        let mut hint = SizeHint::new();
-        hint.set_lower(rest.lower() + extra);
-        if let Some(upper) = rest.upper() {
-            hint.set_upper(upper + extra);
-        }
-        hint
     }
 }
 

@@ -17,9 +17,10 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, header};
 
-use super::limit::{Reading, buffer, limited};
+use super::limit::{Reading, axum_limit, buffer, declared_length};
+use super::multipart::{PrefixCap, PrefixLimits};
 use super::{multipart, urlencoded};
-use crate::guard::config::BodyLimit;
+use crate::guard::config::{BODY_CEILING, BodyLimit};
 use crate::guard::rejection::Rejection;
 use crate::token::HEADER_NAME;
 use crate::token_error::TokenError;
@@ -138,7 +139,7 @@ pub(crate) async fn find_token(
     body: Body,
     field: &str,
     reading: Reading,
-    multipart_prefix_limit: usize,
+    multipart_prefix_limit: Option<usize>,
     buffer_other: bool,
 ) -> Result<Found, Rejection> {
     match source {
@@ -152,7 +153,8 @@ pub(crate) async fn find_token(
                 }
             };
             let body = if TokenSource::body_is_multipart(&parts.headers) {
-                reading.timed(limited(parts, body, BodyLimit::Axum))
+                multipart_within_route_limit(parts)?;
+                reading.timed(body)
             } else if buffer_other {
                 Body::from(buffer(parts, body, reading).await?)
             } else {
@@ -188,18 +190,17 @@ pub(crate) async fn find_token(
             })
         }
         TokenSource::Multipart(Ok(boundary)) => {
-            // Only the prefix up to the token part is buffered (bounded by
-            // the prefix limit); the rest streams to the handler, so the
-            // whole body answers to axum's limit, as the handler's own
-            // extractor does, not to the urlencoded buffer's.
-            let body = reading.timed(limited(parts, body, BodyLimit::Axum));
+            // Only the prefix up to the token part is buffered; the rest
+            // streams to the handler as it comes, so the whole body answers
+            // to the route's limit through the handler's own extractor
+            // (axum's `Multipart` answers 413 exactly as without the guard).
+            let route = multipart_within_route_limit(parts)?;
+            let limits = prefix_limits(route, reading.limit, multipart_prefix_limit);
+            let body = reading.timed(body);
             // Boxed: its scanner is large, and a urlencoded submission
             // should not carry its room in every request's future.
             let (token, body) = Box::pin(multipart::read_multipart_prefix(
-                body,
-                &boundary,
-                field,
-                multipart_prefix_limit,
+                body, &boundary, field, limits,
             ))
             .await?;
             Ok(Found {
@@ -218,6 +219,41 @@ pub(crate) async fn find_token(
                 _ => "(not valid text)".to_owned(),
             },
         }),
+    }
+}
+
+/// The route's limit for a multipart body (`None`: disabled), refusing at
+/// once (413) a declared length over it.
+fn multipart_within_route_limit(parts: &mut Parts) -> Result<Option<usize>, Rejection> {
+    let route = axum_limit(parts);
+    match (route, declared_length(parts)) {
+        (Some(route), Some(declared)) if declared > route as u64 => {
+            Err(Rejection::PayloadTooLarge { limit: None })
+        }
+        _ => Ok(route),
+    }
+}
+
+/// How far the guard reads a multipart body for its token: the prefix
+/// limit where set; else the guard's body limit where set; else the route's,
+/// never over the guard's ceiling of what it buffers.
+fn prefix_limits(
+    route: Option<usize>,
+    body_limit: BodyLimit,
+    prefix_limit: Option<usize>,
+) -> PrefixLimits {
+    let (buffer, buffer_is) = match (prefix_limit, body_limit) {
+        (Some(n), _) => (n, PrefixCap::Prefix),
+        (None, BodyLimit::Bytes(n)) => (n, PrefixCap::BodyLimit),
+        (None, BodyLimit::Axum) => (
+            route.map_or(BODY_CEILING, |r| r.min(BODY_CEILING)),
+            PrefixCap::Prefix,
+        ),
+    };
+    PrefixLimits {
+        route,
+        buffer,
+        buffer_is,
     }
 }
 
@@ -242,7 +278,7 @@ mod tests {
             body,
             "t",
             reading,
-            1024,
+            Some(1024),
             true,
         )
         .await

@@ -4,13 +4,21 @@
 use axum::response::Response;
 use http::HeaderValue;
 
-use super::{AnswerContext, conflict_page, refusal};
+use super::{AnswerContext, conflict_page, refusal, withheld as withheld_page};
 use crate::conflict::Conflict;
 use crate::guard::Rejection;
 
 /// The default answer to a conflict: 409 (see [`conflict_page`]).
 pub(crate) fn conflict(conflict: &Conflict, answer: &AnswerContext) -> Response {
     let mut res = conflict_page::conflict(conflict, answer);
+    retarget_htmx(&mut res, answer);
+    res
+}
+
+/// The answer to a stale submission from a client the route's page refuses
+/// (see [`withheld_page`]).
+pub(crate) fn withheld(conflict: &Conflict, answer: &AnswerContext) -> Response {
+    let mut res = withheld_page::withheld(conflict, answer);
     retarget_htmx(&mut res, answer);
     res
 }

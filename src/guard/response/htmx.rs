@@ -10,8 +10,9 @@
 //!   `x-concurrency-guard: conflict` (or `refused`) marks it as the guard's.
 //! - htmx 4 swaps 4xx answers by default. htmx 2 does not: the guard's
 //!   small script (served by the guard at the page's path with the query
-//!   `?concurrency-guard=htmx.js`, embedded next to the token like the
-//!   early warning's) lets htmx swap answers carrying `x-concurrency-guard`.
+//!   `?concurrency-guard=htmx.js`, embedded after the first token of a page
+//!   that uses htmx, and only there) lets htmx swap answers carrying
+//!   `x-concurrency-guard`.
 //! - A write that passes and is answered 2xx to an htmx request carries a
 //!   fresh token in the `x-concurrency-token` response header: signed for
 //!   the record as the handler left it (loaded again under the record's lock

@@ -23,8 +23,9 @@ pub(crate) mod htmx;
 pub(crate) mod rebase;
 mod refusal;
 pub(crate) mod warning;
+mod withheld;
 
-pub(crate) use answer::{conflict, rejection};
+pub(crate) use answer::{conflict, rejection, withheld};
 pub(crate) use deleted::deleted;
 
 /// What an answer needs to know of the request it answers, read once from

@@ -6,7 +6,10 @@
 //! that changed (their values as the form renders them now), the context
 //! values when one of them changed, and a fresh token for the record as it
 //! is now. Only what the page itself would show on reload is sent: the
-//! form's inputs and context values, never its key or skipped fields.
+//! form's inputs and context values, never its key or skipped fields; and
+//! only to a client the route's GET handler serves (asked first, as a
+//! reload of the page): when it answers anything but 2xx, the check gets
+//! the bodiless 409.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};

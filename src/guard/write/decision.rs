@@ -49,11 +49,14 @@ pub(crate) enum After {
 pub(crate) enum StaleAnswer {
     /// The route's own GET handler renders the page for the current data
     /// (this request: GET, the record and a fresh token in its extensions);
-    /// the guard rewrites it, else answers with its own page.
+    /// when it serves it (2xx), the guard rewrites it (with `rewrite`), else
+    /// answers with its own conflict answer; when it refuses it, the
+    /// conflict's details and token are withheld.
     AppPage {
         get: Request<Body>,
         conflict: Conflict,
         answer: AnswerContext,
+        rewrite: bool,
     },
     /// The conflict handler answers this request (the submission).
     Handler {

@@ -119,18 +119,32 @@ async fn answer_stale(config: &Config, parts: &Parts, stale: StaleAnswer) -> Res
             get,
             conflict,
             answer,
+            rewrite,
         } => {
-            if let Some(page) = config.pages.render(parts, get).await {
-                if let Some(response) =
-                    app_page::answer(page, &conflict, &answer, config.auto_embed).await
-                {
-                    return response;
+            match config.pages.render(parts, get).await {
+                // The application refuses this client its page: it learns
+                // that its submission was not saved, and nothing of the
+                // record (no current values, no fresh token).
+                Some(page) if !page.status().is_success() => {
+                    tracing::info!(
+                        form = conflict.form_name(),
+                        status = page.status().as_u16(),
+                        "conflict: the route's page refuses this client; the record's values and a fresh token withheld"
+                    );
+                    return response::withheld(&conflict, &answer);
                 }
-            } else {
-                tracing::debug!(
+                Some(page) if rewrite => {
+                    if let Some(response) =
+                        app_page::answer(page, &conflict, &answer, config.auto_embed).await
+                    {
+                        return response;
+                    }
+                }
+                Some(_) => {}
+                None => tracing::debug!(
                     form = conflict.form_name(),
-                    "conflict: this route's page was not served since the start (or has no GET); the guard's own page instead"
-                );
+                    "conflict: this route's page was not served since the start (or has no GET); the guard's own answer instead"
+                ),
             }
             response::conflict(&conflict, &answer)
         }

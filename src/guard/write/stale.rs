@@ -103,15 +103,19 @@ pub(super) fn stale<T: Clone + Send + Sync + 'static>(
     );
     let answer = AnswerContext::of(parts);
     match &config.conflicts {
-        ConflictHandling::Respond if answer.format == Format::Html => {
+        ConflictHandling::Respond => {
+            // The route's GET handler is asked for JSON and htmx answers
+            // too: the conflict's details go only to a client it serves.
+            let rewrite = answer.format == Format::Html;
             let get = get_request(parts, value, &conflict);
             Decision::Stale(Box::new(StaleAnswer::AppPage {
                 get,
                 conflict,
                 answer,
+                rewrite,
             }))
         }
-        ConflictHandling::Respond | ConflictHandling::StandalonePage => {
+        ConflictHandling::StandalonePage => {
             Decision::Answer(response::conflict(&conflict, &answer))
         }
         ConflictHandling::Custom(f) => {

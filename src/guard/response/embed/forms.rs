@@ -130,6 +130,12 @@ pub(super) struct Forms {
     pub(super) once: Option<String>,
     pub(super) origin: Origin,
     open: Option<Region>,
+    /// The htmx script, until it is placed.
+    htmx: Option<String>,
+    /// The page has used htmx so far.
+    htmx_seen: bool,
+    /// A token is on the page for good (a kept form's, or an `hx-headers`).
+    token_kept: bool,
     out: SharedOutput,
     progress: Arc<Progress>,
 }
@@ -150,6 +156,9 @@ impl Forms {
             field: embedding.field,
             once: embedding.once,
             open: None,
+            htmx: embedding.htmx_script,
+            htmx_seen: false,
+            token_kept: false,
             out,
             progress,
         }
@@ -248,6 +257,24 @@ impl Forms {
             );
         }
         let mut out = self.out.lock();
+        if keep {
+            self.token_kept = true;
+            let at = lock(&region.slot).at;
+            if let (true, Some(at)) = (self.htmx_seen, at) {
+                // Right after the form's token, still held in the output.
+                let end = at
+                    .checked_sub(out.taken)
+                    .map(|from| from + region.text.len())
+                    .filter(|&end| end <= out.buf.len());
+                if let (Some(end), Some(script)) = (end, self.htmx.take()) {
+                    out.buf.splice(end..end, script.bytes());
+                    self.progress
+                        .inserted
+                        .fetch_add(script.len(), Ordering::Relaxed);
+                    self.progress.modified.store(true, Ordering::Relaxed);
+                }
+            }
+        }
         if !keep {
             let mut slot = lock(&region.slot);
             let mut removed = slot.at.is_none();
@@ -275,6 +302,38 @@ impl Forms {
         }
         out.hold = None;
         self.progress.open.store(false, Ordering::Relaxed);
+    }
+}
+
+impl Forms {
+    /// An element with an htmx attribute (`inert`: inside a `<template>`):
+    /// the page uses htmx. The htmx script, to put before the element, when
+    /// a token is already on the page and the script is not.
+    pub(super) fn htmx_used(&mut self, inert: bool) -> Option<String> {
+        self.htmx_seen = true;
+        if inert || !self.token_kept {
+            return None;
+        }
+        self.take_htmx()
+    }
+
+    /// A token went into an htmx element's `hx-headers`: the htmx script,
+    /// to put after the element, if not placed yet.
+    pub(super) fn hx_headers_token(&mut self) -> Option<String> {
+        self.htmx_seen = true;
+        self.token_kept = true;
+        self.take_htmx()
+    }
+
+    fn take_htmx(&mut self) -> Option<String> {
+        let script = self.htmx.take()?;
+        self.progress.modified.store(true, Ordering::Relaxed);
+        Some(script)
+    }
+
+    /// Whether the page gets the htmx script at all.
+    pub(super) fn wants_htmx(&self) -> bool {
+        self.htmx.is_some()
     }
 }
 

@@ -41,6 +41,10 @@ pub(crate) struct Embedding {
     pub(crate) host: Option<String>,
     /// The early warning's script, put after the first token embedded.
     pub(crate) once: Option<String>,
+    /// The htmx script: put after the first token embedded (a hidden input
+    /// or an element's `hx-headers`), and only on a page that uses htmx
+    /// (an `hx-…` or `data-hx-…` attribute, `hx-boost` among them).
+    pub(crate) htmx_script: Option<String>,
 }
 
 impl Embedding {
@@ -67,6 +71,7 @@ impl Embedding {
             field: token.field_name().to_owned(),
             host,
             once: None,
+            htmx_script: None,
         }
     }
 
@@ -79,6 +84,7 @@ impl Embedding {
             field: crate::token::DEFAULT_FIELD_NAME.to_owned(),
             host: Some("example.com".to_owned()),
             once: None,
+            htmx_script: None,
         }
     }
 }
