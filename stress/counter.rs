@@ -136,15 +136,28 @@ async fn save_plain(
     Path(id): Path<i64>,
     Form(input): Form<Input>,
 ) -> Response {
-    match sqlx::query("UPDATE counters SET value = $1 WHERE id = $2")
+    // `<>`: a write of the value the counter already has changes no row,
+    // and the answer says so (the stress program does not count it as an
+    // increment).
+    match sqlx::query("UPDATE counters SET value = $1 WHERE id = $2 AND value <> $1")
         .bind(input.value)
         .bind(id)
         .execute(&app.db)
         .await
     {
-        Ok(_) => Redirect::to(&format!("/counters/{id}")).into_response(),
+        Ok(done) => written(id, done.rows_affected() > 0),
         Err(e) => internal(e),
     }
+}
+
+/// 303 to the counter, saying whether the write changed its value.
+fn written(id: i64, changed: bool) -> Response {
+    let mut res = Redirect::to(&format!("/counters/{id}")).into_response();
+    res.headers_mut().insert(
+        "x-counter-changed",
+        axum::http::HeaderValue::from_static(if changed { "1" } else { "0" }),
+    );
+    res
 }
 
 /// POST checked inside the handler's transaction: row lock, check, write,
@@ -170,8 +183,8 @@ async fn save_in_transaction(
         return internal(e);
     }
     match checked_write(&app, &mut conn, id, &check, input.value).await {
-        Ok(Ok(())) => match sqlx::query("COMMIT").execute(&mut *conn).await {
-            Ok(_) => Redirect::to(&format!("/counters/{id}")).into_response(),
+        Ok(Ok(changed)) => match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => written(id, changed),
             Err(e) => {
                 rollback(conn).await;
                 internal(e)
@@ -195,7 +208,7 @@ async fn checked_write(
     id: i64,
     check: &DeferredCheck<Counter>,
     value: i64,
-) -> Result<Result<(), Response>, sqlx::Error> {
+) -> Result<Result<bool, Response>, sqlx::Error> {
     let select = if app.postgres {
         "SELECT value FROM counters WHERE id = $1 FOR UPDATE"
     } else {
@@ -218,7 +231,7 @@ async fn checked_write(
         .bind(id)
         .execute(&mut **conn)
         .await?;
-    Ok(Ok(()))
+    Ok(Ok(current != value))
 }
 
 /// Rolls back; a connection that cannot is closed rather than returned to

@@ -13,12 +13,16 @@
 //! often go to different processes. At the end it prints
 //!
 //! ```text
-//! submits=… accepted=… conflicts=… errors=… errors_5xx=… initial=… final=… lost_updates=…
+//! submits=… accepted=… unchanged=… conflicts=… errors=… errors_5xx=… initial=… final=… lost_updates=…
 //! ```
 //!
-//! with `lost_updates = accepted − (final − initial)`: every accepted
-//! submission added exactly one, so any positive difference is an accepted
-//! write that overwrote another one.
+//! with `lost_updates = accepted − (final − initial)`. `unchanged` counts the
+//! accepted writes of the value the counter already had (the counter says
+//! so in `x-counter-changed: 0`): a stale submission of exactly the current
+//! value overwrites nothing, so the guard lets it through, and it adds
+//! nothing; `accepted` counts the others. Each of those added exactly one,
+//! so any positive difference is an accepted write that overwrote another
+//! one.
 //!
 //! Exit status: non-zero when `lost_updates > 0`, when any error happened
 //! (with `--allow-5xx`, the fault run: any error but a 5xx answer, which is
@@ -95,6 +99,9 @@ impl Target {
 struct Answer {
     status: u16,
     body: String,
+    /// `x-counter-changed: 0` from the counter: the write set the value it
+    /// already had (an accepted resubmission of the current value).
+    unchanged: bool,
 }
 
 /// One kept-alive connection.
@@ -157,6 +164,7 @@ async fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(An
     let mut length: Option<usize> = None;
     let mut chunked = false;
     let mut keep = !line.starts_with("HTTP/1.0");
+    let mut unchanged = false;
     loop {
         line.clear();
         if reader.read_line(&mut line).await? == 0 {
@@ -176,6 +184,8 @@ async fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(An
             chunked = value.to_ascii_lowercase().contains("chunked");
         } else if name.eq_ignore_ascii_case("connection") {
             keep = !value.eq_ignore_ascii_case("close");
+        } else if name.eq_ignore_ascii_case("x-counter-changed") {
+            unchanged = value == "0";
         }
     }
     let mut body = Vec::new();
@@ -213,6 +223,7 @@ async fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(An
         Answer {
             status,
             body: String::from_utf8_lossy(&body).into_owned(),
+            unchanged,
         },
         keep,
     ))
@@ -375,6 +386,10 @@ struct Tally {
     /// POSTs sent (or reserved to be sent).
     submits: AtomicU64,
     accepted: AtomicU64,
+    /// Accepted writes of the value the counter already had: a stale
+    /// submission of the current value, which the guard lets through (it
+    /// overwrites nothing) and which adds nothing.
+    unchanged: AtomicU64,
     conflicts: AtomicU64,
     errors: AtomicU64,
     /// Of the errors, the 5xx answers.
@@ -452,6 +467,9 @@ async fn client(tally: Arc<Tally>, targets: Arc<Vec<Target>>, limit: u64, deadli
         };
         let at = tally.next_url.fetch_add(1, Ordering::Relaxed) % n;
         match http.send(at, "POST", Some(&body)).await {
+            Ok(a) if (a.status == 303 || (200..300).contains(&a.status)) && a.unchanged => {
+                tally.unchanged.fetch_add(1, Ordering::SeqCst);
+            }
             Ok(a) if a.status == 303 || (200..300).contains(&a.status) => {
                 tally.accepted.fetch_add(1, Ordering::SeqCst);
             }
@@ -520,6 +538,7 @@ async fn main() -> ExitCode {
     };
     let submits = tally.submits.load(Ordering::SeqCst);
     let accepted = tally.accepted.load(Ordering::SeqCst);
+    let unchanged = tally.unchanged.load(Ordering::SeqCst);
     let conflicts = tally.conflicts.load(Ordering::SeqCst);
     let errors = tally.errors.load(Ordering::SeqCst);
     let server_errors = tally.server_errors.load(Ordering::SeqCst);
@@ -537,7 +556,7 @@ async fn main() -> ExitCode {
         }
     );
     println!(
-        "submits={submits} accepted={accepted} conflicts={conflicts} errors={errors} errors_5xx={server_errors} initial={initial} final={final_value} lost_updates={lost}"
+        "submits={submits} accepted={accepted} unchanged={unchanged} conflicts={conflicts} errors={errors} errors_5xx={server_errors} initial={initial} final={final_value} lost_updates={lost}"
     );
     let mut failed = Vec::new();
     if o.allow_5xx {
