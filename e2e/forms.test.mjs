@@ -66,7 +66,7 @@ async function users(t) {
 
 async function open(context, path) {
   const page = await context.newPage();
-  await page.goto(new URL(path, FORMS).href);
+  await page.goto(new URL(`/${path}`, FORMS).href);
   return page;
 }
 
