@@ -443,7 +443,8 @@ scenario('live rebase: a save before choosing is refused as before', async (t) =
   await pageA.locator('.concurrency-guard-choice').waitFor({ timeout: 10_000 });
   const refused = await submission(pageA, '/items/3', () => pageA.click('#save'));
   assert.equal(refused.status(), 409);
-  await conflictPage(pageA);
+  // The main example answers a conflict with its own edit page and the alert.
+  await conflictAlert(pageA);
   assert.equal((await stored(b, REBASE, 3)).name, 'Theirs');
 });
 
