@@ -18,6 +18,13 @@
 # the two measurements of each route, so that a drift of the machine during
 # the run weighs on bare and guarded alike.
 #
+# Then the checks per second one process sustains: the early warning's
+# check of a current page (GET /watch/items/1 with the page's token in
+# `x-concurrency-token` and `x-concurrency-guard: check`, answered 204) and
+# live rebase's check of a stale page (the same with `Accept:
+# application/json` and a stale token, answered 200 with what changed and a
+# fresh token), beside the bare GET of the same run.
+#
 # For reference it measures the bare handlers behind an empty
 # `middleware::from_fn` layer too (what any axum layer costs here), and
 # prints the server's CPU time per request (user and system) of every
@@ -79,6 +86,7 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "$BASE/bench/post-body" >"$work/body.txt"
 token="$(curl -fsS "$BASE/bench/token")"
+stale_token="$(curl -fsS "$BASE/bench/stale-token")"
 
 # Sanity: every route answers as it should before it is measured.
 check() { # method path expected-status [grep-pattern]
@@ -103,6 +111,29 @@ check POST /bare/items/1 200 saved
 check POST /embed/items/1 200 saved
 check GET /noop/items/1 200
 check POST /noop/items/1 200 saved
+# The check requests: current 204; stale with JSON accepted 200 and what changed.
+check_request() { # token accept expected-status [grep-pattern]
+    local status
+    status="$(curl -s -o "$work/out" -w '%{http_code}' -H "x-concurrency-token: $1" \
+        -H 'x-concurrency-guard: check' -H "Accept: $2" "$BASE/watch/items/1")"
+    if [ "$status" != "$3" ] || { [ -n "${4:-}" ] && ! grep -q -- "$4" "$work/out"; }; then
+        echo "!! check request ($2) answered $status (want $3${4:+, containing $4})" >&2
+        head -c 400 "$work/out" >&2
+        exit 1
+    fi
+}
+check_request "$token" '*/*' 204
+check_request "$stale_token" application/json 200 '"name"'
+
+cat >"$work/check.lua" <<LUA
+wrk.headers["x-concurrency-token"] = "$token"
+wrk.headers["x-concurrency-guard"] = "check"
+LUA
+cat >"$work/rebase.lua" <<LUA
+wrk.headers["x-concurrency-token"] = "$stale_token"
+wrk.headers["x-concurrency-guard"] = "check"
+wrk.headers["Accept"] = "application/json"
+LUA
 
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
@@ -209,6 +240,20 @@ awk '{ print $2 - $6 }' "$work/cpu" | summary "GET template"
 awk '{ print $3 - $7 }' "$work/cpu" | summary "POST guarded"
 awk '{ print $4 - $6 }' "$work/cpu" | summary "GET empty layer"
 awk '{ print $5 - $7 }' "$work/cpu" | summary "POST empty layer"
+
+echo "== check requests per second (one server process; wrk -t1 -c$CONNECTIONS -d${DURATION}s each, bare GET first and last)"
+read -r cb1 cbu1 cbs1 < <(measure /bare/items/1)
+read -r cc1 ccu1 ccs1 < <(measure /watch/items/1 "$work/check.lua")
+read -r cr1 cru1 crs1 < <(measure /watch/items/1 "$work/rebase.lua")
+read -r cr2 cru2 crs2 < <(measure /watch/items/1 "$work/rebase.lua")
+read -r cc2 ccu2 ccs2 < <(measure /watch/items/1 "$work/check.lua")
+read -r cb2 cbu2 cbs2 < <(measure /bare/items/1)
+printf 'early-warning check, current page (204): %s/s, server CPU %s + %s µs per request (user + sys)\n' \
+    "$(mean "$cc1" "$cc2")" "$(mean "$ccu1" "$ccu2")" "$(mean "$ccs1" "$ccs2")"
+printf 'live-rebase check, stale page (200 with what changed): %s/s, server CPU %s + %s µs per request\n' \
+    "$(mean "$cr1" "$cr2")" "$(mean "$cru1" "$cru2")" "$(mean "$crs1" "$crs2")"
+printf 'for reference, bare GET of the 4 KB page: %s/s, server CPU %s + %s µs per request\n' \
+    "$(mean "$cb1" "$cb2")" "$(mean "$cbu1" "$cbu2")" "$(mean "$cbs1" "$cbs2")"
 
 if [ "$UPLOAD_MB" -gt 0 ]; then
     echo "== ${UPLOAD_MB} MB multipart upload: extra peak memory (VmHWM) of the guarded route"

@@ -17,6 +17,8 @@
 //! | `POST /bare/upload/{id}`, `POST /embed/upload/{id}` | multipart, streamed and counted |
 //! | `GET /bench/post-body` | a 1 KB urlencoded body with a valid token for item 1 |
 //! | `GET /bench/token` | that token alone |
+//! | `GET /watch/items/{id}` | guarded with early warning and live rebase: with `x-concurrency-token` and `x-concurrency-guard: check`, a check request |
+//! | `GET /bench/stale-token` | a token for item 1 as it was before its name changed: a live-rebase check with it is answered 200 with what changed |
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -61,6 +63,8 @@ struct AppState {
     page_parts: Arc<(String, String)>,
     post_body: Arc<str>,
     token: Arc<str>,
+    /// A token of item 1 with another name: stale.
+    stale_token: Arc<str>,
     /// As long as the hidden input a guarded page gets.
     padding: Arc<str>,
 }
@@ -216,6 +220,9 @@ async fn serve() {
     let cut = cut + page[cut..].find('>').expect("the tag ends") + 1;
     let tokens = Tokens::new(keys);
     let token: Arc<str> = tokens.issue(&item(1)).value().into();
+    let mut renamed = item(1);
+    renamed.name.push_str(" (before)");
+    let stale_token: Arc<str> = tokens.issue(&renamed).value().into();
     let state = AppState {
         items: Arc::new(items),
         page_parts: Arc::new((page[..cut].to_owned(), page[cut..].to_owned())),
@@ -223,6 +230,7 @@ async fn serve() {
         post_body: pages::post_body(&token).into(),
         padding: "x".repeat(tokens.issue(&item(1)).to_string().len()).into(),
         token,
+        stale_token,
     };
     let guard = ConcurrencyGuardLayer::<ItemForm, AppState>::with_tokens(tokens, state.clone());
 
@@ -246,6 +254,16 @@ async fn serve() {
                 .route("/template/items/{id}", get(template_edit))
                 .route_layer(guard.clone().with_auto_embed(false)),
         )
+        .merge(
+            Router::new()
+                .route("/watch/items/{id}", get(embed_edit))
+                .route_layer(
+                    guard
+                        .clone()
+                        .with_early_warning(std::time::Duration::from_secs(5))
+                        .with_live_rebase(true),
+                ),
+        )
         .route("/bare/upload/{id}", post(bare_upload))
         .merge(
             Router::new()
@@ -259,6 +277,10 @@ async fn serve() {
         .route(
             "/bench/token",
             get(|State(s): State<AppState>| async move { s.token.to_string() }),
+        )
+        .route(
+            "/bench/stale-token",
+            get(|State(s): State<AppState>| async move { s.stale_token.to_string() }),
         )
         .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
         .with_state(state);

@@ -2,8 +2,9 @@
 # End-to-end: the examples in a real browser.
 #
 # Builds the examples, starts `inventory` (fresh SQLite file), `seed` and
-# `htmx_contacts` (once with htmx 2, once with htmx 4, from node_modules) on
-# free ports, runs the scenarios (scenarios.test.mjs, htmx.test.mjs; node's test runner)
+# `htmx_contacts` (once with htmx 2, once with htmx 4, from node_modules),
+# `forms` and `posts` on free ports, runs the scenarios (scenarios.test.mjs,
+# htmx.test.mjs, forms.test.mjs, dates.test.mjs; node's test runner)
 # with Debian's chromium driven by playwright-core, and stops the servers on
 # exit. Exits non-zero when a scenario fails.
 #
@@ -94,17 +95,23 @@ start_as rebase inventory INVENTORY_DB="$work/rebase.db" EARLY_WARNING_SECS=1
 # The htmx example, once per htmx version, each the real build from npm.
 start_as htmx2 htmx_contacts HTMX_JS="$here/node_modules/htmx2/dist/htmx.min.js"
 start_as htmx4 htmx_contacts HTMX_JS="$here/node_modules/htmx4/dist/htmx.min.js"
+# Forms as browsers submit them, in merge mode (in memory).
+start forms
+# Dates and times as their inputs show them (in memory).
+start posts
 INVENTORY_URL="$(url_of inventory "${pids[0]}")"
 SEED_URL="$(url_of seed "${pids[1]}")"
 WARN_URL="$(url_of warn "${pids[2]}")"
 REBASE_URL="$(url_of rebase "${pids[3]}")"
 HTMX2_URL="$(url_of htmx2 "${pids[4]}")"
 HTMX4_URL="$(url_of htmx4 "${pids[5]}")"
-export INVENTORY_URL SEED_URL WARN_URL REBASE_URL HTMX2_URL HTMX4_URL
-echo "e2e: inventory at $INVENTORY_URL, seed at $SEED_URL, early warning at $WARN_URL, live rebase at $REBASE_URL, htmx 2 at $HTMX2_URL, htmx 4 at $HTMX4_URL"
+FORMS_URL="$(url_of forms "${pids[6]}")"
+POSTS_URL="$(url_of posts "${pids[7]}")"
+export INVENTORY_URL SEED_URL WARN_URL REBASE_URL HTMX2_URL HTMX4_URL FORMS_URL POSTS_URL
+echo "e2e: inventory at $INVENTORY_URL, seed at $SEED_URL, early warning at $WARN_URL, live rebase at $REBASE_URL, htmx 2 at $HTMX2_URL, htmx 4 at $HTMX4_URL, forms at $FORMS_URL, posts at $POSTS_URL"
 
 mkdir -p "$SCREENSHOT_DIR"
 cd "$here"
 # Each scenario has its own 90 s limit; this one bounds the whole run, so a
 # hang anywhere (the browser, node) fails within minutes.
-timeout --kill-after=15 600 node --test scenarios.test.mjs htmx.test.mjs
+timeout --kill-after=15 600 node --test scenarios.test.mjs htmx.test.mjs forms.test.mjs dates.test.mjs
