@@ -20,6 +20,10 @@ pub struct Conflict {
     current: Vec<(String, String)>,
     context: Vec<(String, String)>,
     checkboxes: Vec<String>,
+    /// Each input's control, in form order.
+    controls: Vec<(String, crate::Control)>,
+    /// Each labelled entry's name and label (`FormState::label`).
+    labels: Vec<(String, String)>,
     submitted: Option<Vec<(String, String)>>,
     yours: Option<Vec<String>>,
     proposal: Option<Vec<(String, String)>>,
@@ -95,6 +99,14 @@ impl Conflict {
                 .filter(|e| e.omitted_when_empty())
                 .map(|e| e.name().to_owned())
                 .collect(),
+            controls: inputs
+                .iter()
+                .map(|e| (e.name().to_owned(), e.control()))
+                .collect(),
+            labels: state
+                .entries()
+                .filter_map(|e| Some((e.name().to_owned(), e.label()?.to_owned())))
+                .collect(),
             context: state
                 .entries()
                 .filter(|e| e.kind() == crate::EntryKind::Context)
@@ -146,6 +158,23 @@ impl Conflict {
     /// Whether input `name` is a checkbox (see [`Conflict::checkboxes`]).
     pub fn is_checkbox(&self, name: &str) -> bool {
         self.checkboxes.iter().any(|n| n == name)
+    }
+
+    /// The control input `name` is rendered as (`None`: no such input).
+    pub fn control(&self, name: &str) -> Option<crate::Control> {
+        self.controls
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| *c)
+    }
+
+    /// The label the form state gives entry `name` (`#[render_state(label =
+    /// "…")]`, [`FormState::label`](crate::FormState::label)), if any.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, l)| l.as_str())
     }
 
     /// Every context value (shown, not editable) as it is now, in form order.

@@ -27,7 +27,10 @@ use crate::value::{RenderValue, Rendered};
 /// - `with = path`: render through `fn(&FieldType) -> impl RenderValue`;
 /// - `checkbox`, `radio`: the input is a checkbox (radio group), submitted
 ///   only when checked: its value renders empty when unchecked (see
-///   [`Control`]; a `bool` is a checkbox without being told).
+///   [`Control`]; a `bool` is a checkbox without being told);
+/// - `label = "Name"`: the words a person reads for the field, used where
+///   the guard names it (a conflict's alert and page) when the page has no
+///   `<label>` for it (see [`FormState::label`]).
 ///
 /// On the struct, `#[render_state(form = "name")]` sets [`FORM_NAME`](RenderState::FORM_NAME)
 /// (default: the struct's name).
@@ -111,6 +114,8 @@ struct Slot {
     control: Control,
     name: Range<usize>,
     value: Range<usize>,
+    /// Where its label is in `FormState::labels`, if it has one.
+    label: Option<Range<usize>>,
 }
 
 /// The rendered entries of one form, in order, already in canonical encoding.
@@ -133,6 +138,9 @@ pub struct FormState {
     /// inline while short).
     context: SmallVec<[u8; 64]>,
     slots: Vec<Slot>,
+    /// The entries' labels, one after another (metadata: no part of any
+    /// digest).
+    labels: String,
 }
 
 impl FormState {
@@ -147,6 +155,7 @@ impl FormState {
             resource: SmallVec::from_slice(b"R"),
             context: SmallVec::from_slice(b"X"),
             slots: Vec::with_capacity(8),
+            labels: String::new(),
         }
     }
 
@@ -239,7 +248,24 @@ impl FormState {
             },
             name,
             value: value_range,
+            label: None,
         });
+        self
+    }
+
+    /// Gives the entry added last a label: the words a person reads for the
+    /// field ("First name" for `first_name`). A conflict names the field by
+    /// its `<label>` on the page, else by this label, else by its name
+    /// ([`Conflict::label`](crate::Conflict::label)). A label is no part of
+    /// the fingerprint or the token: adding or changing one changes neither.
+    /// Does nothing on an empty state. E.g. `state.input("first_name",
+    /// &self.first_name).label("First name")`.
+    pub fn label(&mut self, label: &str) -> &mut Self {
+        if let Some(slot) = self.slots.last_mut() {
+            let start = self.labels.len();
+            self.labels.push_str(label);
+            slot.label = Some(start..self.labels.len());
+        }
         self
     }
 
@@ -271,7 +297,11 @@ impl FormState {
             EntryKind::Key => &self.resource,
             _ => &self.state,
         };
-        Entry { buf, slot }
+        Entry {
+            buf,
+            slot,
+            labels: &self.labels,
+        }
     }
 
     /// The canonical encoding of the inputs and context values.
@@ -313,6 +343,7 @@ impl fmt::Debug for FormState {
 pub struct Entry<'a> {
     buf: &'a [u8],
     slot: &'a Slot,
+    labels: &'a str,
 }
 
 impl<'a> Entry<'a> {
@@ -335,6 +366,15 @@ impl<'a> Entry<'a> {
     /// The control the input is rendered as.
     pub fn control(&self) -> Control {
         self.slot.control
+    }
+
+    /// The label given with [`FormState::label`] (or the derive's
+    /// `label = "…"`), if any.
+    pub fn label(&self) -> Option<&'a str> {
+        self.slot
+            .label
+            .clone()
+            .and_then(|range| self.labels.get(range))
     }
 
     /// The value as rendered.

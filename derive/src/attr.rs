@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! field option  := skip | key | context | rename = "name" | with = path
-//!                | checkbox | radio
+//!                | checkbox | radio | label = "words"
 //! struct option := form = "name" | singleton
 //! ```
 //!
@@ -28,6 +28,7 @@ mod kw {
     syn::custom_keyword!(radio);
     syn::custom_keyword!(singleton);
     syn::custom_keyword!(fields);
+    syn::custom_keyword!(label);
 }
 
 /// The attribute's name.
@@ -35,7 +36,7 @@ const ATTR: &str = "render_state";
 
 /// What can be written inside `#[render_state(...)]`, for the error that lists it.
 const VALID_OPTIONS: &str = "on a field, write one of `skip`, `key`, `context`, \
-     `rename = \"...\"`, `with = path`, `checkbox`, `radio` (on the one field of a newtype \
+     `rename = \"...\"`, `with = path`, `checkbox`, `radio`, `label = \"...\"` (on the one field of a newtype \
      wrapping a model: `fields(id(key), title)`); on the struct, write `form = \"...\"` or `singleton`";
 
 /// Errors collected while reading a derive input, reported together.
@@ -86,6 +87,8 @@ enum Opt {
     /// `fields(name, name(options), ...)` on a newtype's one field: the
     /// wrapped model's fields that take part, each with its own options.
     Fields(kw::fields, Vec<(Ident, Vec<Opt>)>),
+    /// The value is `None` when it was not a usable string (already reported).
+    Label(kw::label, Option<LitStr>),
 }
 
 impl Opt {
@@ -102,6 +105,7 @@ impl Opt {
             Opt::Radio(_) => "radio",
             Opt::Singleton(_) => "singleton",
             Opt::Fields(..) => "fields",
+            Opt::Label(..) => "label",
         }
     }
 
@@ -118,6 +122,7 @@ impl Opt {
             Opt::Radio(k) => k.span,
             Opt::Singleton(k) => k.span,
             Opt::Fields(k, _) => k.span,
+            Opt::Label(k, _) => k.span,
         }
     }
 
@@ -134,6 +139,7 @@ impl Opt {
             Opt::Radio(_) => "#[render_state(radio)]",
             Opt::Singleton(_) => "#[render_state(singleton)]",
             Opt::Fields(..) => "#[render_state(fields(id(key), title, body))]",
+            Opt::Label(..) => "#[render_state(label = \"First name\")]",
         }
     }
 }
@@ -215,6 +221,10 @@ fn parse_option(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
         let kw: kw::form = input.parse()?;
         let value = parse_name(input, &kw, "form", "form_name", errors)?;
         Opt::Form(kw, value)
+    } else if input.peek(kw::label) {
+        let kw: kw::label = input.parse()?;
+        let value = parse_name(input, &kw, "label", "First name", errors)?;
+        Opt::Label(kw, value)
     } else if input.peek(kw::fields) {
         let kw: kw::fields = input.parse()?;
         let list = parse_fields(input, &kw, errors)?;
@@ -410,6 +420,8 @@ pub(crate) struct FieldOptions {
     pub(crate) role: Option<Role>,
     pub(crate) rename: Option<LitStr>,
     pub(crate) with: Option<ExprPath>,
+    /// `label = "..."`: the words a person reads for the field.
+    pub(crate) label: Option<LitStr>,
     /// `Checkbox` or `Radio`: the `Control` variant of an input.
     pub(crate) control: Option<&'static str>,
     /// `fields(...)`: where it was written, and each listed field of the
@@ -447,6 +459,7 @@ fn check_field(opts: Vec<Opt>, errors: &mut Errors, fields_allowed: bool) -> Fie
     let mut context = None;
     let mut rename = None;
     let mut with = None;
+    let mut label = None;
     let mut control = None;
     let mut fields = None;
     // The second of `key` and `context`, whichever it is.
@@ -464,6 +477,7 @@ fn check_field(opts: Vec<Opt>, errors: &mut Errors, fields_allowed: bool) -> Fie
             Opt::Context(_) => once(&mut context, opt, errors),
             Opt::Rename(..) => once(&mut rename, opt, errors),
             Opt::With(..) => once(&mut with, opt, errors),
+            Opt::Label(..) => once(&mut label, opt, errors),
             Opt::Checkbox(_) | Opt::Radio(_) => once(&mut control, opt, errors),
             Opt::Fields(..) if fields_allowed => once(&mut fields, opt, errors),
             Opt::Fields(..) => errors.push(syn::Error::new(
@@ -488,7 +502,7 @@ fn check_field(opts: Vec<Opt>, errors: &mut Errors, fields_allowed: bool) -> Fie
     }
 
     if skip.is_some() {
-        for other in [&key, &context, &rename, &with, &control, &fields]
+        for other in [&key, &context, &rename, &with, &label, &control, &fields]
             .into_iter()
             .flatten()
         {
@@ -540,6 +554,10 @@ fn check_field(opts: Vec<Opt>, errors: &mut Errors, fields_allowed: bool) -> Fie
         },
         with: match with {
             Some(Opt::With(_, path)) => path,
+            _ => None,
+        },
+        label: match label {
+            Some(Opt::Label(_, value)) => value,
             _ => None,
         },
         control: match control {

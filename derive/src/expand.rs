@@ -178,6 +178,9 @@ pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
             }
             (None, None) => quote_spanned! {field.span=> &self.#access },
         };
+        let label = options.label.map(|lit| {
+            quote! { ::concurrency_guard::FormState::label(#state, #lit); }
+        });
         entries.push(match options.control {
             Some(control) if role == Role::Input => {
                 let control = format_ident!("{control}");
@@ -194,6 +197,7 @@ pub(crate) fn render_state(input: DeriveInput) -> syn::Result<TokenStream> {
                 ::concurrency_guard::FormState::#method(#state, #name, #value);
             },
         });
+        entries.extend(label);
     }
     // A missing key is reported once the options read well: a misspelt
     // `#[render_state(kye)]` is the mistake to show, not the missing key.

@@ -28,6 +28,7 @@ mod lock;
 mod pages;
 mod read;
 mod rejection;
+mod render_check;
 mod request;
 mod response;
 mod service;

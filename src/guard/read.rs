@@ -23,6 +23,7 @@ use super::BoxError;
 use super::config::{Config, Preconditions, Shared};
 use super::extract::Guarded;
 use super::loader_refusal;
+use super::render_check;
 use super::request::TOKEN_HEADER;
 use super::request::carried::{CHECK_MARKER, carried_token, is_check_request};
 use super::request::conditional::{self, Failed, RequestPreconditions};
@@ -207,7 +208,23 @@ where
                         });
                 embedding.once = warn_script;
                 embedding.htmx_script = htmx_script;
-                embed::embed(response, embedding)
+                let page = embed::embed(response, embedding);
+                if config.debug.is_some() {
+                    let field = field.to_owned();
+                    let route = route.unwrap_or_else(|| "(no route)".to_owned());
+                    page.map(|body| {
+                        Body::new(render_check::Checked::new(body, move |page| {
+                            match render_check::check(page, &field, &current) {
+                                Some(found) => render_check::report(form, &route, &found),
+                                None => {
+                                    tracing::debug!(form, "debug render check: page unreadable")
+                                }
+                            }
+                        }))
+                    })
+                } else {
+                    page
+                }
             }
             _ => response.map(Body::new),
         })

@@ -7,6 +7,7 @@ mod common;
 
 mod catalogue;
 mod conditional;
+mod conflict_labels;
 mod conflict_page;
 mod early_warning;
 mod embed_rules;
@@ -21,6 +22,7 @@ mod lock_faults;
 mod merge;
 mod merge_as_browsers_submit;
 mod redisplay;
+mod render_check;
 mod route_scoping;
 mod security;
 mod security_lock;

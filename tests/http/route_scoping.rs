@@ -12,10 +12,10 @@ use http::StatusCode;
 use crate::common::*;
 
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
-    fn take(&self) -> String {
+    pub(crate) fn take(&self) -> String {
         String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
     }
 }
@@ -40,7 +40,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 }
 
 /// Captures this thread's `warn` and `error` events while the guard lives.
-fn capture() -> (
+pub(crate) fn capture() -> (
     Captured,
     (tracing::Dispatch, tracing::subscriber::DefaultGuard),
 ) {

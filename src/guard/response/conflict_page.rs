@@ -7,6 +7,7 @@ use http::StatusCode;
 
 use super::{AnswerContext, Format, html_response, problem_json};
 use crate::conflict::Conflict;
+use crate::entry::Control;
 use crate::html::{escape, escape_into};
 
 /// The default answer to a conflict: 409.
@@ -79,7 +80,7 @@ fn conflict_html(conflict: &Conflict, answer: &AnswerContext) -> String {
                 let _ = write!(
                     out,
                     r#"<tr><th scope="row">{}</th><td class="now">{}</td>"#,
-                    escape(&c.name),
+                    escape(label_of(conflict, &c.name)),
                     escape(&c.current)
                 );
                 if show_yours {
@@ -110,7 +111,12 @@ fn conflict_html(conflict: &Conflict, answer: &AnswerContext) -> String {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                let _ = write!(out, "<strong>{}</strong> {}", escape(name), escape(value));
+                let _ = write!(
+                    out,
+                    "<strong>{}</strong> {}",
+                    escape(label_of(conflict, name)),
+                    escape(value)
+                );
             }
             out.push('.');
         }
@@ -157,44 +163,13 @@ fn conflict_html(conflict: &Conflict, answer: &AnswerContext) -> String {
                 token
             );
             for (i, (name, value)) in submitted.iter().enumerate() {
-                let id = format!("cg-field-{i}");
-                if conflict.is_checkbox(name) {
-                    let _ = write!(
-                        out,
-                        r#"<label><input type="checkbox" id="{id}" name="{}" value="{}" checked> {}</label>"#,
-                        escape(name),
-                        escape(value),
-                        escape(name)
-                    );
-                    continue;
-                }
-                let _ = write!(out, r#"<label for="{id}">{}</label>"#, escape(name));
-                if value.contains('\n') || value.len() > 80 {
-                    out.push_str(r#"<textarea rows="4" id=""#);
-                    out.push_str(&id);
-                    out.push_str(r#"" name=""#);
-                    let _ = escape_into(&mut out, name);
-                    out.push_str(r#"">"#);
-                    let _ = escape_into(&mut out, value);
-                    out.push_str("</textarea>");
-                } else {
-                    let _ = write!(
-                        out,
-                        r#"<input type="text" id="{id}" name="{}" value="{}">"#,
-                        escape(name),
-                        escape(value)
-                    );
-                }
+                field(&mut out, conflict, i, name, value);
             }
-            // Unchecked boxes are absent from a submission: show them too.
+            // Unchecked boxes and unchosen radio groups are absent from a
+            // submission: show them too.
             for name in conflict.checkboxes() {
                 if !submitted.iter().any(|(n, _)| n == name) {
-                    let _ = write!(
-                        out,
-                        r#"<label><input type="checkbox" name="{}" value="on"> {}</label>"#,
-                        escape(name),
-                        escape(name)
-                    );
+                    absent_field(&mut out, conflict, name);
                 }
             }
             let _ = write!(
@@ -213,4 +188,97 @@ fn conflict_html(conflict: &Conflict, answer: &AnswerContext) -> String {
     }
     out.push_str("</section>");
     out
+}
+
+/// How the page names field `name`: the form state's label, else its name.
+fn label_of<'a>(conflict: &'a Conflict, name: &'a str) -> &'a str {
+    conflict.label(name).unwrap_or(name)
+}
+
+/// The saved value of input `name`, if it is one.
+fn current_of<'a>(conflict: &'a Conflict, name: &str) -> Option<&'a str> {
+    conflict
+        .current_inputs()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// One field of "your version", as the control it is rendered as: a
+/// checkbox, a radio group (the user's choice, and the saved one beside
+/// it), a textarea for a value of several lines, else a text input.
+fn field(out: &mut String, conflict: &Conflict, i: usize, name: &str, value: &str) {
+    let id = format!("cg-field-{i}");
+    let (name_html, label) = (escape(name), escape(label_of(conflict, name)));
+    let current = current_of(conflict, name).unwrap_or("");
+    match conflict.control(name) {
+        Some(Control::Checkbox) => {
+            let _ = write!(
+                out,
+                r#"<label><input type="checkbox" id="{id}" name="{name_html}" value="{}" checked> {label}</label>"#,
+                escape(value)
+            );
+        }
+        Some(Control::Radio) => {
+            let _ = write!(
+                out,
+                r#"<fieldset><legend>{label}</legend><label><input type="radio" id="{id}" name="{name_html}" value="{}" checked> {}</label>"#,
+                escape(value),
+                escape(value)
+            );
+            if !current.is_empty() && current != value {
+                let _ = write!(
+                    out,
+                    r#"<label><input type="radio" name="{name_html}" value="{0}"> {0} (saved now)</label>"#,
+                    escape(current)
+                );
+            }
+            out.push_str("</fieldset>");
+        }
+        _ => {
+            let _ = write!(out, r#"<label for="{id}">{label}</label>"#);
+            let long = |v: &str| v.contains(['\n', '\r']) || v.len() > 80;
+            if long(value) || long(current) {
+                let _ = write!(out, r#"<textarea rows="4" id="{id}" name="{name_html}">"#);
+                // A textarea's first line break is dropped by the parser:
+                // one more keeps a value that starts with one.
+                if value.starts_with(['\n', '\r']) {
+                    out.push('\n');
+                }
+                let _ = escape_into(out, value);
+                out.push_str("</textarea>");
+            } else {
+                let _ = write!(
+                    out,
+                    r#"<input type="text" id="{id}" name="{name_html}" value="{}">"#,
+                    escape(value)
+                );
+            }
+        }
+    }
+}
+
+/// An input the user's submission leaves out: an unchecked checkbox, or a
+/// radio group with nothing chosen (offered its saved value, unchosen).
+fn absent_field(out: &mut String, conflict: &Conflict, name: &str) {
+    let (name_html, label) = (escape(name), escape(label_of(conflict, name)));
+    match (conflict.control(name), current_of(conflict, name)) {
+        (Some(Control::Radio), Some(current)) if !current.is_empty() => {
+            let _ = write!(
+                out,
+                r#"<fieldset><legend>{label}</legend><label><input type="radio" name="{name_html}" value="{0}"> {0} (saved now)</label></fieldset>"#,
+                escape(current)
+            );
+        }
+        (Some(Control::Radio), _) => {}
+        (_, current) => {
+            // The value it submits when checked: the saved one if it is
+            // checked now, else a bool's.
+            let value = current.filter(|v| !v.is_empty()).unwrap_or("on");
+            let _ = write!(
+                out,
+                r#"<label><input type="checkbox" name="{name_html}" value="{}"> {label}</label>"#,
+                escape(value)
+            );
+        }
+    }
 }

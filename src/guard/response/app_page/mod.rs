@@ -122,7 +122,10 @@ fn alert(conflict: &Conflict, answer: &AnswerContext, survey: &survey::Survey) -
     out.push_str("<ul>");
     for c in changed.unwrap_or_default() {
         let control = survey.controls.get(&c.name);
-        let label = control.and_then(|c| c.label.as_deref()).unwrap_or(&c.name);
+        let label = control
+            .and_then(|c| c.label.as_deref())
+            .or_else(|| conflict.label(&c.name))
+            .unwrap_or(&c.name);
         let label = match control.and_then(|c| c.id.as_deref()) {
             Some(id) => format!(r##"<a href="#{}">{}</a>"##, escape(id), escape(label)),
             None => format!("<strong>{}</strong>", escape(label)),
