@@ -15,6 +15,7 @@ mod guard_flow;
 mod guard_multipart;
 mod guard_refusals;
 mod htmx;
+mod htmx_token_sources;
 mod live_rebase;
 mod lock_faults;
 mod merge;
