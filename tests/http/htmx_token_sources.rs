@@ -230,3 +230,38 @@ async fn a_forged_query_token_is_refused() {
     assert_eq!(state.runs(), 0);
     assert!(state.item(1).is_some());
 }
+
+#[tokio::test]
+async fn the_handler_reads_the_query_without_the_token_field() {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct DeleteParams {
+        name: String,
+    }
+    let state = AppState::new();
+    let seen = Arc::new(Mutex::new(None));
+    let delete = {
+        let seen = seen.clone();
+        move |State(state): State<AppState>,
+              Path(id): Path<i64>,
+              uri: axum::http::Uri,
+              axum::extract::Query(_): axum::extract::Query<DeleteParams>| async move {
+            state.remove(id);
+            *seen.lock().unwrap() = Some(uri.to_string());
+            "deleted"
+        }
+    };
+    let app = Router::new()
+        .route("/items/{id}", get(edit).delete(delete))
+        .route_layer(guard(&state))
+        .with_state(state.clone());
+    let token = load_token(&app, "/items/1").await;
+
+    let query = urlencode(&[("name", "x"), (FIELD, &token)]);
+    send(&app, htmx_form_delete(&query, true))
+        .await
+        .assert(StatusCode::OK, "deleted");
+    assert_eq!(seen.lock().unwrap().as_deref(), Some("/items/1?name=x"));
+    assert_eq!(state.item(1), None);
+}
