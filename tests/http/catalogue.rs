@@ -825,14 +825,14 @@ async fn catalogue() -> Vec<Row> {
             "malformed (it is empty)",
         ),
         row(
-            "altered token header beside a good token field (the header decides)",
+            "altered token header beside a good token field (two different tokens)",
             {
                 let mut r = post_header(HeaderValue::from_str(&tampered).unwrap());
                 *r.body_mut() = Body::from(urlencode(&[(FIELD, &good), ("name", "Hacked")]));
                 r
             },
             S::BAD_REQUEST,
-            "signature does not match",
+            "several different concurrency tokens",
         ),
         row(
             "token header of another record on a bodiless PUT",

@@ -1,6 +1,9 @@
 //! Finding a submission's token without taking the body from the handler.
 //!
-//! - header [`HEADER_NAME`](crate::token::HEADER_NAME): the body is not touched;
+//! - header [`HEADER_NAME`](crate::token::HEADER_NAME): the body is not
+//!   scanned, except an urlencoded one, which is read as below (htmx sends
+//!   a form's token both in the header and in its hidden input): a token
+//!   field there must carry the same token, and is cut out;
 //! - `application/x-www-form-urlencoded`: the body is buffered up to the
 //!   limit and the same bytes are handed on, the token's pairs cut out (so
 //!   a `#[serde(deny_unknown_fields)]` form type works);
@@ -8,14 +11,19 @@
 //!   part; what was read is replayed in front of the rest of the stream, so
 //!   a file after the token is never buffered. The token part is replayed
 //!   too: multipart extractors hand parts one by one and the handler skips
-//!   the ones it does not know.
+//!   the ones it does not know;
+//! - the query string's token field, where neither the header nor the body
+//!   carries one (htmx 2 sends a `DELETE`'s parameters in the URL, its
+//!   `methodsThatUseUrlParams`): cut out of the URI handed on. Wherever
+//!   else a token comes from, one in the query must be the same.
 
 use std::borrow::Cow;
 
 use axum::body::Body;
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, header};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Uri, header};
 
 use super::limit::{Reading, axum_limit, buffer, declared_length};
 use super::multipart::{PrefixCap, PrefixLimits};
@@ -49,6 +57,8 @@ pub(crate) enum TokenSource {
     /// In a `multipart/form-data` body with this boundary (or why the
     /// boundary is unusable).
     Multipart(Result<String, &'static str>),
+    /// In the query string only: no header, and no form body.
+    Query,
     /// Nowhere: no header and no body type.
     None,
     /// Nowhere: a body of another type.
@@ -56,12 +66,17 @@ pub(crate) enum TokenSource {
 }
 
 impl TokenSource {
-    /// Reads the request's headers.
-    pub(crate) fn of(headers: &HeaderMap) -> TokenSource {
-        if headers.contains_key(TOKEN_HEADER) {
-            TokenSource::Header
-        } else {
-            TokenSource::of_body(headers)
+    /// Reads the request's headers, and its query string for `field` where
+    /// neither a header nor a form body may carry the token.
+    pub(crate) fn of(parts: &Parts, field: &str) -> TokenSource {
+        if parts.headers.contains_key(TOKEN_HEADER) {
+            return TokenSource::Header;
+        }
+        match TokenSource::of_body(&parts.headers) {
+            TokenSource::None | TokenSource::Other if query_has_field(&parts.uri, field) => {
+                TokenSource::Query
+            }
+            source => source,
         }
     }
 
@@ -109,15 +124,9 @@ impl TokenSource {
         }
     }
 
-    /// Whether the body (the token aside) is multipart, streamed to the
-    /// handler rather than buffered.
-    pub(crate) fn body_is_multipart(headers: &HeaderMap) -> bool {
-        matches!(TokenSource::of_body(headers), TokenSource::Multipart(_))
-    }
-
-    /// Whether the token travels in a header.
-    pub(crate) fn is_header(&self) -> bool {
-        matches!(self, TokenSource::Header)
+    /// Whether the token travels outside the body (header or query).
+    pub(crate) fn is_outside_body(&self) -> bool {
+        matches!(self, TokenSource::Header | TokenSource::Query)
     }
 
     /// Whether the body is a form (urlencoded or multipart).
@@ -142,7 +151,8 @@ pub(crate) async fn find_token(
     multipart_prefix_limit: Option<usize>,
     buffer_other: bool,
 ) -> Result<Found, Rejection> {
-    match source {
+    let in_query = query_token(&parts.uri, field)?;
+    let found = match source {
         TokenSource::Header => {
             let token = match parts.headers.get(TOKEN_HEADER).map(|v| v.to_str()) {
                 Some(Ok(token)) => Bytes::copy_from_slice(token.trim().as_bytes()),
@@ -152,42 +162,30 @@ pub(crate) async fn find_token(
                     }));
                 }
             };
-            let body = if TokenSource::body_is_multipart(&parts.headers) {
-                multipart_within_route_limit(parts)?;
-                reading.timed(body)
-            } else if buffer_other {
-                Body::from(buffer(parts, body, reading).await?)
-            } else {
-                body
-            };
-            Ok(Found {
-                token,
-                body,
-                form: None,
-            })
+            outside_body(token, parts, body, field, reading, buffer_other).await?
+        }
+        TokenSource::Query => {
+            // `of` saw the field: `in_query` holds it.
+            let token = in_query.clone().unwrap_or_default();
+            outside_body(token, parts, body, field, reading, buffer_other).await?
         }
         TokenSource::UrlEncoded => {
             let bytes = buffer(parts, body, reading).await?;
-            let token = match urlencoded::scan_urlencoded_token(&bytes, field)? {
-                Cow::Borrowed(token) => bytes.slice_ref(token.as_bytes()),
-                Cow::Owned(token) => Bytes::from(token),
-            };
-            // The handler's `Form<T>` sees the fields it declares, not the
-            // guard's (a `deny_unknown_fields` type would refuse it).
-            let handed_on = match urlencoded::without_field(&bytes, field) {
-                Some(stripped) => {
-                    parts
-                        .headers
-                        .insert(header::CONTENT_LENGTH, stripped.len().into());
-                    stripped
+            let token = match (body_token(&bytes, field)?, &in_query) {
+                (Some(token), _) => token,
+                (None, Some(token)) => token.clone(),
+                (None, None) => {
+                    return Err(Rejection::MissingToken {
+                        field: field.to_owned(),
+                    });
                 }
-                None => bytes.clone(),
             };
-            Ok(Found {
+            let body = form_handed_on(parts, &bytes, field);
+            Found {
                 token,
-                body: Body::from(handed_on),
+                body,
                 form: Some(bytes),
-            })
+            }
         }
         TokenSource::Multipart(Ok(boundary)) => {
             // Only the prefix up to the token part is buffered; the rest
@@ -203,23 +201,131 @@ pub(crate) async fn find_token(
                 body, &boundary, field, limits,
             ))
             .await?;
-            Ok(Found {
+            Found {
                 token,
                 body,
                 form: None,
-            })
+            }
         }
-        TokenSource::Multipart(Err(reason)) => Err(Rejection::BadMultipart { reason }),
-        TokenSource::None => Err(Rejection::MissingToken {
-            field: field.to_owned(),
-        }),
-        TokenSource::Other => Err(Rejection::UnsupportedMediaType {
-            content_type: match parts.headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) {
-                Some(Ok(value)) => value.to_owned(),
-                _ => "(not valid text)".to_owned(),
-            },
-        }),
+        TokenSource::Multipart(Err(reason)) => return Err(Rejection::BadMultipart { reason }),
+        TokenSource::None => {
+            return Err(Rejection::MissingToken {
+                field: field.to_owned(),
+            });
+        }
+        TokenSource::Other => {
+            return Err(Rejection::UnsupportedMediaType {
+                content_type: match parts.headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) {
+                    Some(Ok(value)) => value.to_owned(),
+                    _ => "(not valid text)".to_owned(),
+                },
+            });
+        }
+    };
+    if let Some(in_query) = in_query {
+        if in_query != found.token {
+            return Err(Rejection::DuplicateTokens);
+        }
+        parts.uri = without_query_field(&parts.uri, field);
     }
+    Ok(found)
+}
+
+/// A token from the header or the query: the body is handed on as it came
+/// (streamed when multipart; buffered before the lock otherwise, with
+/// `buffer_other`), except an urlencoded one, which is read as a form: a
+/// token field in it must carry the same token, and is cut out.
+async fn outside_body(
+    token: Bytes,
+    parts: &mut Parts,
+    body: Body,
+    field: &str,
+    reading: Reading,
+    buffer_other: bool,
+) -> Result<Found, Rejection> {
+    let (body, form) = match TokenSource::of_body(&parts.headers) {
+        TokenSource::UrlEncoded => {
+            let bytes = buffer(parts, body, reading).await?;
+            if let Some(in_body) = body_token(&bytes, field)? {
+                if in_body != token {
+                    return Err(Rejection::DuplicateTokens);
+                }
+            }
+            (form_handed_on(parts, &bytes, field), Some(bytes))
+        }
+        TokenSource::Multipart(_) => {
+            // The handler's own extractor applies the route's limit to every
+            // byte; a declared length over it is refused here, before reading.
+            multipart_within_route_limit(parts)?;
+            (reading.timed(body), None)
+        }
+        _ if buffer_other => (Body::from(buffer(parts, body, reading).await?), None),
+        _ => (body, None),
+    };
+    Ok(Found { token, body, form })
+}
+
+/// The token field of an urlencoded body, if it has one.
+fn body_token(bytes: &Bytes, field: &str) -> Result<Option<Bytes>, Rejection> {
+    match urlencoded::scan_urlencoded_token(bytes, field) {
+        Ok(Cow::Borrowed(token)) => Ok(Some(bytes.slice_ref(token.as_bytes()))),
+        Ok(Cow::Owned(token)) => Ok(Some(Bytes::from(token))),
+        Err(Rejection::MissingToken { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The urlencoded body the handler gets: the token's pairs cut out, so its
+/// `Form<T>` sees the fields it declares, not the guard's (a
+/// `deny_unknown_fields` type would refuse it).
+fn form_handed_on(parts: &mut Parts, bytes: &Bytes, field: &str) -> Body {
+    match urlencoded::without_field(bytes, field) {
+        Some(stripped) => {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, stripped.len().into());
+            Body::from(stripped)
+        }
+        None => Body::from(bytes.clone()),
+    }
+}
+
+/// Whether the query string has a pair named `field` (whatever its value:
+/// [`query_token`] judges it).
+fn query_has_field(uri: &Uri, field: &str) -> bool {
+    !matches!(query_token(uri, field), Ok(None))
+}
+
+/// The token in the query string's `field`, if any; duplicates must agree.
+fn query_token(uri: &Uri, field: &str) -> Result<Option<Bytes>, Rejection> {
+    match uri.query() {
+        Some(query) => body_token(&Bytes::copy_from_slice(query.as_bytes()), field),
+        None => Ok(None),
+    }
+}
+
+/// `uri` without the query's pairs named `field`: what the handler's
+/// `Query<T>` reads. The path, and every other byte of the query, as sent.
+fn without_query_field(uri: &Uri, field: &str) -> Uri {
+    let Some(query) = uri.query() else {
+        return uri.clone();
+    };
+    let Some(kept) = urlencoded::without_field(&Bytes::copy_from_slice(query.as_bytes()), field)
+    else {
+        return uri.clone();
+    };
+    let path = uri.path();
+    let path_and_query = if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", String::from_utf8_lossy(&kept))
+    };
+    let mut uri_parts = uri.clone().into_parts();
+    match PathAndQuery::try_from(path_and_query) {
+        Ok(pq) => uri_parts.path_and_query = Some(pq),
+        Err(_) => return uri.clone(),
+    }
+    Uri::from_parts(uri_parts).unwrap_or_else(|_| uri.clone())
 }
 
 /// The route's limit for a multipart body (`None`: disabled), refusing at

@@ -8,7 +8,7 @@
 //! 2. a submission without a token: [`conditional`] (an API client's
 //!    `If-Match`) or [`unconditional`] (428, or through where preconditions
 //!    are optional);
-//! 3. [`open_token`]: find the token (header or body) and verify it;
+//! 3. [`open_token`]: find the token (header, body or query) and verify it;
 //! 4. [`defer`] the comparison to the handler's transaction, or
 //! 5. [`compare`]: lock the record, load it, and ask [`verify::verdict`];
 //!    a stale submission goes to [`stale`] (merge or conflict).
@@ -204,11 +204,11 @@ where
                 ));
             }
         };
-        let source = TokenSource::of(&parts.headers);
-        // Neither a token header nor a form body that could carry the token.
-        // (A form body always needs its token: a precondition header next to
-        // it is checked as well, never instead.)
-        if !source.is_header() && !source.is_form() {
+        let source = TokenSource::of(parts, config.tokens.field_name());
+        // Neither a token header or query field nor a form body that could
+        // carry the token. (A form body always needs its token: a
+        // precondition header next to it is checked as well, never instead.)
+        if !source.is_outside_body() && !source.is_form() {
             // Only a precondition that ties the write to the record's state
             // stands in for the token; where preconditions are optional,
             // any present is evaluated all the same.
