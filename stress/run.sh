@@ -123,7 +123,7 @@ stop_counters() {
 
 # The table's rows, one per run.
 TABLE=()
-ROW_FORMAT='%-4s %9s  %-22s %7s %7s %8s %9s %6s %12s  %-20s %s'
+ROW_FORMAT='%-4s %9s  %-22s %7s %7s %8s %9s %9s %6s %12s  %-20s %s'
 
 # Field NAME of a run's summary line (name=value …).
 field() {
@@ -139,7 +139,8 @@ row() {
   # shellcheck disable=SC2059
   TABLE+=("$(printf "$ROW_FORMAT" \
     "($name)" "$processes" "$backend" "$CLIENTS" "$(field "$name" submits)" \
-    "$(field "$name" accepted)" "$(field "$name" conflicts)" "$(field "$name" errors)" \
+    "$(field "$name" accepted)" "$(field "$name" unchanged)" "$(field "$name" conflicts)" \
+    "$(field "$name" errors)" \
     "$(field "$name" lost_updates)" "$expect" "$verdict")")
 }
 
@@ -304,10 +305,10 @@ for run in $RUNS; do
 done
 
 echo
-echo "== lost updates, per run (submits: POSTs in all, over every process)"
+echo "== lost updates, per run (submits: POSTs in all, over every process; unchanged: accepted writes of the value already there, which add nothing)"
 # shellcheck disable=SC2059
 printf "$ROW_FORMAT\n" \
-  run processes "lock backend" clients submits accepted conflicts errors "lost updates" "must show" result
+  run processes "lock backend" clients submits accepted unchanged conflicts errors "lost updates" "must show" result
 for line in "${TABLE[@]}"; do
   echo "$line"
 done
