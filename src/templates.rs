@@ -7,7 +7,7 @@
 //!
 //! | feature | engine mechanism | in the template |
 //! |---|---|---|
-//! | `askama` | `askama::filters::HtmlSafe` | `{{ token }}` |
+//! | `askama` (askama 0.16; `askama-0-15`, `askama-0-14` for apps on those) | `askama::filters::HtmlSafe` | `{{ token }}` |
 //! | `minijinja` | `minijinja::Value::from_safe_string` (`From<ConcurrencyToken>`, and `Serialize` inside `context!`) | `{{ token }}` |
 //! | `maud` | `maud::Render` | `(token)` |
 //!
@@ -39,6 +39,16 @@ impl Serialize for ConcurrencyToken {
 #[cfg_attr(docsrs, doc(cfg(feature = "askama")))]
 impl askama::filters::HtmlSafe for ConcurrencyToken {}
 
+/// As with the `askama` feature, for an app on askama 0.15.
+#[cfg(feature = "askama-0-15")]
+#[cfg_attr(docsrs, doc(cfg(feature = "askama-0-15")))]
+impl askama_015::filters::HtmlSafe for ConcurrencyToken {}
+
+/// As with the `askama` feature, for an app on askama 0.14.
+#[cfg(feature = "askama-0-14")]
+#[cfg_attr(docsrs, doc(cfg(feature = "askama-0-14")))]
+impl askama_014::filters::HtmlSafe for ConcurrencyToken {}
+
 /// The hidden input as a safe string: `{{ token }}` writes it unescaped
 /// under minijinja's auto-escaping.
 #[cfg(feature = "minijinja")]
@@ -61,6 +71,20 @@ impl maud::Render for ConcurrencyToken {
 
 #[cfg(test)]
 mod tests {
+    /// The token is trusted HTML for every askama version a feature names:
+    /// the trait of the app's own askama is the one its templates consult.
+    #[test]
+    #[cfg(all(feature = "askama", feature = "askama-0-15", feature = "askama-0-14"))]
+    fn every_askama_version_trusts_the_token() {
+        fn trusted<
+            T: askama::filters::HtmlSafe
+                + askama_015::filters::HtmlSafe
+                + askama_014::filters::HtmlSafe,
+        >() {
+        }
+        trusted::<crate::ConcurrencyToken>();
+    }
+
     use crate::{ConcurrencyToken, FormState, Key, KeyRing, RenderState};
 
     struct Note;
