@@ -42,6 +42,11 @@
         if (v.indexOf(old) >= 0) els[j].setAttribute(attrs[a], v.split(old).join(fresh));
       }
     }
+    // The page now holds a token for the data as saved, while htmx's
+    // history snapshot keeps the inputs as first rendered: Back/Forward to
+    // it would send the old values with the new token and revert the save.
+    // hx-history="false" makes htmx fetch the page again instead.
+    document.body.setAttribute("hx-history", "false");
   }
 
   function ok(status) { return status >= 200 && status < 300; }
