@@ -20,10 +20,10 @@
 //!   held the token the request carried, so the next save from the same
 //!   page is checked against the data as saved.
 
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, Uri, header};
+use axum::response::Response;
+use http::Uri;
 
-use super::local_path;
+use super::{local_path, script};
 use crate::html::escape;
 
 /// The script.
@@ -34,26 +34,12 @@ const QUERY: &str = "concurrency-guard=htmx.js";
 
 /// Whether `uri` asks for the script.
 pub(crate) fn is_script_request(uri: &Uri) -> bool {
-    uri.query()
-        .is_some_and(|q| q.split('&').any(|pair| pair == QUERY))
+    script::is_requested(uri, QUERY)
 }
 
 /// The script, cacheable.
 pub(crate) fn script_response() -> Response {
-    let mut res = (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        SCRIPT,
-    )
-        .into_response();
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400"),
-    );
-    res.headers_mut().insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    res
+    script::serve(SCRIPT)
 }
 
 /// The script tag for the page at `page_path`, its tokens in form field

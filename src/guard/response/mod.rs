@@ -22,6 +22,7 @@ pub(crate) mod embed;
 pub(crate) mod htmx;
 pub(crate) mod rebase;
 mod refusal;
+mod script;
 pub(crate) mod warning;
 mod withheld;
 

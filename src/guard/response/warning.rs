@@ -26,10 +26,10 @@
 //! carries it too. Styles are set through the CSSOM, which CSP does not
 //! block. Without JavaScript everything works as before.
 
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, Uri, header};
+use axum::response::Response;
+use http::{HeaderMap, Uri, header};
 
-use super::local_path;
+use super::{local_path, script};
 use crate::html::escape;
 
 /// The script.
@@ -40,26 +40,12 @@ const QUERY: &str = "concurrency-guard=warn.js";
 
 /// Whether `uri` asks for the script.
 pub(crate) fn is_script_request(uri: &Uri) -> bool {
-    uri.query()
-        .is_some_and(|q| q.split('&').any(|pair| pair == QUERY))
+    script::is_requested(uri, QUERY)
 }
 
 /// The script, cacheable.
 pub(crate) fn script_response() -> Response {
-    let mut res = (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        SCRIPT,
-    )
-        .into_response();
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400"),
-    );
-    res.headers_mut().insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    res
+    script::serve(SCRIPT)
 }
 
 /// The script tag for the page at `page_path` whose token is `token`;
@@ -111,6 +97,7 @@ pub(crate) fn csp_nonce(headers: &HeaderMap) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn script_requests() {
