@@ -10,40 +10,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { users } from './browser.mjs';
 
 const POSTS = process.env.POSTS_URL;
 if (!POSTS) throw new Error('POSTS_URL is not set: run the scenarios through e2e/run.sh');
-
-const BROWSER_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-];
-
-async function users(t) {
-  const server = await chromium.launchServer({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: BROWSER_ARGS,
-  });
-  let browser;
-  t.after(async () => {
-    if (browser) await Promise.race([browser.close(), new Promise((r) => setTimeout(r, 10_000))]);
-    await server.kill();
-  });
-  browser = await chromium.connect(server.wsEndpoint(), { timeout: 30_000 });
-  const a = await browser.newContext();
-  const b = await browser.newContext();
-  for (const context of [a, b]) context.setDefaultTimeout(10_000);
-  return [a, b];
-}
 
 async function open(context) {
   const page = await context.newPage();

@@ -13,29 +13,11 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { required, users } from './browser.mjs';
 
 const FORMS = required('FORMS_URL');
 const SCREENSHOTS = process.env.SCREENSHOT_DIR ?? join('..', 'target', 'e2e-screenshots');
 const TOKEN = '_concurrency_token';
-
-function required(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the scenarios through e2e/run.sh`);
-  return value;
-}
-
-const BROWSER_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-];
 
 before(() => {
   mkdirSync(SCREENSHOTS, { recursive: true });
@@ -43,25 +25,6 @@ before(() => {
 
 function scenario(name, fn) {
   return test(name, { timeout: 90_000 }, fn);
-}
-
-/** Two users of a fresh browser, closed (and killed) when the test ends. */
-async function users(t) {
-  const server = await chromium.launchServer({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: BROWSER_ARGS,
-  });
-  let browser;
-  t.after(async () => {
-    if (browser) await Promise.race([browser.close(), new Promise((r) => setTimeout(r, 10_000))]);
-    await server.kill();
-  });
-  browser = await chromium.connect(server.wsEndpoint(), { timeout: 30_000 });
-  const a = await browser.newContext();
-  const b = await browser.newContext();
-  for (const context of [a, b]) context.setDefaultTimeout(10_000);
-  return [a, b];
 }
 
 async function open(context, path) {
