@@ -25,6 +25,12 @@
 #     running, and another process takes the lock: a known limit of
 #     session-level advisory locks, open in issue 19); run it with
 #     STRESS_RUNS="f";
+# (m) the main example as shipped (`cargo run --example inventory`): two
+#     processes on one Postgres, the clients submitting its edit form of
+#     item 1 (every control as the page shows it, one mark more in the
+#     description: stress/inventory.rs), spread over both: 0 lost updates;
+# (n) the control for (m): the same two processes with their record locks
+#     in-process (INVENTORY_RECORD_LOCK=in-process), which must lose updates;
 # (t) the Postgres lock's fault tests (stress/tests/pglock.rs: a panicking
 #     handler, a client gone mid-request, a database down), with PG_URL set.
 #
@@ -35,7 +41,7 @@
 # runs as a throwaway cluster in a temporary folder on a free port, stopped on
 # exit. Environment: STRESS_CLIENTS (default 8), STRESS_PROFILE (dev or
 # release, default dev: it reuses the test build), STRESS_TIME_LIMIT (seconds
-# per run, default 900), STRESS_RUNS (default "a b e c d t"; add f for the
+# per run, default 900), STRESS_RUNS (default "a b e c d m n t"; add f for the
 # restart fault).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +50,7 @@ SUBMITS=${1:-2000}
 CLIENTS=${STRESS_CLIENTS:-8}
 PROFILE=${STRESS_PROFILE:-dev}
 TIME_LIMIT=${STRESS_TIME_LIMIT:-900}
-RUNS=${STRESS_RUNS:-a b e c d t}
+RUNS=${STRESS_RUNS:-a b e c d m n t}
 
 WORK=$(mktemp -d -t concurrency-guard-stress.XXXXXX)
 PIDS=()
@@ -72,13 +78,15 @@ echo "== building the counter and the load program ($PROFILE)"
 # The same flags as the README's test command, so the test build is reused.
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 if [[ "$PROFILE" == release ]]; then
-  cargo build --workspace --all-features --release --bin counter --bin stress
+  cargo build --workspace --all-features --release --bin counter --bin stress --example inventory
   BIN=$TARGET_DIR/release
 else
-  cargo build --workspace --all-features --bin counter --bin stress
+  cargo build --workspace --all-features --bin counter --bin stress --example inventory
   BIN=$TARGET_DIR/debug
 fi
 
+# The main example's key, shared by its processes.
+INVENTORY_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
 # A key ring shared by every process.
 export CONCURRENCY_GUARD_KEYS="1:$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
 
@@ -112,6 +120,26 @@ await_counter() {
   echo "counter $name did not start" >&2
   cat "$WORK/$name.err" >&2
   return 1
+}
+
+# Starts two processes of the main example on the Postgres, one after the
+# other (the first creates and fills the table), with the environment given;
+# URL1, URL2: item 1's edit page on each.
+start_inventory_pair() {
+  local name=$1
+  shift
+  [[ -n "$PGDATA" ]] || start_postgres
+  local n
+  for n in 1 2; do
+    env "$@" ADDR=127.0.0.1:0 DATABASE_URL="$PG_URL" CONCURRENCY_GUARD_KEY="$INVENTORY_KEY" \
+      EARLY_WARNING_SECS=60 RUST_LOG=warn \
+      "$BIN/examples/inventory" >"$WORK/$name$n.out" 2>"$WORK/$name$n.err" &
+    PIDS+=($!)
+    echo $! >"$WORK/$name$n.pid"
+    await_counter "$name$n"
+    URL=${URL%/}
+    if ((n == 1)); then URL1="$URL/items/1"; else URL2="$URL/items/1"; fi
+  done
 }
 
 start_counter() {
@@ -293,6 +321,20 @@ for run in $RUNS; do
     stop_counters
     row f 2 "PG advisory lock" "PG restart: 0 lost" $rc
     ;;
+  m)
+    echo "== (m) the main example as shipped: two processes on Postgres, its edit form: $SUBMITS submits, $CLIENTS clients"
+    start_inventory_pair m
+    stress m --app inventory --urls "$URL1,$URL2" || rc=$?
+    stop_counters
+    row m 2 "PG advisory lock" "main example: 0 lost" $rc
+    ;;
+  n)
+    echo "== (n) control: (m) with in-process locks, must lose updates: $SUBMITS submits, $CLIENTS clients"
+    start_inventory_pair n INVENTORY_RECORD_LOCK=in-process
+    stress n --app inventory --urls "$URL1,$URL2" --expect-lost || rc=$?
+    stop_counters
+    row n 2 "in-process (PG)" "control: > 0 lost" $rc
+    ;;
   t)
     echo "== (t) the Postgres lock's fault tests (stress/tests/pglock.rs) on this Postgres"
     [[ -n "$PGDATA" ]] || start_postgres
@@ -303,7 +345,7 @@ for run in $RUNS; do
     fi
     ;;
   *)
-    echo "unknown run $run (expected a, b, c, d, e, f or t)" >&2
+    echo "unknown run $run (expected a, b, c, d, e, f, m, n or t)" >&2
     exit 2
     ;;
   esac

@@ -33,7 +33,14 @@
 //!
 //! Options: `--clients K` (default 8), `--submits N` POSTs in all (default
 //! 2000), `--urls u1,u2` (default `http://127.0.0.1:3000/counters/1`),
-//! `--time-limit SECONDS` (default 600), `--expect-lost`, `--allow-5xx`.
+//! `--time-limit SECONDS` (default 600), `--expect-lost`, `--allow-5xx`,
+//! `--app counter|inventory` (default counter).
+//!
+//! With `--app inventory` the URLs are the main example's edit page of one
+//! item (`http://127.0.0.1:3000/items/1`): each client submits the whole
+//! edit form as the page shows it, with one mark of its own appended to the
+//! description (see `inventory.rs`), and the "value" is the number of this
+//! run's marks in the description.
 //!
 //! Loopback only: the HTTP/1.1 client below is written by hand over tokio's
 //! `TcpStream` (keep-alive, `Content-Length` and chunked bodies) and refuses
@@ -48,6 +55,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
+mod inventory;
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -316,7 +325,43 @@ fn snippet(text: &str) -> String {
     s.replace('\n', " ")
 }
 
+/// Which application the clients submit to.
+#[derive(Clone, Copy, PartialEq)]
+enum App {
+    /// `stress/counter.rs`: one number, plus one.
+    Counter,
+    /// The main example's edit form, with one mark more in the description.
+    Inventory,
+}
+
+/// The urlencoded body of the submission a client makes from the page
+/// `html`, with its token when the page has one.
+fn submission(app: App, html: &str, mark: &str) -> Result<String, String> {
+    match app {
+        App::Counter => {
+            let (value, token) = read_page(html)?;
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            if let Some(token) = &token {
+                form.append_pair(TOKEN_FIELD, token);
+            }
+            Ok(form.append_pair("value", &(value + 1).to_string()).finish())
+        }
+        App::Inventory => inventory::submission(html, TOKEN_FIELD, mark)
+            .map_err(|e| format!("{e}: {}", snippet(html))),
+    }
+}
+
+/// What each accepted write adds one to: the counter's value, or this
+/// run's marks in the description.
+fn measure(app: App, html: &str, run: &str) -> Result<i64, String> {
+    match app {
+        App::Counter => Ok(read_page(html)?.0),
+        App::Inventory => inventory::marks(html, run),
+    }
+}
+
 struct Options {
+    app: App,
     clients: usize,
     submits: u64,
     urls: Vec<Target>,
@@ -327,6 +372,7 @@ struct Options {
 
 fn options() -> Result<Options, String> {
     let mut o = Options {
+        app: App::Counter,
         clients: 8,
         submits: 2000,
         urls: vec![],
@@ -357,11 +403,19 @@ fn options() -> Result<Options, String> {
                         .map_err(|_| "--time-limit: seconds")?,
                 )
             }
+            "--app" => {
+                o.app = match value("--app")?.as_str() {
+                    "counter" => App::Counter,
+                    "inventory" => App::Inventory,
+                    other => return Err(format!("--app: counter or inventory, not {other:?}")),
+                }
+            }
             "--expect-lost" => o.expect_lost = true,
             "--allow-5xx" => o.allow_5xx = true,
             "-h" | "--help" => {
                 return Err("usage: stress [--clients K] [--submits N] [--urls u1,u2] \
-                            [--time-limit SECONDS] [--expect-lost] [--allow-5xx]"
+                            [--time-limit SECONDS] [--expect-lost] [--allow-5xx] \
+                            [--app counter|inventory]"
                     .into());
             }
             other => return Err(format!("unknown argument {other:?}")),
@@ -415,10 +469,20 @@ impl Tally {
     }
 }
 
-async fn client(tally: Arc<Tally>, targets: Arc<Vec<Target>>, limit: u64, deadline: Instant) {
+/// What every client of a run shares.
+struct Run {
+    app: App,
+    /// Unique to this run: its marks are told from earlier runs' ones.
+    id: String,
+    limit: u64,
+    deadline: Instant,
+}
+
+async fn client(tally: Arc<Tally>, targets: Arc<Vec<Target>>, run: Arc<Run>, me: usize) {
     let n = targets.len();
     let mut http = Client::new(targets);
-    while Instant::now() < deadline {
+    let mut seq = 0u64;
+    while Instant::now() < run.deadline {
         let at = tally.next_url.fetch_add(1, Ordering::Relaxed) % n;
         let page = match http.send(at, "GET", None).await {
             Ok(page) if page.status == 200 => page,
@@ -445,26 +509,20 @@ async fn client(tally: Arc<Tally>, targets: Arc<Vec<Target>>, limit: u64, deadli
                 continue;
             }
         };
-        let (value, token) = match read_page(&page.body) {
-            Ok(read) => read,
+        seq += 1;
+        let mark = format!("~{}.{me}.{seq}", run.id);
+        let body = match submission(run.app, &page.body, &mark) {
+            Ok(body) => body,
             Err(e) => {
                 tally.error(e);
                 continue;
             }
         };
         // Reserve one submission of the budget.
-        if tally.submits.fetch_add(1, Ordering::SeqCst) >= limit {
+        if tally.submits.fetch_add(1, Ordering::SeqCst) >= run.limit {
             tally.submits.fetch_sub(1, Ordering::SeqCst);
             break;
         }
-        let next = (value + 1).to_string();
-        let body = {
-            let mut form = form_urlencoded::Serializer::new(String::new());
-            if let Some(token) = &token {
-                form.append_pair(TOKEN_FIELD, token);
-            }
-            form.append_pair("value", &next).finish()
-        };
         let at = tally.next_url.fetch_add(1, Ordering::Relaxed) % n;
         match http.send(at, "POST", Some(&body)).await {
             Ok(a) if (a.status == 303 || (200..300).contains(&a.status)) && a.unchanged => {
@@ -486,7 +544,7 @@ async fn client(tally: Arc<Tally>, targets: Arc<Vec<Target>>, limit: u64, deadli
     }
 }
 
-async fn current_value(targets: &Arc<Vec<Target>>) -> Result<i64, String> {
+async fn current_value(targets: &Arc<Vec<Target>>, app: App, run: &str) -> Result<i64, String> {
     let mut http = Client::new(targets.clone());
     let page = http.send(0, "GET", None).await?;
     if page.status != 200 {
@@ -496,7 +554,7 @@ async fn current_value(targets: &Arc<Vec<Target>>) -> Result<i64, String> {
             snippet(&page.body)
         ));
     }
-    Ok(read_page(&page.body)?.0)
+    measure(app, &page.body, run)
 }
 
 #[tokio::main]
@@ -509,7 +567,13 @@ async fn main() -> ExitCode {
         }
     };
     let targets = Arc::new(o.urls);
-    let initial = match current_value(&targets).await {
+    let id = {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        format!("{}x{nanos}", std::process::id())
+    };
+    let initial = match current_value(&targets, o.app, &id).await {
         Ok(v) => v,
         Err(e) => {
             eprintln!("cannot read the initial value: {e}");
@@ -519,8 +583,14 @@ async fn main() -> ExitCode {
     let started = Instant::now();
     let deadline = started + o.time_limit;
     let tally = Arc::new(Tally::default());
+    let run = Arc::new(Run {
+        app: o.app,
+        id: id.clone(),
+        limit: o.submits,
+        deadline,
+    });
     let tasks: Vec<_> = (0..o.clients)
-        .map(|_| tokio::spawn(client(tally.clone(), targets.clone(), o.submits, deadline)))
+        .map(|me| tokio::spawn(client(tally.clone(), targets.clone(), run.clone(), me)))
         .collect();
     for task in tasks {
         if let Err(e) = task.await {
@@ -529,7 +599,7 @@ async fn main() -> ExitCode {
     }
     let elapsed = started.elapsed();
     let timed_out = Instant::now() >= deadline;
-    let final_value = match current_value(&targets).await {
+    let final_value = match current_value(&targets, o.app, &id).await {
         Ok(v) => v,
         Err(e) => {
             eprintln!("cannot read the final value: {e}");

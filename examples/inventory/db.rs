@@ -46,7 +46,11 @@ pub async fn connect() -> Result<Connected, sqlx::Error> {
         .connect(&url)
         .await?;
     migrate(&pool, postgres).await?;
-    let record_lock = if postgres {
+    // INVENTORY_RECORD_LOCK=in-process keeps the locks in each process even
+    // on Postgres: only for the stress control run (stress/run.sh (n)), which
+    // shows that two processes then lose updates.
+    let in_process = std::env::var("INVENTORY_RECORD_LOCK").is_ok_and(|v| v == "in-process");
+    let record_lock = if postgres && !in_process {
         // Each submission holds one of these connections from its check
         // until its handler completes; the handler's queries use `pool`.
         let locks = PgPoolOptions::new()
