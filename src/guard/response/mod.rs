@@ -20,6 +20,7 @@ mod conflict_page;
 mod deleted;
 pub(crate) mod embed;
 pub(crate) mod htmx;
+pub(crate) mod htmx_request;
 pub(crate) mod rebase;
 mod refusal;
 mod script;
@@ -52,6 +53,8 @@ pub(crate) struct AnswerContext {
     /// For an htmx request: where htmx is to put the answer (`HX-Retarget`),
     /// when the request says which element sent it.
     pub(crate) htmx_target: Option<String>,
+    /// For an htmx request: what it says of itself.
+    pub(crate) htmx: Option<htmx_request::HtmxRequest>,
 }
 
 impl AnswerContext {
@@ -83,6 +86,8 @@ impl AnswerContext {
             htmx_target: (format == Format::HtmxFragment)
                 .then(|| source_selector(&parts.headers))
                 .flatten(),
+            htmx: (format == Format::HtmxFragment)
+                .then(|| htmx_request::HtmxRequest::of(&parts.headers)),
         }
     }
 }
@@ -293,13 +298,7 @@ fn html_response(status: StatusCode, format: Format, title: &str, content: Strin
 /// says this"), nothing for another element (the answer goes to its own
 /// target); for htmx 2 `this` (the element itself).
 fn source_selector(headers: &HeaderMap) -> Option<String> {
-    fn plain_id(id: &str) -> bool {
-        id.len() <= 128
-            && id.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    }
+    use htmx_request::plain_id;
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(source) = text("hx-source") {
         let (tag, id) = source.split_once('#').unwrap_or((source, ""));
