@@ -293,10 +293,11 @@ fn html_response(status: StatusCode, format: Format, title: &str, content: Strin
 
 /// The element that sent an htmx request, as htmx's `HX-Retarget` reads a
 /// selector: its `#id` when it has a plain one (htmx 4 sends `HX-Source:
-/// tag#id`, htmx 2 the id in `HX-Trigger`); else for htmx 4 `closest form`
-/// when it is a form (htmx 4 reads `this` as "the element whose `hx-target`
-/// says this"), nothing for another element (the answer goes to its own
-/// target); for htmx 2 `this` (the element itself).
+/// tag#id`, htmx 2 the id in `HX-Trigger`); else for htmx 4 `closest tag`
+/// (`closest` includes the element itself; htmx 4 reads `this` as "the
+/// element whose `hx-target` says this"), so that a delete button's
+/// answer replaces the button, not the row its `hx-target` names; for
+/// htmx 2 `this` (the element itself).
 fn source_selector(headers: &HeaderMap) -> Option<String> {
     use htmx_request::plain_id;
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -305,9 +306,10 @@ fn source_selector(headers: &HeaderMap) -> Option<String> {
         if plain_id(id) {
             return Some(format!("#{id}"));
         }
-        return tag
-            .eq_ignore_ascii_case("form")
-            .then(|| "closest form".to_owned());
+        let plain_tag = !tag.is_empty()
+            && tag.len() <= 32
+            && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        return plain_tag.then(|| format!("closest {}", tag.to_ascii_lowercase()));
     }
     match text("hx-trigger") {
         Some(id) if plain_id(id) => Some(format!("#{id}")),
