@@ -125,9 +125,10 @@ impl Conflict {
         self.form
     }
 
-    /// The inputs someone else changed, in form order; `None` when the
-    /// token cannot tell (the form's layout changed, or it has more than
-    /// [`MAX_INPUTS`](crate::MAX_INPUTS) inputs).
+    /// The inputs someone else changed, in form order, but those the user
+    /// submitted with exactly their value now (nothing of theirs is
+    /// overwritten); `None` when the token cannot tell (the form's layout
+    /// changed, or it has more than [`MAX_INPUTS`](crate::MAX_INPUTS) inputs).
     pub fn changed_inputs(&self) -> Option<&[ChangedInput]> {
         self.changed.as_deref()
     }
@@ -278,6 +279,11 @@ impl Conflict {
         );
         if let Some(submitted) = &self.submitted {
             self.proposal = Some(crate::merge::rebase(submitted, sides));
+        }
+        // An input the user submits with exactly its value now overwrites
+        // nothing: it is not one to resolve.
+        if let Some(changed) = &mut self.changed {
+            changed.retain(|c| !sides.iter().any(|s| s.name == c.name && s.settled()));
         }
         self
     }

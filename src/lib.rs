@@ -154,8 +154,8 @@ pub use fingerprint::MAX_INPUTS;
 pub use guard::PgAdvisoryLock;
 pub use guard::{
     ConcurrencyGuard, ConcurrencyGuardLayer, ConflictHandler, ConflictHandling, ConflictResponder,
-    DeferredCheck, Guarded, GuardedForm, NotGuarded, Preconditions, RecordLock, Refused, Rejection,
-    ResponseFuture, UncheckedSubmission,
+    DeferredCheck, Guarded, GuardedForm, HTMX_SCRIPT_PATH, NotGuarded, Preconditions, RecordLock,
+    Refused, Rejection, ResponseFuture, UncheckedSubmission, htmx_script,
 };
 pub use key::{Key, KeyError, KeyRing, MIN_KEY_LEN};
 pub use state::{Entry, FormState, RenderState};

@@ -73,6 +73,12 @@ impl InputSides {
         !self.theirs_changed || self.same_change
     }
 
+    /// Someone else changed it, and the user submits exactly its value now:
+    /// not a conflict.
+    pub(crate) fn settled(&self) -> bool {
+        self.theirs_changed && self.same_change
+    }
+
     /// Someone else changed it and the user did not: it takes its value now.
     fn takes_current(&self) -> bool {
         !self.user_changed && self.theirs_changed

@@ -10,7 +10,10 @@
 //!   re-rendered by `hx-get` with `hx-include` of the form (the form's token
 //!   goes along and is kept: a change someone else saved meanwhile is not
 //!   absorbed);
-//! - delete buttons (`hx-delete`) carrying their row's token in `hx-headers`.
+//! - delete buttons (`hx-delete`) carrying their row's token in `hx-headers`;
+//!   the layout loads the guard's htmx script (`HTMX_SCRIPT_PATH`), so a
+//!   stale delete from the list (a page the guard does not render) shows its
+//!   "not deleted" answer under htmx 2 too.
 //!
 //! No code of the application deals with htmx and the guard together: a
 //! conflict shows in place of the form in htmx 2 and htmx 4 alike (README,
@@ -33,7 +36,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use concurrency_guard::{ConcurrencyGuardLayer, Guarded, Key, KeyRing, RenderState, Tokens};
+use concurrency_guard::{
+    ConcurrencyGuardLayer, Guarded, HTMX_SCRIPT_PATH, Key, KeyRing, RenderState, Tokens,
+    htmx_script,
+};
 use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +153,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/", get(|| async { Redirect::to("/contacts") }))
         .route("/contacts", get(list))
         .route("/htmx.js", get(htmx_js))
+        // The guard's htmx script, for the list page (not guarded) whose
+        // delete buttons carry tokens: htmx 2 then shows their 409.
+        .route(HTMX_SCRIPT_PATH, get(htmx_script))
         .with_state(app);
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3002".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;

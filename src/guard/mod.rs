@@ -22,6 +22,7 @@ mod debug;
 mod deferred;
 mod extract;
 mod form;
+mod htmx_script;
 mod layer;
 mod loader_refusal;
 mod lock;
@@ -39,6 +40,7 @@ pub use config::{ConflictHandler, ConflictHandling, ConflictResponder, Precondit
 pub use deferred::{DeferredCheck, Refused, UncheckedSubmission};
 pub use extract::{Guarded, NotGuarded};
 pub use form::GuardedForm;
+pub use htmx_script::{HTMX_SCRIPT_PATH, htmx_script};
 pub use layer::ConcurrencyGuardLayer;
 #[cfg(feature = "postgres")]
 pub use lock::PgAdvisoryLock;

@@ -415,9 +415,10 @@ async fn the_htmx_script_is_embedded_where_htmx_is_used_and_served() {
 
 /// `HX-Retarget` names the element that sent the request as htmx reads it:
 /// its `#id` when it has one (htmx 2 sends it in `HX-Trigger`, htmx 4 in
-/// `HX-Source: tag#id`); an htmx 4 form without id is `closest form` (htmx
-/// 4 reads `this` as the element whose `hx-target` says this); htmx 2's
-/// `this` is the element itself.
+/// `HX-Source: tag#id`); an htmx 4 element without id is `closest tag`
+/// (htmx 4 reads `this` as the element whose `hx-target` says this;
+/// `closest` includes the element itself); htmx 2's `this` is the element
+/// itself.
 #[tokio::test]
 async fn the_retarget_names_the_submitting_element() {
     let state = AppState::new();
@@ -430,7 +431,9 @@ async fn the_retarget_names_the_submitting_element() {
         (vec![("hx-trigger", "a b\"c")], Some("this")),
         (vec![("hx-source", "form#edit-form")], Some("#edit-form")),
         (vec![("hx-source", "form")], Some("closest form")),
-        (vec![("hx-source", "button")], None),
+        // The element itself, not the row its hx-target names.
+        (vec![("hx-source", "button")], Some("closest button")),
+        (vec![("hx-source", "a b")], None),
     ] {
         let mut request = htmx_post(&token, "Mine", 5);
         for (name, value) in &headers {

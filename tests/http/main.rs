@@ -16,6 +16,8 @@ mod guard_flow;
 mod guard_multipart;
 mod guard_refusals;
 mod htmx;
+mod htmx_app_page;
+mod htmx_script;
 mod htmx_token_sources;
 mod key_rotation_load;
 mod live_rebase;

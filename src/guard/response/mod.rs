@@ -20,6 +20,7 @@ mod conflict_page;
 mod deleted;
 pub(crate) mod embed;
 pub(crate) mod htmx;
+pub(crate) mod htmx_request;
 pub(crate) mod rebase;
 mod refusal;
 mod script;
@@ -52,6 +53,8 @@ pub(crate) struct AnswerContext {
     /// For an htmx request: where htmx is to put the answer (`HX-Retarget`),
     /// when the request says which element sent it.
     pub(crate) htmx_target: Option<String>,
+    /// For an htmx request: what it says of itself.
+    pub(crate) htmx: Option<htmx_request::HtmxRequest>,
 }
 
 impl AnswerContext {
@@ -83,6 +86,8 @@ impl AnswerContext {
             htmx_target: (format == Format::HtmxFragment)
                 .then(|| source_selector(&parts.headers))
                 .flatten(),
+            htmx: (format == Format::HtmxFragment)
+                .then(|| htmx_request::HtmxRequest::of(&parts.headers)),
         }
     }
 }
@@ -288,27 +293,23 @@ fn html_response(status: StatusCode, format: Format, title: &str, content: Strin
 
 /// The element that sent an htmx request, as htmx's `HX-Retarget` reads a
 /// selector: its `#id` when it has a plain one (htmx 4 sends `HX-Source:
-/// tag#id`, htmx 2 the id in `HX-Trigger`); else for htmx 4 `closest form`
-/// when it is a form (htmx 4 reads `this` as "the element whose `hx-target`
-/// says this"), nothing for another element (the answer goes to its own
-/// target); for htmx 2 `this` (the element itself).
+/// tag#id`, htmx 2 the id in `HX-Trigger`); else for htmx 4 `closest tag`
+/// (`closest` includes the element itself; htmx 4 reads `this` as "the
+/// element whose `hx-target` says this"), so that a delete button's
+/// answer replaces the button, not the row its `hx-target` names; for
+/// htmx 2 `this` (the element itself).
 fn source_selector(headers: &HeaderMap) -> Option<String> {
-    fn plain_id(id: &str) -> bool {
-        id.len() <= 128
-            && id.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    }
+    use htmx_request::plain_id;
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(source) = text("hx-source") {
         let (tag, id) = source.split_once('#').unwrap_or((source, ""));
         if plain_id(id) {
             return Some(format!("#{id}"));
         }
-        return tag
-            .eq_ignore_ascii_case("form")
-            .then(|| "closest form".to_owned());
+        let plain_tag = !tag.is_empty()
+            && tag.len() <= 32
+            && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        return plain_tag.then(|| format!("closest {}", tag.to_ascii_lowercase()));
     }
     match text("hx-trigger") {
         Some(id) if plain_id(id) => Some(format!("#{id}")),

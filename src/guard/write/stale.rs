@@ -104,9 +104,10 @@ pub(super) fn stale<T: Clone + Send + Sync + 'static>(
     let answer = AnswerContext::of(parts);
     match &config.conflicts {
         ConflictHandling::Respond => {
-            // The route's GET handler is asked for JSON and htmx answers
-            // too: the conflict's details go only to a client it serves.
-            let rewrite = answer.format == Format::Html;
+            // The route's GET handler is asked for JSON answers too: the
+            // conflict's details go only to a client it serves. Browsers
+            // and htmx get its page rewritten (htmx: the page or its form).
+            let rewrite = answer.format != Format::ProblemJson;
             let get = get_request(parts, value, &conflict);
             Decision::Stale(Box::new(StaleAnswer::AppPage {
                 get,

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 
+mod htmx;
 mod names;
 mod rewrite;
 mod survey;
@@ -66,7 +67,21 @@ where
         return None;
     };
     let alert = alert(conflict, answer, &survey);
-    let rewritten = rewrite::rewrite(&bytes, survey.target, conflict, &alert)?;
+    let shape = htmx::shape(answer, &survey);
+    if shape == Some(htmx::Shape::Fallback) {
+        tracing::debug!(
+            "conflict: the htmx request did not come from the route's form; the guard's own fragment instead"
+        );
+        return None;
+    }
+    let markers = htmx::markers();
+    let around = matches!(shape, Some(htmx::Shape::Form { .. }))
+        .then(|| (markers.0.as_str(), markers.1.as_str()));
+    let rewritten = rewrite::rewrite(&bytes, survey.target, conflict, &alert, around)?;
+    let rewritten = match around {
+        Some((start, end)) => htmx::between(&rewritten, start, end)?,
+        None => rewritten,
+    };
     parts.status = StatusCode::CONFLICT;
     for name in [
         header::CONTENT_LENGTH,
@@ -79,6 +94,9 @@ where
     parts
         .headers
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(shape) = &shape {
+        htmx::headers(&mut parts.headers, shape);
+    }
     let mut response = Response::from_parts(parts, Body::from(rewritten));
     if let (true, Some(token)) = (auto_embed, conflict.fresh_token()) {
         response = embed::embed(

@@ -41,12 +41,14 @@ struct State {
     select: Option<Vec<String>>,
 }
 
-/// `page` with the form at position `target` rewritten.
+/// `page` with the form at position `target` rewritten; with `around`,
+/// the form is between those two markers.
 pub(super) fn rewrite(
     page: &[u8],
     target: usize,
     conflict: &Conflict,
     alert: &str,
+    around: Option<(&str, &str)>,
 ) -> Option<Vec<u8>> {
     let tracked: HashSet<&str> = conflict.current_inputs().map(|(n, _)| n).collect();
     let tracked = &tracked;
@@ -70,6 +72,10 @@ pub(super) fn rewrite(
                     st.forms += 1;
                     if ordinal == target {
                         el.prepend(alert, ContentType::Html);
+                        if let Some((start, end)) = around {
+                            el.before(start, ContentType::Html);
+                            el.after(end, ContentType::Html);
+                        }
                         st.in_target = true;
                         let s = s1.clone();
                         let _ = el.on_end_tag({

@@ -1,7 +1,7 @@
 //! First pass over the app's page: which form the submission came from, and the labels of its controls.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use lol_html::html_content::Element;
@@ -16,6 +16,10 @@ pub(super) struct Survey {
     pub(super) target: usize,
     /// Each control name of that form: its `id` and its label's text.
     pub(super) controls: HashMap<String, Control>,
+    /// The `id` of that form.
+    pub(super) form_id: Option<String>,
+    /// The `id`s of the elements inside that form (its buttons among them).
+    pub(super) inner_ids: HashSet<String>,
 }
 
 /// One control of the form (the first of its name).
@@ -35,12 +39,20 @@ struct State {
     open_label: Option<usize>,
     /// The target form's controls: name, id, enclosing label.
     controls: Vec<(String, Option<String>, Option<usize>)>,
+    form_id: Option<String>,
+    inner_ids: HashSet<String>,
 }
 
 /// Reads `page`; `None` when no post form submits where the submission went.
 pub(super) fn survey(page: &[u8], answer: &AnswerContext) -> Option<Survey> {
     let state = Rc::new(RefCell::new(State::default()));
-    let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state.clone());
+    let (s1, s2, s3, s4, s5) = (
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+        state.clone(),
+    );
     let mut rewriter = HtmlRewriter::new(
         Settings {
             element_content_handlers: vec![
@@ -52,6 +64,7 @@ pub(super) fn survey(page: &[u8], answer: &AnswerContext) -> Option<Survey> {
                     if st.target.is_none() && posts_here(el, answer) {
                         st.target = Some(ordinal);
                         st.in_target = true;
+                        st.form_id = el.get_attribute("id");
                         let s = s1.clone();
                         let _ = el.on_end_tag({
                             let h: lol_html::EndTagHandler<'static> = Box::new(move |_| {
@@ -81,6 +94,13 @@ pub(super) fn survey(page: &[u8], answer: &AnswerContext) -> Option<Survey> {
                     let mut st = s3.borrow_mut();
                     if let Some(i) = st.open_label {
                         st.labels[i].1.push_str(t.as_str());
+                    }
+                    Ok(())
+                }),
+                element!("form *[id]", move |el| {
+                    let mut st = s5.borrow_mut();
+                    if let (true, Some(id)) = (st.in_target, el.get_attribute("id")) {
+                        st.inner_ids.insert(id);
                     }
                     Ok(())
                 }),
@@ -123,22 +143,39 @@ pub(super) fn survey(page: &[u8], answer: &AnswerContext) -> Option<Survey> {
             },
         );
     }
-    Some(Survey { target, controls })
+    Some(Survey {
+        target,
+        controls,
+        form_id: st.form_id,
+        inner_ids: st.inner_ids,
+    })
 }
 
-/// Whether `form` is a post form submitting to the submission's URL: no
-/// `action` (the page's own URL, which the guard asked for), or one whose
-/// path is the submission's.
+/// Whether `form` is a post form submitting to the submission's URL (no
+/// `action`: the page's own URL, which the guard asked for; or one whose
+/// path is the submission's), or a form whose htmx write attribute
+/// (`hx-post`, `hx-put`, `hx-patch`, `hx-delete`, or `data-hx-…`) goes there.
 fn posts_here(form: &Element<'_, '_>, answer: &AnswerContext) -> bool {
     let post = form
         .get_attribute("method")
         .is_some_and(|m| m.eq_ignore_ascii_case("post"));
-    if !post {
-        return false;
-    }
-    let Some(action) = form.get_attribute("action") else {
+    if post
+        && form
+            .get_attribute("action")
+            .is_none_or(|a| goes_here(&a, answer))
+    {
         return true;
-    };
+    }
+    ["post", "put", "patch", "delete"].iter().any(|verb| {
+        [format!("hx-{verb}"), format!("data-hx-{verb}")]
+            .iter()
+            .filter_map(|name| form.get_attribute(name))
+            .any(|url| goes_here(&url, answer))
+    })
+}
+
+/// Whether URL `action` on the page names the submission's path.
+fn goes_here(action: &str, answer: &AnswerContext) -> bool {
     let action = action.trim();
     let action = action.split(['#', '?']).next().unwrap_or_default();
     if action.is_empty() {
