@@ -131,6 +131,13 @@ pub(crate) const SHORT_TOKEN_LEN: usize = 512;
 /// with serde it is its text, [`value`](ConcurrencyToken::value) (inside a
 /// minijinja value: the hidden input, trusted).
 ///
+/// Tera has no type for trusted HTML (its context is `serde_json` values,
+/// and it escapes every string unless the template's last filter is
+/// `safe`): insert the token and write the input around its text,
+/// `<input type="hidden" name="_concurrency_token" value="{{ token }}">`,
+/// or insert [`hidden_input`](ConcurrencyToken::hidden_input) and write
+/// `{{ token_input | safe }}`.
+///
 /// A page with several forms (one per table row) issues one token per row
 /// with [`ConcurrencyToken::issue`], each bound to its own record.
 #[derive(Clone, PartialEq, Eq)]
