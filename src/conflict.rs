@@ -2,9 +2,10 @@
 
 use std::fmt;
 
+use crate::claims::Claims;
 use crate::fingerprint::StateDigests;
 use crate::state::FormState;
-use crate::token::{Claims, ConcurrencyToken};
+use crate::token::ConcurrencyToken;
 
 /// A submission based on data that changed since its form was rendered.
 ///

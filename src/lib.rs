@@ -128,6 +128,7 @@
 extern crate self as concurrency_guard;
 
 mod buffer;
+mod claims;
 mod conflict;
 #[cfg(any(feature = "chrono", feature = "time"))]
 mod datetime;
@@ -159,7 +160,9 @@ pub use guard::{
 };
 pub use key::{Key, KeyError, KeyRing, MIN_KEY_LEN};
 pub use state::{Entry, FormState, RenderState};
-pub use token::{ConcurrencyToken, DEFAULT_FIELD_NAME, HEADER_NAME, MAX_TOKEN_LEN, TOKEN_VERSION};
+pub use token::{
+    ConcurrencyToken, DEFAULT_FIELD_NAME, HEADER_NAME, MAX_PAGE_LEN, MAX_TOKEN_LEN, TOKEN_VERSION,
+};
 pub use token_error::TokenError;
 pub use tokens::{CheckError, DEFAULT_MAX_AGE, Tokens};
 pub use value::{RenderValue, Rendered};

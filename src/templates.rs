@@ -14,6 +14,11 @@
 //! Without a feature, any engine works with `{{ token.value() }}` (or the
 //! serialized token, which is its value) inside a hidden input written in
 //! the template: `<input type="hidden" name="_concurrency_token" value="{{ token }}">`.
+//! Tera gets no feature: its context is `serde_json` values, with no type
+//! an engine could trust, and its auto-escaping applies to every string
+//! unless the template's last filter is `safe` (so `{{ token_input | safe }}`
+//! with `token.hidden_input()` inserted, or the input written around the
+//! serialized token as above).
 
 use serde::{Serialize, Serializer};
 

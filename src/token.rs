@@ -17,9 +17,10 @@
 //! | 8 × *n* | one digest per input, in order |
 //! | 16 | HMAC-SHA256 of all the bytes before, with the signing subkey, first 16 bytes |
 //!
-//! A form with 20 inputs makes a token of 296 characters. The digests are
-//! keyed and bound to the form and the record (see [`crate::fingerprint`]),
-//! the per-input ones by HMAC-SHA256, so a token reveals nothing about the
+//! A form with 20 inputs makes a token of 296 characters.
+//!
+//! The digests are keyed and bound to the form and the record (see
+//! [`crate::fingerprint`]), the per-input ones by HMAC-SHA256, so a token reveals nothing about the
 //! values it covers, not even which records share a value; the tag is
 //! checked in constant time.
 //!
@@ -27,8 +28,31 @@
 //! nothing but the values; a version 1 token is refused
 //! ([`TokenError::UnsupportedVersion`]) with a request to reload the form.
 //!
+//! # Version 3: a token that names its page
+//!
+//! A token the guard signs for a page it serves also carries that page's
+//! path and query (at most [`MAX_PAGE_LEN`] bytes; a longer one is left
+//! out), so that the "reload" link of a refusal or conflict answers the
+//! page the form was on even when the browser sends no `Referer` (a form
+//! on `/items/1/edit` posting to a route that has no GET). It is version 3:
+//! the layout of version 2 with, between the input digests and the tag,
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 2 | page length *m* |
+//! | *m* | the page's path and query, UTF-8 |
+//!
+//! and the tag covers them too: a client cannot change the page without
+//! breaking the signature. A token without a page (one signed by
+//! [`ConcurrencyToken::issue`] or [`Tokens::issue`](crate::Tokens::issue))
+//! stays version 2, byte for byte. A server that reads version 2 only
+//! refuses a version 3 token with a request to reload
+//! ([`TokenError::UnsupportedVersion`]).
+//!
 //! The token is **not** a CSRF defence: it is bound to a form and a record,
 //! not to a user's session. Use it beside a CSRF layer.
+//!
+//! [`TokenError::UnsupportedVersion`]: crate::TokenError::UnsupportedVersion
 
 use std::borrow::Cow;
 use std::fmt;
@@ -38,15 +62,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac;
-use smallvec::SmallVec;
 
 use crate::fingerprint::{Fingerprint, MAX_INPUTS, StateDigests, form_digest};
 use crate::key::{Key, KeyRing};
 use crate::state::{FormState, RenderState};
-use crate::token_error::TokenError;
 
-/// The token format version this crate writes.
+/// The token format version this crate writes for a token that names no
+/// page ([`ConcurrencyToken::issue`], [`Tokens::issue`](crate::Tokens::issue)).
+/// A token the guard signs for a page it serves is version 3 (the module
+/// docs of the format say what it adds).
 pub const TOKEN_VERSION: u8 = 2;
+
+/// The version of a token that names the page it was signed for.
+pub(crate) const PAGE_TOKEN_VERSION: u8 = 3;
+
+/// The longest page path and query (in bytes) a token carries; a page with
+/// a longer URL gets a token without it.
+pub const MAX_PAGE_LEN: usize = 512;
 
 /// The form field the token travels in unless configured otherwise.
 pub const DEFAULT_FIELD_NAME: &str = "_concurrency_token";
@@ -54,13 +86,14 @@ pub const DEFAULT_FIELD_NAME: &str = "_concurrency_token";
 /// The request header that may carry the token instead of a form field.
 pub const HEADER_NAME: &str = "x-concurrency-token";
 
-const HEAD_LEN: usize = 46;
-const TAG_LEN: usize = 16;
-const MAX_TOKEN_BYTES: usize = HEAD_LEN + 8 * MAX_INPUTS + TAG_LEN;
-/// The longest text a valid token can be.
+pub(crate) const HEAD_LEN: usize = 46;
+pub(crate) const TAG_LEN: usize = 16;
+const MAX_TOKEN_BYTES: usize = HEAD_LEN + 8 * MAX_INPUTS + 2 + MAX_PAGE_LEN + TAG_LEN;
+/// The longest text a valid token can be (a form of [`MAX_INPUTS`] inputs
+/// on a page whose URL is [`MAX_PAGE_LEN`] bytes).
 pub const MAX_TOKEN_LEN: usize = MAX_TOKEN_BYTES.div_ceil(3) * 4;
 /// Tokens up to this long (forms of up to 40 inputs) decode into a small buffer.
-const SHORT_TOKEN_LEN: usize = 512;
+pub(crate) const SHORT_TOKEN_LEN: usize = 512;
 
 /// A signed token for one form showing one record, ready to embed.
 ///
@@ -98,6 +131,13 @@ const SHORT_TOKEN_LEN: usize = 512;
 /// with serde it is its text, [`value`](ConcurrencyToken::value) (inside a
 /// minijinja value: the hidden input, trusted).
 ///
+/// Tera has no type for trusted HTML (its context is `serde_json` values,
+/// and it escapes every string unless the template's last filter is
+/// `safe`): insert the token and write the input around its text,
+/// `<input type="hidden" name="_concurrency_token" value="{{ token }}">`,
+/// or insert [`hidden_input`](ConcurrencyToken::hidden_input) and write
+/// `{{ token_input | safe }}`.
+///
 /// A page with several forms (one per table row) issues one token per row
 /// with [`ConcurrencyToken::issue`], each bound to its own record.
 #[derive(Clone, PartialEq, Eq)]
@@ -129,16 +169,21 @@ impl ConcurrencyToken {
             T::FORM_NAME,
             &digests,
             unix_seconds(issued_at),
+            None,
         )
     }
 
+    /// Signs a token; with `page` (a path and query of at most
+    /// [`MAX_PAGE_LEN`] bytes, else left out) it is version 3 and names it.
     pub(crate) fn sign(
         key_id: u32,
         key: &Key,
         form_name: &str,
         digests: &StateDigests,
         issued_at: u32,
+        page: Option<&str>,
     ) -> ConcurrencyToken {
+        let page = page.filter(|p| p.len() <= MAX_PAGE_LEN);
         let head = Head {
             key_id,
             issued_at,
@@ -148,7 +193,7 @@ impl ConcurrencyToken {
             context: digests.context,
         };
         ConcurrencyToken {
-            value: head.encode(&digests.inputs, key),
+            value: head.encode(&digests.inputs, page, key),
             field_name: Cow::Borrowed(DEFAULT_FIELD_NAME),
         }
     }
@@ -221,26 +266,6 @@ impl fmt::Debug for ConcurrencyToken {
     }
 }
 
-/// The decoded content of a verified token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Claims {
-    pub(crate) key_id: u32,
-    pub(crate) issued_at: u32,
-    pub(crate) form: u32,
-    pub(crate) resource: u64,
-    pub(crate) fingerprint: Fingerprint,
-    pub(crate) context: u64,
-    pub(crate) inputs: InputDigests,
-}
-
-/// Forms of up to this many inputs keep their digests inline.
-const INLINE_INPUTS: usize = 16;
-
-/// The per-input digests of a token: inline for forms of up to
-/// [`INLINE_INPUTS`] inputs, so that checking a token allocates nothing;
-/// on the heap beyond.
-pub(crate) type InputDigests = SmallVec<[u64; INLINE_INPUTS]>;
-
 /// The fields of a token before its input digests.
 struct Head {
     key_id: u32,
@@ -260,19 +285,29 @@ impl Head {
     /// The signed token text: the bytes are laid out and encoded in stack
     /// buffers (for forms of up to 40 inputs), then copied into the one
     /// allocation the token keeps.
-    fn encode(&self, inputs: &[u64], key: &Key) -> Arc<str> {
+    fn encode(&self, inputs: &[u64], page: Option<&str>, key: &Key) -> Arc<str> {
         let n = inputs.len().min(MAX_INPUTS);
-        let len = HEAD_LEN + 8 * n + TAG_LEN;
+        let len = HEAD_LEN + 8 * n + page.map_or(0, |p| 2 + p.len()) + TAG_LEN;
         crate::buffer::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(len, |bytes| {
-            self.sign_into(bytes, &inputs[..n], key)
+            self.sign_into(bytes, &inputs[..n], page, key)
         })
     }
 
     /// Lays the token out in `bytes` (of exactly its length), signs it and
     /// encodes it.
-    fn sign_into(&self, bytes: &mut [u8], inputs: &[u64], key: &Key) -> Arc<str> {
+    fn sign_into(
+        &self,
+        bytes: &mut [u8],
+        inputs: &[u64],
+        page: Option<&str>,
+        key: &Key,
+    ) -> Arc<str> {
         let (len, n) = (bytes.len(), inputs.len());
-        bytes[0] = TOKEN_VERSION;
+        bytes[0] = if page.is_some() {
+            PAGE_TOKEN_VERSION
+        } else {
+            TOKEN_VERSION
+        };
         bytes[1..5].copy_from_slice(&self.key_id.to_be_bytes());
         bytes[5..9].copy_from_slice(&self.issued_at.to_be_bytes());
         bytes[9..13].copy_from_slice(&self.form.to_be_bytes());
@@ -285,6 +320,12 @@ impl Head {
             .zip(inputs)
         {
             slot.copy_from_slice(&digest.to_be_bytes());
+        }
+        if let Some(page) = page {
+            let at = HEAD_LEN + 8 * n;
+            // At most MAX_PAGE_LEN (`sign`): fits in two bytes.
+            bytes[at..at + 2].copy_from_slice(&(page.len() as u16).to_be_bytes());
+            bytes[at + 2..at + 2 + page.len()].copy_from_slice(page.as_bytes());
         }
         let (signed, tag) = bytes.split_at_mut(len - TAG_LEN);
         let mut mac = key.material().signer.clone();
@@ -300,77 +341,6 @@ impl Head {
     }
 }
 
-impl Claims {
-    /// Decodes `text` and checks its version, key and signature.
-    ///
-    /// Never panics. Allocates only for large forms: the decoded bytes of a
-    /// token over `SHORT_TOKEN_LEN` characters, the digests of more than
-    /// `INLINE_INPUTS` inputs (bounded by [`MAX_TOKEN_LEN`] and
-    /// [`MAX_INPUTS`]).
-    pub(crate) fn decode<'k>(
-        text: &[u8],
-        keys: &'k KeyRing,
-    ) -> Result<(Claims, &'k Key), TokenError> {
-        let malformed = |reason| Err(TokenError::Malformed { reason });
-        if text.is_empty() {
-            return malformed("it is empty");
-        }
-        if text.len() > MAX_TOKEN_LEN {
-            return malformed("it is too long");
-        }
-        // Most tokens are short: decode them on the stack, without zeroing
-        // the 2 KiB a token of 255 inputs needs.
-        crate::buffer::with_buffer::<{ SHORT_TOKEN_LEN / 4 * 3 }, _>(
-            text.len().div_ceil(4) * 3,
-            |buf| Claims::decode_into(text, buf, keys),
-        )
-    }
-
-    /// [`decode`](Claims::decode) with `buf` large enough for `text`.
-    fn decode_into<'k>(
-        text: &[u8],
-        buf: &mut [u8],
-        keys: &'k KeyRing,
-    ) -> Result<(Claims, &'k Key), TokenError> {
-        let malformed = |reason| Err(TokenError::Malformed { reason });
-        let len = match URL_SAFE_NO_PAD.decode_slice(text, buf) {
-            Ok(len) => len,
-            Err(_) => return malformed("it is not base64url without padding"),
-        };
-        let bytes = &buf[..len];
-        if len < HEAD_LEN + TAG_LEN {
-            return malformed("it is too short");
-        }
-        if bytes[0] != TOKEN_VERSION {
-            return Err(TokenError::UnsupportedVersion { version: bytes[0] });
-        }
-        let n = bytes[HEAD_LEN - 1] as usize;
-        if len != HEAD_LEN + 8 * n + TAG_LEN {
-            return malformed("its length does not match its content");
-        }
-        let key_id = u32::from_be_bytes(bytes[1..5].try_into().expect("4 bytes"));
-        let key = keys.get(key_id).ok_or(TokenError::UnknownKey { key_id })?;
-        let (signed, tag) = bytes.split_at(len - TAG_LEN);
-        let mut mac = key.material().signer.clone();
-        mac.update(signed);
-        mac.verify_truncated_left(tag)
-            .map_err(|_| TokenError::BadSignature)?;
-        let u64_at = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-        let claims = Claims {
-            key_id,
-            issued_at: u32::from_be_bytes(bytes[5..9].try_into().expect("4 bytes")),
-            form: u32::from_be_bytes(bytes[9..13].try_into().expect("4 bytes")),
-            resource: u64_at(13),
-            fingerprint: Fingerprint(u128::from_be_bytes(
-                bytes[21..37].try_into().expect("16 bytes"),
-            )),
-            context: u64_at(37),
-            inputs: (0..n).map(|i| u64_at(HEAD_LEN + 8 * i)).collect(),
-        };
-        Ok((claims, key))
-    }
-}
-
 /// Seconds since the Unix epoch, clamped to what a token holds.
 pub(crate) fn unix_seconds(at: SystemTime) -> u32 {
     let secs = at
@@ -383,6 +353,8 @@ pub(crate) fn unix_seconds(at: SystemTime) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claims::Claims;
+    use crate::token_error::TokenError;
 
     struct Form {
         id: u32,
@@ -489,6 +461,52 @@ mod tests {
         assert_eq!(
             Claims::decode(token.as_bytes(), &forged).unwrap_err(),
             TokenError::BadSignature
+        );
+    }
+
+    /// A token that names its page: version 3, the page read back once the
+    /// signature holds; its claims are those of the same token without it.
+    #[test]
+    fn a_page_token_round_trips_and_its_page_is_signed() {
+        let keys = ring();
+        let form = Form {
+            id: 1,
+            inputs: vec!["a".into(), "b".into()],
+        };
+        let state = FormState::of(&form);
+        let d = StateDigests::of(&state, "form", keys.signing_key());
+        let sign = |page| ConcurrencyToken::sign(3, keys.signing_key(), "form", &d, 1_000, page);
+        let plain = sign(None);
+        let paged = sign(Some("/items/1/edit?tab=2"));
+        let bytes = URL_SAFE_NO_PAD.decode(paged.value()).unwrap();
+        assert_eq!(bytes[0], PAGE_TOKEN_VERSION);
+        let (a, _) = Claims::decode(plain.value().as_bytes(), &keys).unwrap();
+        let (b, _) = Claims::decode(paged.value().as_bytes(), &keys).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            Claims::page(paged.value().as_bytes(), &keys).as_deref(),
+            Some("/items/1/edit?tab=2")
+        );
+        assert_eq!(Claims::page(plain.value().as_bytes(), &keys), None);
+        // One character of the page changed: the signature fails.
+        let mut forged = bytes.clone();
+        let at = forged.len() - TAG_LEN - 1;
+        forged[at] = b'3';
+        let forged = URL_SAFE_NO_PAD.encode(forged);
+        assert_eq!(
+            Claims::decode(forged.as_bytes(), &keys).unwrap_err(),
+            TokenError::BadSignature
+        );
+        assert_eq!(Claims::page(forged.as_bytes(), &keys), None);
+        // A page longer than MAX_PAGE_LEN is left out; the longest fits.
+        let long = format!("/{}", "a".repeat(MAX_PAGE_LEN));
+        assert_eq!(sign(Some(&long)).value(), plain.value());
+        let longest = &long[..MAX_PAGE_LEN];
+        let token = sign(Some(longest));
+        assert!(token.value().len() <= MAX_TOKEN_LEN);
+        assert_eq!(
+            Claims::page(token.value().as_bytes(), &keys).as_deref(),
+            Some(longest)
         );
     }
 

@@ -10,11 +10,12 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use crate::claims::Claims;
 use crate::conflict::Conflict;
 use crate::fingerprint::{StateDigests, check_digests};
 use crate::key::{Key, KeyRing};
 use crate::state::{FormState, RenderState};
-use crate::token::{Claims, ConcurrencyToken, DEFAULT_FIELD_NAME, form_prefix, unix_seconds};
+use crate::token::{ConcurrencyToken, DEFAULT_FIELD_NAME, form_prefix, unix_seconds};
 use crate::token_error::TokenError;
 
 /// How an application issues and checks tokens: the key ring, the form
@@ -103,9 +104,16 @@ impl Tokens {
         ConcurrencyToken::issue(&self.keys, form).with_field_name(self.field_name.clone())
     }
 
-    pub(crate) fn issue_for_state(&self, form_name: &str, state: &FormState) -> ConcurrencyToken {
+    /// A token for `state` that names `page` (the path and query of the
+    /// page the form is on).
+    pub(crate) fn issue_for_state_on(
+        &self,
+        form_name: &str,
+        state: &FormState,
+        page: Option<&str>,
+    ) -> ConcurrencyToken {
         let digests = StateDigests::of(state, form_name, self.keys.signing_key());
-        self.issue_for_digests(form_name, &digests)
+        self.issue_for_digests_on(form_name, &digests, page)
     }
 
     /// A token for digests made with the signing key.
@@ -114,6 +122,16 @@ impl Tokens {
         form_name: &str,
         digests: &StateDigests,
     ) -> ConcurrencyToken {
+        self.issue_for_digests_on(form_name, digests, None)
+    }
+
+    /// A token for digests made with the signing key, naming `page`.
+    pub(crate) fn issue_for_digests_on(
+        &self,
+        form_name: &str,
+        digests: &StateDigests,
+        page: Option<&str>,
+    ) -> ConcurrencyToken {
         let key = self.keys.signing_key();
         ConcurrencyToken::sign(
             self.keys.signing_key_id(),
@@ -121,6 +139,7 @@ impl Tokens {
             form_name,
             digests,
             unix_seconds(SystemTime::now()),
+            page,
         )
         .with_field_name(self.field_name.clone())
     }

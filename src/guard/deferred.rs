@@ -16,10 +16,10 @@ use super::rejection::Rejection;
 use super::request::conditional::RequestPreconditions;
 use super::response::{self, AnswerContext};
 use super::verify::{self, Verdict};
+use crate::claims::Claims;
 use crate::conflict::Conflict;
 use crate::key::Key;
 use crate::state::{FormState, RenderState};
-use crate::token::Claims;
 use crate::tokens::Opened;
 
 /// A verified token whose comparison with the record is left to the handler,
@@ -170,10 +170,10 @@ impl<T: RenderState> DeferredCheck<T> {
                     &inner.config,
                     inner.form,
                     opened.as_ref().map(|o| &o.claims),
-                    *conflict,
+                    conflict.with_submitted(inner.submitted.clone()),
                     &state,
-                    inner.submitted.clone(),
                     None,
+                    inner.answer.page.as_deref(),
                 );
                 Err(Refused(Box::new(RefusedInner {
                     response: response::conflict(&conflict, &inner.answer),

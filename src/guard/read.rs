@@ -27,8 +27,9 @@ use super::render_check;
 use super::request::TOKEN_HEADER;
 use super::request::carried::{CHECK_MARKER, carried_token, is_check_request};
 use super::request::conditional::{self, Failed, RequestPreconditions};
-use super::response::{AnswerContext, embed, htmx, rebase, warning};
+use super::response::{self, AnswerContext, embed, htmx, rebase, warning};
 use super::verify;
+use crate::claims::Claims;
 use crate::entry::EntryKind;
 use crate::etag;
 use crate::fingerprint::StateDigests;
@@ -152,7 +153,12 @@ where
             Some(carried) => carried,
             None => {
                 tracing::debug!(form, "concurrency token issued");
-                config.tokens.issue_for_digests(form, &digests)
+                // Named in the token: a refusal's reload link comes back here
+                // even without a `Referer`.
+                let page = response::page_of_get(&parts);
+                config
+                    .tokens
+                    .issue_for_digests_on(form, &digests, page.as_deref())
             }
         };
         let warned = config
@@ -263,7 +269,14 @@ fn check_request(
     };
     if let CheckError::Conflict(conflict) = &error {
         if config.live_rebase && rebase::asks_for_changes(headers) {
-            let fresh = config.tokens.issue_for_state(form, current);
+            // The page the form was on, which the checked token names.
+            let page = headers
+                .get(TOKEN_HEADER)
+                .and_then(|t| Claims::page(t.as_bytes().trim_ascii(), config.tokens.keys()))
+                .and_then(|page| response::local_path(&page));
+            let fresh = config
+                .tokens
+                .issue_for_state_on(form, current, page.as_deref());
             if let Some(mut res) = rebase::changes(conflict, current, &fresh) {
                 tracing::debug!(form, "check request answered with what changed");
                 res.headers_mut()

@@ -17,12 +17,13 @@ use super::config::Config;
 use super::rejection::Rejection;
 use super::request::conditional::{self, RequestPreconditions};
 use super::response::{self, AnswerContext};
+use crate::claims::Claims;
 use crate::conflict::Conflict;
 use crate::etag;
 use crate::fingerprint::StateDigests;
 use crate::merge;
 use crate::state::FormState;
-use crate::token::{Claims, ConcurrencyToken};
+use crate::token::ConcurrencyToken;
 use crate::tokens::{CheckError, Opened};
 
 /// What the comparison of a submission with the record decided.
@@ -122,19 +123,20 @@ pub(crate) fn refuse(
     response::rejection(rejection, answer)
 }
 
-/// Completes a conflict for its answer: what the user submitted, who changed
-/// what, a fresh token, and in debug mode every entry that differs.
+/// Completes a conflict for its answer (what the user submitted is already
+/// in it): who changed what, a fresh token (naming `page`, the page the form
+/// was on, when known), and in debug mode every entry that differs.
 pub(crate) fn explain(
     config: &Config,
     form: &'static str,
     claims: Option<&Claims>,
     conflict: Conflict,
     current: &FormState,
-    submitted: Option<Vec<(String, String)>>,
     sides: Option<&[merge::InputSides]>,
+    page: Option<&str>,
 ) -> Conflict {
-    let fresh: ConcurrencyToken = config.tokens.issue_for_state(form, current);
-    let mut conflict = conflict.with_submitted(submitted).with_fresh_token(fresh);
+    let fresh: ConcurrencyToken = config.tokens.issue_for_state_on(form, current, page);
+    let mut conflict = conflict.with_fresh_token(fresh);
     if let Some(sides) = sides {
         conflict = conflict.with_sides(sides);
     }
@@ -183,10 +185,14 @@ pub(crate) struct PendingToken {
     pub(crate) config: Arc<Config>,
     pub(crate) form: &'static str,
     pub(crate) state: Arc<FormState>,
+    /// The page the form was on, for the token to name.
+    pub(crate) page: Option<Arc<str>>,
 }
 
 impl PendingToken {
     pub(crate) fn sign(&self) -> ConcurrencyToken {
-        self.config.tokens.issue_for_state(self.form, &self.state)
+        self.config
+            .tokens
+            .issue_for_state_on(self.form, &self.state, self.page.as_deref())
     }
 }

@@ -297,8 +297,10 @@ async fn catalogue() -> Vec<Row> {
             "the concurrency token is malformed",
         ),
         row(
-            "token truncated by four characters",
-            post_token(&good_b[..good.len() - 4]),
+            // Three bytes short, still base64url (a cut at any length is not:
+            // its last characters would carry bits of the bytes cut off).
+            "token three bytes short",
+            post_token(resign(&decoded[..decoded.len() - 3]).as_bytes()),
             S::BAD_REQUEST,
             "malformed (its length does not match its content)",
         ),
@@ -357,10 +359,17 @@ async fn catalogue() -> Vec<Row> {
             "format version 1, which this server does not read",
         ),
         row(
-            "token with a wrong version (3)",
-            post_token(with_version(3).as_bytes()),
+            "token with a wrong version (4)",
+            post_token(with_version(4).as_bytes()),
             S::BAD_REQUEST,
-            "format version 3, which this server does not read",
+            "format version 4, which this server does not read",
+        ),
+        row(
+            // The page's token is version 3: as version 2 its page is extra bytes.
+            "token that names its page, relabelled version 2",
+            post_token(with_version(2).as_bytes()),
+            S::BAD_REQUEST,
+            "malformed (its length does not match its content)",
         ),
         row(
             "token with an unknown key id",

@@ -209,6 +209,20 @@ async fn a_stale_check_learns_the_changed_inputs_and_a_token_that_saves() {
     // with A's description and B's name.
     let fresh = answer["token"].as_str().unwrap();
     assert_ne!(fresh, token);
+    // Like the token it replaces, it names the page the form is on (for
+    // the reload link of a later refusal).
+    let named = |t: &str| {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(t)
+            .unwrap();
+        (
+            bytes[0],
+            String::from_utf8_lossy(&bytes).contains("/items/7"),
+        )
+    };
+    assert_eq!(named(&token), (3, true));
+    assert_eq!(named(fresh), (3, true));
     // The old token is still stale: with the name A's page showed before
     // it took B's in, a save would overwrite B's name.
     let before = [

@@ -2,7 +2,13 @@
 //! under its default HTML escaping, with auto-embed off. Each engine's tests
 //! compile only with its feature (`cargo test --all-features` runs them all).
 
-#[cfg(any(feature = "askama", feature = "minijinja", feature = "maud"))]
+#[cfg(any(
+    feature = "askama",
+    feature = "askama-0-15",
+    feature = "askama-0-14",
+    feature = "minijinja",
+    feature = "maud"
+))]
 mod through_the_guard {
     use axum::Router;
     use axum::response::Html;
@@ -88,6 +94,52 @@ mod askama_engine {
         renders_one_usable_token(render).await;
     }
 }
+
+/// An app on an older askama: a template derived by that askama (the
+/// crate renamed in the app's Cargo.toml, named by `askama = …`) consults
+/// that version's `HtmlSafe`, which the version's feature implements.
+macro_rules! older_askama {
+    ($module:ident, $feature:literal, $krate:ident) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            use concurrency_guard::ConcurrencyToken;
+            use $krate::Template;
+
+            use super::through_the_guard::renders_one_usable_token;
+            use crate::common::ItemForm;
+
+            #[derive(Template)]
+            #[template(
+                ext = "html",
+                askama = $krate,
+                source = r#"<form method="post">{{ token }}<input name="name" value="{{ name }}"><input name="price" value="{{ price }}"></form>"#
+            )]
+            struct Edit<'a> {
+                token: ConcurrencyToken,
+                name: &'a str,
+                price: i64,
+            }
+
+            fn render(item: &ItemForm, token: ConcurrencyToken) -> String {
+                Edit {
+                    token,
+                    name: &item.name,
+                    price: item.price,
+                }
+                .render()
+                .unwrap()
+            }
+
+            #[tokio::test]
+            async fn its_askama_renders_the_token_as_html() {
+                renders_one_usable_token(render).await;
+            }
+        }
+    };
+}
+
+older_askama!(askama_0_15, "askama-0-15", askama_015);
+older_askama!(askama_0_14, "askama-0-14", askama_014);
 
 #[cfg(feature = "minijinja")]
 mod minijinja_engine {

@@ -23,12 +23,15 @@ pub(crate) mod htmx;
 pub(crate) mod htmx_request;
 pub(crate) mod rebase;
 mod refusal;
+mod reload;
 mod script;
 pub(crate) mod warning;
 mod withheld;
 
 pub(crate) use answer::{conflict, rejection, withheld};
 pub(crate) use deleted::deleted;
+pub(crate) use reload::{SubmittedToken, form_page, local_path, page_of_get};
+use reload::{own_path, reload_target};
 
 /// What an answer needs to know of the request it answers, read once from
 /// it: the guard's own refusals and conflicts and [`DeferredCheck`]'s
@@ -37,8 +40,13 @@ pub(crate) use deleted::deleted;
 #[derive(Debug, Clone)]
 pub(crate) struct AnswerContext {
     pub(crate) format: Format,
-    /// Where "reload the form" points.
+    /// Where "reload the form" points: [`page`](AnswerContext::page), else
+    /// the submission's own path.
     pub(crate) reload: String,
+    /// The page the form was on, when the submission says so (its token
+    /// names it, or its `Referer` is a page of this host): a fresh token in
+    /// the answer names it too.
+    pub(crate) page: Option<String>,
     /// Where the submission went (path and query): a form submitted again
     /// from the answer goes there too.
     pub(crate) action: String,
@@ -61,9 +69,11 @@ impl AnswerContext {
     /// Reads the request's headers and URL.
     pub(crate) fn of(parts: &Parts) -> AnswerContext {
         let format = Format::of(&parts.headers);
+        let page = reload::form_page(parts);
         AnswerContext {
             format,
-            reload: reload_target(parts),
+            reload: reload_target(page.as_deref(), parts),
+            page,
             action: own_path(parts),
             path: parts.uri.path().to_owned(),
             host: parts
@@ -157,87 +167,6 @@ fn prefers_json(headers: &HeaderMap) -> bool {
         (Some(j), None) => j > 0.0,
         _ => false,
     }
-}
-
-/// Where "reload the form" points: the page the form was on when the
-/// browser says so (same host) and its path is a [`local_path`], else the
-/// submission's own path.
-pub(crate) fn reload_target(parts: &Parts) -> String {
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok());
-    let referer = parts
-        .headers
-        .get(header::REFERER)
-        .and_then(|r| r.to_str().ok())
-        .and_then(|r| r.parse::<http::Uri>().ok());
-    if let (Some(host), Some(referer)) = (host, referer) {
-        if referer.authority().is_some_and(|a| a.as_str() == host) {
-            if let Some(pq) = referer
-                .path_and_query()
-                .and_then(|pq| local_path(pq.as_str()))
-            {
-                return pq;
-            }
-        }
-    }
-    own_path(parts)
-}
-
-/// The request's own path and query as a [`local_path`], else `/`.
-fn own_path(parts: &Parts) -> String {
-    parts
-        .uri
-        .path_and_query()
-        .and_then(|pq| local_path(pq.as_str()))
-        .unwrap_or_else(|| "/".to_owned())
-}
-
-/// `path` (with its query) when, as a link on this origin's pages, it can
-/// only point to this origin: it starts with exactly one `/` (not `//` or
-/// `/\`, which a browser reads as `//`), holds no backslash, space or
-/// control character (a browser drops tabs and line breaks from URLs:
-/// `/<TAB>/evil` is `//evil`), and its percent-decoded form does not start
-/// with `//` or `/\` either (for servers that decode and redirect).
-/// `None` otherwise.
-pub(crate) fn local_path(path: &str) -> Option<String> {
-    fn leaves(b: &[u8]) -> bool {
-        b.first() != Some(&b'/') || matches!(b.get(1), Some(b'/' | b'\\'))
-    }
-    let bytes = path.as_bytes();
-    if leaves(bytes) || bytes.iter().any(|&c| c == b'\\' || c <= b' ' || c == 0x7f) {
-        return None;
-    }
-    let mut decoded = percent_decoded(bytes);
-    decoded.retain(|c| !matches!(c, b'\t' | b'\n' | b'\r'));
-    if leaves(&decoded) {
-        return None;
-    }
-    Some(path.to_owned())
-}
-
-/// `bytes` with `%XX` escapes decoded (malformed ones kept as they are).
-fn percent_decoded(bytes: &[u8]) -> Vec<u8> {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| Some(hex(*bytes.get(i + 1)?)? << 4 | hex(*bytes.get(i + 2)?)?))
-            .flatten();
-        match escaped {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 fn title_of(status: StatusCode) -> &'static str {
@@ -356,71 +285,6 @@ fn problem_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parts(uri: &str, pairs: &[(&'static str, &str)]) -> Parts {
-        let mut req = http::Request::builder().uri(uri);
-        for (k, v) in pairs {
-            req = req.header(*k, *v);
-        }
-        req.body(()).unwrap().into_parts().0
-    }
-
-    /// Issue 22, item 10: a Referer on this host whose path a browser would
-    /// read as another origin (`//host`, `/\host`, encoded or with a tab)
-    /// never becomes the reload link; the submission's own path does.
-    #[test]
-    fn the_reload_link_never_leaves_the_origin() {
-        let host = ("host", "app.example");
-        for referer in [
-            "http://app.example//evil.example/x",
-            "http://app.example/\\evil.example/x",
-            "http://app.example/%2F%2Fevil.example/x",
-            "http://app.example/%5C%5Cevil.example",
-            "http://app.example/%2f/evil.example",
-            "http://app.example/%09/evil.example",
-            "https://evil.example/items/1",
-            "javascript:alert(1)",
-            "//evil.example/x",
-        ] {
-            let p = parts("/items/1?x=1", &[host, ("referer", referer)]);
-            assert_eq!(reload_target(&p), "/items/1?x=1", "{referer}");
-        }
-        let p = parts(
-            "/items/1",
-            &[host, ("referer", "http://app.example/items/1/edit?a=b")],
-        );
-        assert_eq!(reload_target(&p), "/items/1/edit?a=b");
-        // A request target that is itself off-site as a link.
-        for target in ["//evil.example/x", "/%2F%2Fevil.example"] {
-            let p = parts(target, &[host]);
-            assert_eq!(reload_target(&p), "/", "{target}");
-            assert_eq!(AnswerContext::of(&p).action, "/", "{target}");
-        }
-    }
-
-    #[test]
-    fn local_paths() {
-        assert_eq!(
-            local_path("/a/b?c=%2F%2F").as_deref(),
-            Some("/a/b?c=%2F%2F")
-        );
-        assert_eq!(local_path("/"), Some("/".into()));
-        assert_eq!(local_path("/my%20file").as_deref(), Some("/my%20file"));
-        for bad in [
-            "",
-            "a/b",
-            "//x",
-            "/\\x",
-            "/%2F/x",
-            "/%5cx",
-            "/%09/x",
-            "/a\\b",
-            "/a b",
-            "http://x/",
-        ] {
-            assert_eq!(local_path(bad), None, "{bad}");
-        }
-    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -142,6 +142,7 @@ where
                 config: config.clone(),
                 form,
                 state: Arc::new(current),
+                page: response::form_page(parts).map(Arc::from),
             };
             parts.extensions.insert(pending.clone());
             parts.extensions.insert(Guarded(loaded));

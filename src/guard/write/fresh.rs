@@ -17,7 +17,7 @@ use http::request::Parts;
 use super::decision::After;
 use super::load::load;
 use crate::guard::config::Config;
-use crate::guard::response::Format;
+use crate::guard::response::{self, Format};
 use crate::state::RenderState;
 use crate::token::ConcurrencyToken;
 
@@ -46,7 +46,10 @@ where
     T: RenderState + FromRequestParts<S>,
 {
     let (_, current) = load::<T, S>(&mut head, state).await.ok()?;
-    let token = config.tokens.issue_for_state(T::FORM_NAME, &current);
+    let page = response::form_page(&head);
+    let token = config
+        .tokens
+        .issue_for_state_on(T::FORM_NAME, &current, page.as_deref());
     let value = HeaderValue::from_str(token.value()).ok()?;
     tracing::debug!(form = T::FORM_NAME, "fresh token for the record as saved");
     Some((token, value))

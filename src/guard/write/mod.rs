@@ -43,7 +43,7 @@ use super::deferred;
 use super::rejection::Rejection;
 use super::request::cross_origin::Detected;
 use super::request::{TOKEN_HEADER, TokenSource, urlencoded};
-use super::response::{self, AnswerContext, app_page, embed};
+use super::response::{self, AnswerContext, SubmittedToken, app_page, embed};
 use super::verify::{self, PendingToken};
 use crate::state::RenderState;
 
@@ -227,6 +227,11 @@ where
             Ok(found) => found,
             Err(answer) => return Decision::Answer(answer),
         };
+        // The page the token names is read only if an answer needs its link.
+        parts.extensions.insert(SubmittedToken {
+            token: found.token.clone(),
+            keys: config.tokens.keys().clone(),
+        });
         let opened = match config.tokens.open(&found.token, form) {
             Ok(opened) => opened,
             Err(e) => {

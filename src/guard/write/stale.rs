@@ -67,6 +67,7 @@ pub(super) fn stale<T: Clone + Send + Sync + 'static>(
                 config: config.clone(),
                 form,
                 state: Arc::new(current),
+                page: response::form_page(parts).map(Arc::from),
             };
             parts.extensions.insert(pending.clone());
             parts.extensions.insert(Guarded(value));
@@ -92,16 +93,16 @@ pub(super) fn stale<T: Clone + Send + Sync + 'static>(
     // Nothing is written from here on: the record need not stay locked
     // while a page is rendered.
     drop(held);
+    let answer = AnswerContext::of(parts);
     let conflict = verify::explain(
         config,
         form,
         Some(&opened.claims),
-        conflict,
+        conflict.with_submitted(submitted),
         &current,
-        submitted,
         sides.as_deref(),
+        answer.page.as_deref(),
     );
-    let answer = AnswerContext::of(parts);
     match &config.conflicts {
         ConflictHandling::Respond => {
             // The route's GET handler is asked for JSON answers too: the
