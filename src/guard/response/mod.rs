@@ -22,7 +22,7 @@ pub(crate) mod embed;
 pub(crate) mod htmx;
 pub(crate) mod htmx_request;
 pub(crate) mod rebase;
-mod refusal;
+pub(crate) mod refusal;
 mod script;
 pub(crate) mod warning;
 mod withheld;
@@ -39,6 +39,8 @@ pub(crate) struct AnswerContext {
     pub(crate) format: Format,
     /// Where "reload the form" points.
     pub(crate) reload: String,
+    /// The page the submission came from (same-origin `Referer`), when known.
+    pub(crate) came_from: Option<String>,
     /// Where the submission went (path and query): a form submitted again
     /// from the answer goes there too.
     pub(crate) action: String,
@@ -64,6 +66,7 @@ impl AnswerContext {
         AnswerContext {
             format,
             reload: reload_target(parts),
+            came_from: came_from(parts),
             action: own_path(parts),
             path: parts.uri.path().to_owned(),
             host: parts
@@ -163,26 +166,27 @@ fn prefers_json(headers: &HeaderMap) -> bool {
 /// browser says so (same host) and its path is a [`local_path`], else the
 /// submission's own path.
 pub(crate) fn reload_target(parts: &Parts) -> String {
+    came_from(parts).unwrap_or_else(|| own_path(parts))
+}
+
+/// The page the submission came from, as the browser says (`Referer`):
+/// its path and query when it is on the same host and a [`local_path`].
+fn came_from(parts: &Parts) -> Option<String> {
     let host = parts
         .headers
         .get(header::HOST)
-        .and_then(|h| h.to_str().ok());
+        .and_then(|h| h.to_str().ok())?;
     let referer = parts
         .headers
         .get(header::REFERER)
         .and_then(|r| r.to_str().ok())
-        .and_then(|r| r.parse::<http::Uri>().ok());
-    if let (Some(host), Some(referer)) = (host, referer) {
-        if referer.authority().is_some_and(|a| a.as_str() == host) {
-            if let Some(pq) = referer
-                .path_and_query()
-                .and_then(|pq| local_path(pq.as_str()))
-            {
-                return pq;
-            }
-        }
+        .and_then(|r| r.parse::<http::Uri>().ok())?;
+    if referer.authority().is_none_or(|a| a.as_str() != host) {
+        return None;
     }
-    own_path(parts)
+    referer
+        .path_and_query()
+        .and_then(|pq| local_path(pq.as_str()))
 }
 
 /// The request's own path and query as a [`local_path`], else `/`.
