@@ -70,7 +70,9 @@ pub(crate) fn conflict(conflict: &Conflict, answer: &AnswerContext) -> Response 
 /// URL may be its save).
 fn not_deleted_inline(conflict: &Conflict, answer: &AnswerContext) -> String {
     let mut out = String::with_capacity(256);
-    out.push_str(r#"<span class="concurrency-conflict concurrency-conflict-inline" role="alert">Someone else changed this record since this page was loaded"#);
+    // Not the class `concurrency-conflict` (the conflicting inputs', which
+    // apps style as boxes): a line of text in a table cell.
+    out.push_str(r#"<span class="concurrency-guard-inline" role="alert"><strong>It has not been deleted:</strong> someone else changed it"#);
     let changed: Vec<&str> = conflict
         .changed_inputs()
         .unwrap_or_default()
@@ -89,7 +91,7 @@ fn not_deleted_inline(conflict: &Conflict, answer: &AnswerContext) -> String {
     }
     let _ = write!(
         out,
-        r#". <strong>It has not been deleted.</strong> <a href="{}">Reload</a> to see the change.</span>"#,
+        r#". <a href="{}">Reload</a></span>"#,
         escape(&answer.reload)
     );
     out
