@@ -67,6 +67,12 @@ pub enum ConflictHandling {
     /// GET handler is known once it has served a page since the process
     /// started; before that, see the README's Security section on where
     /// authorization must live.)
+    ///
+    /// The guard's other refusals of a browser's submission (400, 403, 408,
+    /// 413, 503) are shown in the same page, once it was served and the
+    /// loader finds the record: the refused form replaced by the refusal's
+    /// notice, the refusal's status and headers, no token, nothing of the
+    /// refused body.
     #[default]
     Respond,
     /// Like `Respond`, but a browser always gets the guard's own page (for

@@ -84,6 +84,14 @@ impl Pages {
         pages.insert(route.to_owned(), page);
     }
 
+    /// Whether the route `parts` went to has its page registered.
+    pub(crate) fn contains(&self, parts: &Parts) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(route(parts))
+    }
+
     /// The page of the route `parts` went to, rendered for `get`; `None`
     /// when the route's page is not known (or its handler failed).
     pub(crate) async fn render(&self, parts: &Parts, get: Request<Body>) -> Option<Response<Body>> {

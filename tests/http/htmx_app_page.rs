@@ -326,7 +326,10 @@ const FIELD_HEADER: &str = "x-concurrency-token";
 
 /// A stale delete from another page (a list's row button, no id): the
 /// app's form has no place there; the guard's own fragment says "not
-/// deleted" in place of the button.
+/// deleted" in place of the button: a short inline notice that fits in the
+/// row (phrasing content, HTML's `<span>`), naming what changed, with a
+/// link to reload, and no form (a form can only POST, and a POST to the
+/// record's URL is its save here).
 #[tokio::test]
 async fn a_stale_delete_from_another_page_gets_the_guards_fragment() {
     let (router, app) = setup();
@@ -348,5 +351,21 @@ async fn a_stale_delete_from_another_page_gets_the_guards_fragment() {
         "{}",
         answer.body
     );
+    let body = &answer.body;
+    assert!(
+        body.starts_with("<span") && body.ends_with("</span>"),
+        "{body}"
+    );
+    assert!(body.contains(r#"role="alert""#), "{body}");
+    assert!(body.contains("email"), "names what changed: {body}");
+    for block in ["<form", "<section", "<h1", "<table", "<p>", "<div"] {
+        assert!(!body.contains(block), "{block} in an inline notice: {body}");
+    }
+    assert!(
+        body.contains(r#"<a href="/contacts/1">Reload</a>"#),
+        "{body}"
+    );
+    assert!(body.len() < 400, "compact: {} bytes: {body}", body.len());
     assert!(app.contacts.lock().unwrap().contains_key(&1));
+    assert_eq!(*app.writes.lock().unwrap(), 0);
 }

@@ -25,6 +25,7 @@ mod lock_faults;
 mod merge;
 mod merge_as_browsers_submit;
 mod redisplay;
+mod refusal_layout;
 mod reload_link;
 mod render_check;
 mod route_scoping;

@@ -50,6 +50,9 @@ pub(crate) fn conflict(conflict: &Conflict, answer: &AnswerContext) -> Response 
             }
             problem_json(status, "conflict", title, &message, extra)
         }
+        Format::HtmxFragment if answer.deletes => {
+            html_response(status, format, title, not_deleted_inline(conflict, answer))
+        }
         Format::Html | Format::HtmxFragment => {
             html_response(status, format, title, conflict_html(conflict, answer))
         }
@@ -57,6 +60,41 @@ pub(crate) fn conflict(conflict: &Conflict, answer: &AnswerContext) -> Response 
     let mut res = res;
     res.extensions_mut().insert(conflict.clone());
     res
+}
+
+/// A stale delete sent by htmx, answered in place of the element that sent
+/// it (a list row's button): a short inline notice (phrasing content, so
+/// it fits in a table cell, a list item or a line of text) naming what
+/// changed, with a link to reload the page. The row keeps its other
+/// content; no form (a form could only POST, and a POST to the record's
+/// URL may be its save).
+fn not_deleted_inline(conflict: &Conflict, answer: &AnswerContext) -> String {
+    let mut out = String::with_capacity(256);
+    // Not the class `concurrency-conflict` (the conflicting inputs', which
+    // apps style as boxes): a line of text in a table cell.
+    out.push_str(r#"<span class="concurrency-guard-inline" role="alert"><strong>It has not been deleted:</strong> someone else changed it"#);
+    let changed: Vec<&str> = conflict
+        .changed_inputs()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| label_of(conflict, &c.name))
+        .collect();
+    if !changed.is_empty() {
+        out.push_str(" (");
+        for (i, label) in changed.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&escape(label));
+        }
+        out.push(')');
+    }
+    let _ = write!(
+        out,
+        r#". <a href="{}">Reload</a></span>"#,
+        escape(&answer.reload)
+    );
+    out
 }
 
 fn conflict_html(conflict: &Conflict, answer: &AnswerContext) -> String {

@@ -12,6 +12,9 @@ use crate::html::escape;
 /// A submission with a valid token for a record the loader no longer finds
 /// (it answered `loader_status`, 404 or 410): 410 when the loader said
 /// 410, else 409, with what the user entered, so nothing typed is lost.
+/// The guard's own page (the app's page cannot be rendered for a record
+/// that is gone), with a link back to the page the user came from when the
+/// browser said which (see [`back_link`]) and one to the start page.
 pub(crate) fn deleted(
     form: &'static str,
     loader_status: StatusCode,
@@ -68,10 +71,45 @@ pub(crate) fn deleted(
                 }
                 _ => {}
             }
-            out.push_str(r#"<p><a href="/">Go to the start page</a></p></section>"#);
+            out.push_str("<p>");
+            if let Some(back) = back_link(answer) {
+                let _ = write!(
+                    out,
+                    r#"<a href="{}">Back to the page you came from</a> · "#,
+                    escape(back)
+                );
+            }
+            out.push_str(r#"<a href="/">Go to the start page</a></p></section>"#);
             html_response(status, format, title, out)
         }
     };
     res.extensions_mut().insert(rejection);
     res
+}
+
+/// The page the form was on (named by its token, else a same-origin
+/// `Referer`), unless it is one of
+/// the deleted record's own pages: the submission's path, or a path under
+/// it (`/items/1/edit` for `/items/1`), which would only say "not found"
+/// now. For a path ending in `delete`, `destroy` or `remove`, the record's
+/// path is the one before that segment.
+fn back_link(answer: &AnswerContext) -> Option<&str> {
+    let back = answer.page.as_deref()?;
+    let back_path = back.split(['?', '#']).next().unwrap_or_default();
+    let path = answer.path.trim_end_matches('/');
+    let record = match path.rsplit_once('/') {
+        Some((record, last))
+            if ["delete", "destroy", "remove"]
+                .iter()
+                .any(|w| last.eq_ignore_ascii_case(w)) =>
+        {
+            record
+        }
+        _ => path,
+    };
+    let own = back_path == record
+        || back_path
+            .strip_prefix(record)
+            .is_some_and(|rest| rest.starts_with('/'));
+    (!own).then_some(back)
 }

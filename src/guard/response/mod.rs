@@ -22,7 +22,7 @@ pub(crate) mod embed;
 pub(crate) mod htmx;
 pub(crate) mod htmx_request;
 pub(crate) mod rebase;
-mod refusal;
+pub(crate) mod refusal;
 mod reload;
 mod script;
 pub(crate) mod warning;

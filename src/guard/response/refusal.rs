@@ -12,7 +12,6 @@ use crate::html::escape;
 /// The answer to a refused submission.
 pub(crate) fn rejection(rejection: Rejection, answer: &AnswerContext) -> Response {
     let status = rejection.status();
-    let message = rejection.to_string();
     let format = match status {
         // API answers: problem+json, except to htmx, which would put the
         // JSON in the page.
@@ -28,22 +27,33 @@ pub(crate) fn rejection(rejection: Rejection, answer: &AnswerContext) -> Respons
             status,
             rejection.kind(),
             title_of(status),
-            &message,
+            &rejection.to_string(),
             serde_json::Map::new(),
         ),
-        Format::Html | Format::HtmxFragment => {
-            let mut body = String::new();
-            let _ = write!(
-                body,
-                r#"<section class="concurrency-guard-refusal" role="alert"><h1>{title}</h1><p>{message}</p><p><a href="{reload}">Reload the form</a></p></section>"#,
-                title = escape(title_of(status)),
-                message = escape(&message),
-                reload = escape(&answer.reload),
-            );
-            html_response(status, format, title_of(status), body)
-        }
+        Format::Html | Format::HtmxFragment => html_response(
+            status,
+            format,
+            title_of(status),
+            notice(&rejection, answer, "h1"),
+        ),
     };
     rejection.set_headers(res.headers_mut());
     res.extensions_mut().insert(rejection);
     res
+}
+
+/// What a refusal says in HTML: an alert (`role="alert"`) with its title in
+/// a `heading` element (`h1` on the guard's own page, `h2` inside the app's
+/// page), the message, and a link to reload the form.
+pub(crate) fn notice(rejection: &Rejection, answer: &AnswerContext, heading: &str) -> String {
+    let title = title_of(rejection.status());
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        r#"<section class="concurrency-guard-refusal" role="alert"><{heading}>{title}</{heading}><p>{message}</p><p><a href="{reload}">Reload the form</a></p></section>"#,
+        title = escape(title),
+        message = escape(&rejection.to_string()),
+        reload = escape(&answer.reload),
+    );
+    body
 }

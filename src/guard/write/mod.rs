@@ -31,6 +31,7 @@ mod decision;
 mod fresh;
 mod load;
 mod precondition;
+mod refused;
 mod stale;
 
 use check::{compare, defer, open_token};
@@ -70,7 +71,9 @@ where
     async move {
         let Shared { config, state } = &*shared;
         match decide::<T, S>(config, state, &mut parts, body).await {
-            Decision::Answer(response) => Ok(response),
+            Decision::Answer(response) => {
+                Ok(refused::in_app_page::<T, S>(config, state, &parts, response).await)
+            }
             Decision::Stale(stale) => Ok(answer_stale(config, &parts, *stale).await),
             Decision::Handler { body, held, after } => {
                 let reload = fresh::reload_head(config, &parts, held.is_some(), &after);

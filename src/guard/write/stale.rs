@@ -153,8 +153,7 @@ fn copy(parts: &Parts, body: Body) -> Request<Body> {
     request
 }
 
-/// The GET of the page the form came from: the submission's path, its
-/// headers but those of the body, the token and preconditions, with the
+/// The GET of the page the form came from ([`page_request`]), with the
 /// record as it is now and a fresh token, as the guard hands them to a GET
 /// handler.
 fn get_request<T: Clone + Send + Sync + 'static>(
@@ -162,6 +161,19 @@ fn get_request<T: Clone + Send + Sync + 'static>(
     value: T,
     conflict: &Conflict,
 ) -> Request<Body> {
+    let mut get = page_request(parts);
+    let extensions = get.extensions_mut();
+    extensions.insert(Guarded(value));
+    if let Some(token) = conflict.fresh_token() {
+        extensions.insert(token.clone());
+    }
+    get
+}
+
+/// The GET of the page the form came from: the submission's path and
+/// headers but those of the body, the token and preconditions (no record,
+/// no token yet).
+pub(super) fn page_request(parts: &Parts) -> Request<Body> {
     let mut get = copy(parts, Body::empty());
     *get.method_mut() = http::Method::GET;
     let headers = get.headers_mut();
@@ -180,10 +192,5 @@ fn get_request<T: Clone + Send + Sync + 'static>(
         headers.remove(name);
     }
     headers.remove(TOKEN_HEADER);
-    let extensions = get.extensions_mut();
-    extensions.insert(Guarded(value));
-    if let Some(token) = conflict.fresh_token() {
-        extensions.insert(token.clone());
-    }
     get
 }

@@ -20,10 +20,12 @@ use http_body_util::{BodyExt, Limited};
 
 mod htmx;
 mod names;
+mod refused;
 mod rewrite;
 mod survey;
 
 use names::ALERT_ID;
+pub(crate) use refused::refusal;
 
 use super::AnswerContext;
 use super::embed;
