@@ -20,7 +20,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Html;
 use axum::routing::get;
-use concurrency_guard::{ConcurrencyGuardLayer, Guarded, Key, KeyRing};
+use concurrency_guard::{ConcurrencyGuardLayer, ConcurrencyToken, Guarded, Key, KeyRing};
 
 const LAYOUT: &str = r#"<header id="site-header">Shop</header>"#;
 const NAV: &str = r#"<nav id="site-nav"><a href="/items">Items</a></nav>"#;
@@ -283,24 +283,41 @@ async fn json_and_htmx_refusals_keep_their_formats() {
 }
 
 /// A record deleted since the form was opened: the guard's own page, with
-/// a link back to the page the user came from, unless that page is the
-/// record's own.
+/// a link back to the page the form was on, unless that page is the
+/// record's own (it would only say "not found" now). The page is the one
+/// the token names; a token the app issued itself (a list's per-row token)
+/// names none, and then the same-origin `Referer` says it.
 #[tokio::test]
 async fn a_deleted_record_links_back_to_the_page_the_user_came_from() {
     let state = AppState::new();
     let app = router(&state, layer(&state, 66));
-    let token = common::load_token(&app, "/items/1").await;
+    let page_token = common::load_token(&app, "/items/1").await;
+    let item = state.item(1).unwrap();
+    let row = ItemForm {
+        id: item.id,
+        name: item.name,
+        price: item.price,
+        views: item.views,
+        stock: item.stock,
+    };
+    let row_token =
+        ConcurrencyToken::issue(&KeyRing::new(66, Key::from_bytes(&[66; 32]).unwrap()), &row)
+            .value()
+            .to_owned();
     state.remove(1);
     let back = r#"<a href="/items?page=2">Back to the page you came from</a>"#;
-    for (referer, link) in [
-        (Some("http://app.example/items?page=2"), true),
-        (Some("http://app.example/items/1"), false),
-        (Some("http://app.example/items/1/edit"), false),
-        (Some("https://evil.example/items?page=2"), false),
-        (None, false),
+    for (token, referer, link) in [
+        (&row_token, Some("http://app.example/items?page=2"), true),
+        (&row_token, Some("http://app.example/items/1"), false),
+        (&row_token, Some("http://app.example/items/1/edit"), false),
+        (&row_token, Some("https://evil.example/items?page=2"), false),
+        (&row_token, None, false),
+        // The form was on the record's own page, whatever the Referer says.
+        (&page_token, Some("http://app.example/items?page=2"), false),
+        (&page_token, None, false),
     ] {
         let headers: Vec<(&'static str, &str)> = referer.iter().map(|r| ("referer", *r)).collect();
-        let answer = common::send(&app, post("/items/1", typed(&token), &headers)).await;
+        let answer = common::send(&app, post("/items/1", typed(token), &headers)).await;
         assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.body);
         assert!(
             answer.body.contains("This record was deleted"),
