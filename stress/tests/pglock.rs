@@ -107,6 +107,12 @@ async fn save(State(app): State<App>, Form(input): Form<Input>) -> Response {
     }
 }
 
+/// The lock on `pool`, without a restart grace: these tests are about
+/// exclusion, whenever the server started (the grace has a test of its own).
+fn no_grace(pool: PgPool) -> PgAdvisoryLock {
+    PgAdvisoryLock::new(pool).with_restart_grace(Duration::ZERO)
+}
+
 fn keys() -> KeyRing {
     KeyRing::new(1, Key::from_bytes(&[9; 32]).unwrap())
 }
@@ -221,8 +227,8 @@ async fn a_second_process_waits_for_the_lock_then_503_and_a_client_gone_releases
         return;
     };
     let app = App::default();
-    let a = router(&app, PgAdvisoryLock::new(pool_a.clone()));
-    let b = router(&app, PgAdvisoryLock::new(pool_b.clone()));
+    let a = router(&app, no_grace(pool_a.clone()));
+    let b = router(&app, no_grace(pool_b.clone()));
     let token = token_of(&a).await;
 
     // Process A's handler holds the record's lock and does not finish.
@@ -271,8 +277,8 @@ async fn a_panicking_handler_releases_the_lock() {
         return;
     };
     let app = App::default();
-    let a = router(&app, PgAdvisoryLock::new(pool_a.clone()));
-    let b = router(&app, PgAdvisoryLock::new(pool_b.clone()));
+    let a = router(&app, no_grace(pool_a.clone()));
+    let b = router(&app, no_grace(pool_b.clone()));
     let token = token_of(&a).await;
 
     // The handler panics while A holds the lock (as hyper's connection
@@ -303,7 +309,7 @@ async fn a_released_lock_leaves_its_connection_pooled_and_free() {
         return;
     };
     let app = App::default();
-    let a = router(&app, PgAdvisoryLock::new(pool.clone()));
+    let a = router(&app, no_grace(pool.clone()));
     for value in 1..=20 {
         let t = token_of(&a).await;
         let saved = send(&a, post(&t, value)).await;
@@ -328,7 +334,7 @@ async fn a_database_that_is_down_is_503_and_the_handler_does_not_run() {
         .connect_lazy("postgres://postgres@127.0.0.1:1/postgres")
         .unwrap();
     let app = App::default();
-    let a = router(&app, PgAdvisoryLock::new(pool));
+    let a = router(&app, no_grace(pool));
     let t = token_of(&a).await;
     let refused = send(&a, post(&t, 3)).await;
     assert_eq!(
@@ -400,8 +406,8 @@ async fn serialize_case(a_name: &str, a_ring: KeyRing, b_name: &str, b_ring: Key
     };
     let case = format!("{a_name} holds, {b_name} submits");
     let app = App::default();
-    let a = router_with(&app, PgAdvisoryLock::new(pool_a.clone()), a_ring.clone());
-    let b = router_with(&app, PgAdvisoryLock::new(pool_b.clone()), b_ring.clone());
+    let a = router_with(&app, no_grace(pool_a.clone()), a_ring.clone());
+    let b = router_with(&app, no_grace(pool_b.clone()), b_ring.clone());
     // A token both rings verify: from the ring that signs with their
     // common key.
     let token = if a_name == "[K2, K1]" && b_name == "[K1]" {
@@ -498,8 +504,8 @@ async fn rings_with_no_key_in_common_refuse_each_others_tokens() {
     };
     let [(_, old), _, (_, new)] = rotation();
     let app = App::default();
-    let a = router_with(&app, PgAdvisoryLock::new(pool_a), old);
-    let b = router_with(&app, PgAdvisoryLock::new(pool_b), new);
+    let a = router_with(&app, no_grace(pool_a), old);
+    let b = router_with(&app, no_grace(pool_b), new);
     let token = token_of(&a).await;
     let refused = send(&b, post(&token, 5)).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
