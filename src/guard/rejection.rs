@@ -63,7 +63,7 @@ pub enum Rejection {
         retry_after: u64,
     },
     /// The record's lock lives in a database that restarted moments ago
-    /// (within [`PgAdvisoryLock::with_restart_grace`](crate::PgAdvisoryLock::with_restart_grace)):
+    /// (within `PgAdvisoryLock::with_restart_grace`, feature `postgres`):
     /// submissions that held locks before the restart may still be writing
     /// (503, with `Retry-After`).
     DatabaseRestarted {

@@ -581,3 +581,84 @@ async fn a_lock_within_the_restart_grace_is_refused_then_granted_after_it() {
     assert_eq!(*app.value.lock().unwrap(), 5);
     assert!(eventually(async || advisory_locks_held(&pool).await == 0).await);
 }
+
+/// PostgreSQL restarted while a handler holds a record's lock: the restart
+/// frees the lock while the handler still runs. With the restart grace, a
+/// second process's submission for that record is refused (503, the
+/// message, `Retry-After`) and its handler does not run; once the first
+/// has written, the second's stale token gets 409. Without a grace (the
+/// control, `Duration::ZERO`), the second's handler runs while the first's
+/// still does: both write, an update is lost, so the test can fail.
+///
+/// Restarts the server: it runs only where `PG_RESTART_CMD` says how, and
+/// alone (`stress/run.sh` runs it after the other tests, one thread).
+#[tokio::test]
+async fn a_restart_while_a_handler_holds_the_lock_refuses_others_for_the_grace() {
+    let Ok(restart) = std::env::var("PG_RESTART_CMD") else {
+        eprintln!("PG_RESTART_CMD is not set: skipped (stress/run.sh sets it)");
+        return;
+    };
+    let (Some(pool_a), Some(pool_b)) = (pool(1).await, pool(1).await) else {
+        return;
+    };
+    for grace in [Duration::from_secs(3), Duration::ZERO] {
+        // Up longer than the grace before the case starts.
+        let up = server_up_for(&pool_a).await;
+        tokio::time::sleep(grace.saturating_sub(up) + Duration::from_millis(200)).await;
+        let app = App::default();
+        let lock = |pool: &PgPool| PgAdvisoryLock::new(pool.clone()).with_restart_grace(grace);
+        let a = router(&app, lock(&pool_a));
+        let b = router(&app, lock(&pool_b));
+        let token = token_of(&a).await;
+
+        let first = {
+            let (a, token) = (a.clone(), token.clone());
+            tokio::spawn(async move { send(&a, post(&token, 1000)).await })
+        };
+        app.entered.notified().await;
+        let restart = restart.clone();
+        let status = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("sh")
+                .args(["-c", &restart])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("PG_RESTART_CMD runs")
+        })
+        .await
+        .unwrap();
+        assert!(status.success(), "PG_RESTART_CMD: {status}");
+
+        let second = send(&b, post(&token, 5)).await;
+        let runs_while_first_ran = app.runs.load(Ordering::SeqCst);
+        app.release.notify_one();
+        let first = first.await.unwrap();
+        assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+        if grace.is_zero() {
+            // The control: the restart freed the first's lock; the second
+            // took it and ran while the first still ran.
+            assert_eq!(second.status, StatusCode::SEE_OTHER, "{}", second.body);
+            assert_eq!(runs_while_first_ran, 2, "no grace: both handlers ran");
+            continue;
+        }
+        assert_eq!(
+            second.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            second.body
+        );
+        let retry: u64 = second.retry_after.as_deref().unwrap().parse().unwrap();
+        assert!((1..=3).contains(&retry), "Retry-After: {retry}");
+        assert!(
+            second.body.contains("the database restarted moments ago"),
+            "{}",
+            second.body
+        );
+        assert_eq!(runs_while_first_ran, 1, "the second's handler did not run");
+        assert_eq!(*app.value.lock().unwrap(), 1000);
+        // After the grace: the second's token is stale, 409.
+        tokio::time::sleep(Duration::from_secs(retry)).await;
+        let stale = send(&b, post(&token, 5)).await;
+        assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+        assert_eq!(*app.value.lock().unwrap(), 1000, "nothing lost");
+    }
+}
