@@ -23,6 +23,12 @@
 #     503 (counted, allowed), never a 2xx that did not write; 0 lost updates
 #     after recovery (the grace lets handlers whose lock the restart freed
 #     finish before another process takes it);
+# (g) two counter processes on one SQLite file, GUARD=tx (the check inside
+#     the handler's transaction, opened with BEGIN IMMEDIATE: SQLite's file
+#     lock spans the processes of the machine): 0 lost updates;
+# (h) the control: two processes on one SQLite file, GUARD=lock, must lose
+#     updates: the in-process lock does not span processes, so (g)'s zero
+#     is the transaction's doing;
 # (t) the Postgres lock's fault tests (stress/tests/pglock.rs: a panicking
 #     handler, a client gone mid-request, a database down, processes
 #     mid-rotation, the restart grace; then, alone, Postgres restarted while
@@ -35,7 +41,7 @@
 # runs as a throwaway cluster in a temporary folder on a free port, stopped on
 # exit. Environment: STRESS_CLIENTS (default 8), STRESS_PROFILE (dev or
 # release, default dev: it reuses the test build), STRESS_TIME_LIMIT (seconds
-# per run, default 900), STRESS_RUNS (default "a b e f c d t"),
+# per run, default 900), STRESS_RUNS (default "a b e f c d g h t"),
 # STRESS_PG_GRACE_MS (the counters' restart grace, default 2500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +50,7 @@ SUBMITS=${1:-2000}
 CLIENTS=${STRESS_CLIENTS:-8}
 PROFILE=${STRESS_PROFILE:-dev}
 TIME_LIMIT=${STRESS_TIME_LIMIT:-900}
-RUNS=${STRESS_RUNS:-a b e f c d t}
+RUNS=${STRESS_RUNS:-a b e f c d g h t}
 # The Postgres lock's restart grace in the counters (PG_RESTART_GRACE_MS):
 # the counter's handler writes in milliseconds, so a few seconds cover it.
 # STRESS_PG_GRACE_MS=0 switches it off (to see (f) without it).
@@ -198,6 +204,17 @@ start_pair() {
   URL2=$URL
 }
 
+# Starts two counters on one SQLite file with GUARD=$2; URL1, URL2.
+start_sqlite_pair() {
+  local name=$1 guard=$2
+  launch_counter "${name}1" GUARD="$guard" COUNTER_DB="$WORK/$name.db"
+  launch_counter "${name}2" GUARD="$guard" COUNTER_DB="$WORK/$name.db"
+  await_counter "${name}1"
+  URL1=$URL
+  await_counter "${name}2"
+  URL2=$URL
+}
+
 start_postgres() {
   local initdb
   initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
@@ -302,6 +319,20 @@ for run in $RUNS; do
     stop_counters
     row f 2 "PG advisory lock" "PG restart: 0 lost" $rc
     ;;
+  g)
+    echo "== (g) SQLite, two processes on one file, GUARD=tx (BEGIN IMMEDIATE): $SUBMITS submits, $CLIENTS clients"
+    start_sqlite_pair g tx
+    stress g --urls "$URL1,$URL2" || rc=$?
+    stop_counters
+    row g 2 "tx IMMEDIATE (SQLite)" "0 lost" $rc
+    ;;
+  h)
+    echo "== (h) control: SQLite, two processes on one file, GUARD=lock, must lose updates: $SUBMITS submits, $CLIENTS clients"
+    start_sqlite_pair h lock
+    stress h --urls "$URL1,$URL2" --expect-lost || rc=$?
+    stop_counters
+    row h 2 "in-process (SQLite)" "control: > 0 lost" $rc
+    ;;
   t)
     echo "== (t) the Postgres lock's fault tests (stress/tests/pglock.rs) on this Postgres"
     [[ -n "$PGDATA" ]] || start_postgres
@@ -316,7 +347,7 @@ for run in $RUNS; do
       -- --exact a_restart_while_a_handler_holds_the_lock_refuses_others_for_the_grace || rc=$?
     ;;
   *)
-    echo "unknown run $run (expected a, b, c, d, e, f or t)" >&2
+    echo "unknown run $run (expected a, b, c, d, e, f, g, h or t)" >&2
     exit 2
     ;;
   esac
