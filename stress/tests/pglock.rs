@@ -514,12 +514,11 @@ async fn rings_with_no_key_in_common_refuse_each_others_tokens() {
 }
 
 /// How long ago the server began accepting sessions, as the lock counts it
-/// (its start, or its background processes' after a crash recovery).
+/// (its start, or the end of its last crash recovery).
 async fn server_up_for(pool: &PgPool) -> Duration {
     let ms: i64 = sqlx::query_scalar(
         "SELECT (extract(epoch FROM now() - GREATEST(pg_postmaster_start_time(), \
-         (SELECT max(backend_start) FROM pg_stat_activity \
-          WHERE backend_type IN ('checkpointer', 'walwriter')))) * 1000)::int8",
+         pg_stat_get_bgwriter_stat_reset_time())) * 1000)::int8",
     )
     .fetch_one(pool)
     .await
@@ -582,16 +581,28 @@ async fn a_lock_within_the_restart_grace_is_refused_then_granted_after_it() {
     assert!(eventually(async || advisory_locks_held(&pool).await == 0).await);
 }
 
-/// PostgreSQL restarted while a handler holds a record's lock: the restart
-/// frees the lock while the handler still runs. With the restart grace, a
-/// second process's submission for that record is refused (503, the
-/// message, `Retry-After`) and its handler does not run; once the first
-/// has written, the second's stale token gets 409. Without a grace (the
-/// control, `Duration::ZERO`), the second's handler runs while the first's
-/// still does: both write, an update is lost, so the test can fail.
+/// What ends every session while a handler holds a record's lock.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// `PG_RESTART_CMD`: the server restarts.
+    Restart,
+    /// A backend killed with SIGKILL: the server ends every session and
+    /// reinitializes, without restarting (its start time stays).
+    Crash,
+}
+
+/// PostgreSQL restarted (or reinitialized after a backend crashed) while a
+/// handler holds a record's lock: every session ends, so the lock is freed
+/// while the handler still runs. With the restart grace, a second process's
+/// submission for that record is refused (503, the message,
+/// `Retry-After`) and its handler does not run; once the first has written,
+/// the second's stale token gets 409. Without a grace (the control,
+/// `Duration::ZERO`), the second's handler runs while the first's still
+/// does: both write, an update is lost, so the test can fail.
 ///
-/// Restarts the server: it runs only where `PG_RESTART_CMD` says how, and
-/// alone (`stress/run.sh` runs it after the other tests, one thread).
+/// Restarts the server and kills one of its processes: it runs only where
+/// `PG_RESTART_CMD` says how (the server on this machine), and alone
+/// (`stress/run.sh` runs it after the other tests, one thread).
 #[tokio::test]
 async fn a_restart_while_a_handler_holds_the_lock_refuses_others_for_the_grace() {
     let Ok(restart) = std::env::var("PG_RESTART_CMD") else {
@@ -601,7 +612,12 @@ async fn a_restart_while_a_handler_holds_the_lock_refuses_others_for_the_grace()
     let (Some(pool_a), Some(pool_b)) = (pool(1).await, pool(1).await) else {
         return;
     };
-    for grace in [Duration::from_secs(3), Duration::ZERO] {
+    let grace = Duration::from_secs(3);
+    for (fault, grace) in [
+        (Fault::Restart, grace),
+        (Fault::Crash, grace),
+        (Fault::Restart, Duration::ZERO),
+    ] {
         // Up longer than the grace before the case starts.
         let up = server_up_for(&pool_a).await;
         tokio::time::sleep(grace.saturating_sub(up) + Duration::from_millis(200)).await;
@@ -616,49 +632,91 @@ async fn a_restart_while_a_handler_holds_the_lock_refuses_others_for_the_grace()
             tokio::spawn(async move { send(&a, post(&token, 1000)).await })
         };
         app.entered.notified().await;
-        let restart = restart.clone();
-        let status = tokio::task::spawn_blocking(move || {
-            std::process::Command::new("sh")
-                .args(["-c", &restart])
-                .stdout(std::process::Stdio::null())
-                .status()
-                .expect("PG_RESTART_CMD runs")
-        })
-        .await
-        .unwrap();
-        assert!(status.success(), "PG_RESTART_CMD: {status}");
+        match fault {
+            Fault::Restart => run(&restart).await,
+            Fault::Crash => crash_a_backend().await,
+        }
 
         let second = send(&b, post(&token, 5)).await;
         let runs_while_first_ran = app.runs.load(Ordering::SeqCst);
         app.release.notify_one();
         let first = first.await.unwrap();
         assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+        let case = format!("{fault:?}, grace {grace:?}");
         if grace.is_zero() {
             // The control: the restart freed the first's lock; the second
             // took it and ran while the first still ran.
-            assert_eq!(second.status, StatusCode::SEE_OTHER, "{}", second.body);
-            assert_eq!(runs_while_first_ran, 2, "no grace: both handlers ran");
+            assert_eq!(
+                second.status,
+                StatusCode::SEE_OTHER,
+                "{case}: {}",
+                second.body
+            );
+            assert_eq!(runs_while_first_ran, 2, "{case}: both handlers ran");
             continue;
         }
         assert_eq!(
             second.status,
             StatusCode::SERVICE_UNAVAILABLE,
-            "{}",
+            "{case}: {}",
             second.body
         );
         let retry: u64 = second.retry_after.as_deref().unwrap().parse().unwrap();
-        assert!((1..=3).contains(&retry), "Retry-After: {retry}");
+        assert!((1..=3).contains(&retry), "{case}: Retry-After: {retry}");
         assert!(
             second.body.contains("the database restarted moments ago"),
-            "{}",
+            "{case}: {}",
             second.body
         );
-        assert_eq!(runs_while_first_ran, 1, "the second's handler did not run");
+        assert_eq!(
+            runs_while_first_ran, 1,
+            "{case}: the second's handler did not run"
+        );
         assert_eq!(*app.value.lock().unwrap(), 1000);
         // After the grace: the second's token is stale, 409.
         tokio::time::sleep(Duration::from_secs(retry)).await;
         let stale = send(&b, post(&token, 5)).await;
         assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
         assert_eq!(*app.value.lock().unwrap(), 1000, "nothing lost");
+    }
+}
+
+/// Runs `command` with `sh -c`; it must succeed.
+async fn run(command: &str) {
+    let command = command.to_owned();
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .args(["-c", &command])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("the command runs")
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// Kills a backend of the server with SIGKILL (the server is on this
+/// machine), then waits until the server accepts sessions again.
+async fn crash_a_backend() {
+    let victim = pool(1).await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&victim)
+        .await
+        .unwrap();
+    run(&format!("kill -KILL {pid}")).await;
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let url = std::env::var("PG_URL").unwrap();
+        if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await {
+            if sqlx::query("SELECT 1").execute(&pool).await.is_ok() {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not come back"
+        );
     }
 }

@@ -12,10 +12,9 @@
 //! SELECT CASE WHEN <the same> THEN false ELSE (SELECT true FROM pg_advisory_lock(<id 2>)) END
 //! ```
 //!
-//! (`<server start>`: `pg_postmaster_start_time()`, or the start of the
-//! server's background processes after a crash recovery, when the role may
-//! see it), so the wait is bounded by the server (SQLSTATE `55P03` past it) and the
-//! connection's own `lock_timeout` is back to what it was afterwards, while
+//! (`<server start>`: `pg_postmaster_start_time()`, or the end of the last
+//! crash recovery, when the shared statistics were reset), so the wait is
+//! bounded by the server (SQLSTATE `55P03` past it) and the connection's own `lock_timeout` is back to what it was afterwards, while
 //! the session-level locks outlive that transaction. `now()` is the
 //! transaction's start, the same in every statement: either every id is
 //! taken, or (the server started less than the restart grace ago) none.
@@ -116,12 +115,12 @@ impl PgAdvisoryLock {
     ///
     /// The server's start is `pg_postmaster_start_time()`, on the server's
     /// own clock. A crash of one backend also ends every session (the server
-    /// reinitializes) but keeps that time: the grace counts from the
-    /// restart of the checkpointer and WAL writer too when the lock pool's
-    /// role may see them in `pg_stat_activity` (a superuser, or
-    /// `GRANT pg_read_all_stats TO <role>`); without that, only a restart of
-    /// the server starts a grace. A failover to a standby is not a restart
-    /// of the new primary: its start can be old, and no grace applies.
+    /// reinitializes) but keeps that time: the grace then counts from the
+    /// end of the crash recovery, when the server resets its shared
+    /// statistics (`pg_stat_get_bgwriter_stat_reset_time()`), so a manual
+    /// `pg_stat_reset_shared('bgwriter')` starts a grace too. A failover to a
+    /// standby is not a restart of the new primary: its start can be old,
+    /// and no grace applies.
     pub fn with_restart_grace(mut self, grace: Duration) -> Self {
         self.restart_grace = grace;
         self
