@@ -53,6 +53,9 @@ pub async fn connect() -> Result<Connected, sqlx::Error> {
             .max_connections(16)
             .connect(&url)
             .await?;
+        // The default restart grace (30 s): after Postgres restarts, saves
+        // are refused (503, Retry-After) until handlers whose lock the
+        // restart freed have finished.
         PgAdvisoryLock::new(locks).into()
     } else {
         RecordLock::in_process()

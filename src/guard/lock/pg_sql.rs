@@ -92,3 +92,42 @@ pub(super) fn granted(rows: &[PgRow], ids: usize) -> Granted {
         _ => Granted::Unknown,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_id_is_taken_in_its_order_and_only_outside_the_grace() {
+        let sql = lock_sql(
+            &[-7, 3, 12],
+            Duration::from_millis(1500),
+            Duration::from_secs(30),
+        );
+        let statements: Vec<&str> = sql.split("; ").collect();
+        assert_eq!(statements[0], "SET LOCAL lock_timeout = '1500ms'");
+        assert_eq!(statements.len(), 4, "{sql}");
+        for (statement, id) in statements[1..].iter().zip([-7, 3, 12]) {
+            assert!(
+                statement.contains("> now() - interval '30000 milliseconds' THEN false"),
+                "{statement}"
+            );
+            assert!(
+                statement.contains(&format!(
+                    "ELSE (SELECT true FROM pg_advisory_lock({id})) END"
+                )),
+                "{statement}"
+            );
+        }
+        // The grace left only in the first row.
+        assert!(statements[1].contains("::int8"));
+        assert!(!statements[2].contains("::int8"));
+    }
+
+    #[test]
+    fn a_wait_of_zero_is_one_millisecond_not_no_timeout() {
+        // lock_timeout = 0 means no timeout at all to PostgreSQL.
+        let sql = lock_sql(&[1], Duration::ZERO, Duration::ZERO);
+        assert!(sql.starts_with("SET LOCAL lock_timeout = '1ms'"), "{sql}");
+    }
+}
