@@ -321,6 +321,18 @@ impl KeyRing {
             .expect("the signing key is always in the ring")
     }
 
+    /// Every key of the ring with its id, ascending by id.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (u32, &Key)> + '_ {
+        self.keys.iter().map(|(id, key)| (*id, key))
+    }
+
+    /// How many keys the ring holds (at least one).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
     pub(crate) fn get(&self, id: u32) -> Option<&Key> {
         self.keys.iter().find(|(k, _)| *k == id).map(|(_, key)| key)
     }

@@ -26,6 +26,9 @@
 //!   created when missing; two processes may start at once.
 //! - `CONCURRENCY_GUARD_KEYS`: the key ring (`1:<base64 32 bytes>[,…]`,
 //!   [`KeyRing::from_env`]), the same for every process; else a random key.
+//! - `PG_RESTART_GRACE_MS` (`GUARD=pglock`): the lock's restart grace
+//!   ([`PgAdvisoryLock::with_restart_grace`]) in milliseconds; default the
+//!   crate's (30 s). This handler writes in milliseconds: a few seconds do.
 //! - `ADDR` (default `127.0.0.1:3000`; port 0 picks a free one). The URL is
 //!   printed on start.
 //! - `COUNTER_LOG`: `error`, `warn` (default), `info`, `debug`.
@@ -371,7 +374,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .acquire_timeout(Duration::from_secs(30))
                 .connect(&url)
                 .await?;
-            Some(PgAdvisoryLock::new(pool))
+            let lock = PgAdvisoryLock::new(pool);
+            Some(match std::env::var("PG_RESTART_GRACE_MS") {
+                Ok(ms) => lock.with_restart_grace(Duration::from_millis(
+                    ms.parse()
+                        .map_err(|e| format!("PG_RESTART_GRACE_MS={ms:?}: {e}"))?,
+                )),
+                Err(_) => lock,
+            })
         }
         Mode::PgLock => return Err("GUARD=pglock needs DATABASE_URL=postgres://…".into()),
         _ => None,

@@ -57,7 +57,20 @@ pub async fn connect() -> Result<Connected, sqlx::Error> {
             .max_connections(16)
             .connect(&url)
             .await?;
-        PgAdvisoryLock::new(locks).into()
+        // After Postgres restarts, saves are refused (503, Retry-After) for
+        // the restart grace, until handlers whose lock the restart freed
+        // have finished: the crate's default (30 s), or PG_RESTART_GRACE_MS.
+        let lock = PgAdvisoryLock::new(locks);
+        match std::env::var("PG_RESTART_GRACE_MS") {
+            Ok(ms) => {
+                let ms = ms.parse().map_err(|e| {
+                    sqlx::Error::Configuration(format!("PG_RESTART_GRACE_MS={ms:?}: {e}").into())
+                })?;
+                lock.with_restart_grace(std::time::Duration::from_millis(ms))
+                    .into()
+            }
+            Err(_) => lock.into(),
+        }
     } else {
         RecordLock::in_process()
     };

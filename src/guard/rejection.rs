@@ -62,6 +62,15 @@ pub enum Rejection {
         /// When to try again, in seconds.
         retry_after: u64,
     },
+    /// The record's lock lives in a database that restarted moments ago
+    /// (within `PgAdvisoryLock::with_restart_grace`, feature `postgres`):
+    /// submissions that held locks before the restart may still be writing
+    /// (503, with `Retry-After`).
+    DatabaseRestarted {
+        /// When to try again, in seconds: what is left of the grace, at
+        /// least 1.
+        retry_after: u64,
+    },
     /// `If-Match` or `If-None-Match` does not hold: the client's copy is
     /// stale (412).
     PreconditionFailed {
@@ -112,9 +121,9 @@ impl Rejection {
             Rejection::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Rejection::CrossOrigin { .. } => StatusCode::FORBIDDEN,
             Rejection::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Rejection::RecordBusy { .. } | Rejection::LockUnavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Rejection::RecordBusy { .. }
+            | Rejection::LockUnavailable { .. }
+            | Rejection::DatabaseRestarted { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::Deleted { gone: true } => StatusCode::GONE,
             Rejection::Deleted { gone: false } => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
@@ -136,6 +145,7 @@ impl Rejection {
             Rejection::BodyTimeout { .. } => "body-timeout",
             Rejection::RecordBusy { .. } => "record-busy",
             Rejection::LockUnavailable { .. } => "lock-unavailable",
+            Rejection::DatabaseRestarted { .. } => "database-restarted",
             Rejection::PreconditionFailed { .. } => "precondition-failed",
             Rejection::WeakIfMatch => "weak-if-match",
             Rejection::PreconditionRequired => "precondition-required",
@@ -187,6 +197,10 @@ impl fmt::Display for Rejection {
                 f,
                 "the record could not be locked for writing (its database is not answering); nothing was saved, try again in {retry_after} seconds"
             ),
+            Rejection::DatabaseRestarted { retry_after } => write!(
+                f,
+                "the database restarted moments ago; nothing was saved, try again in {retry_after} s"
+            ),
             Rejection::PreconditionFailed { header } => write!(
                 f,
                 "{header} does not hold: the record changed since you read it; GET it again for its current ETag and retry"
@@ -216,8 +230,9 @@ impl std::error::Error for Rejection {}
 impl Rejection {
     /// Sets the headers the status needs: `Retry-After` on 503.
     pub(crate) fn set_headers(&self, headers: &mut http::HeaderMap) {
-        if let Rejection::RecordBusy { retry_after } | Rejection::LockUnavailable { retry_after } =
-            self
+        if let Rejection::RecordBusy { retry_after }
+        | Rejection::LockUnavailable { retry_after }
+        | Rejection::DatabaseRestarted { retry_after } = self
         {
             headers.insert(header::RETRY_AFTER, (*retry_after).into());
         }

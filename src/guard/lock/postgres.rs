@@ -1,42 +1,50 @@
-//! The record lock across processes: a PostgreSQL session-level advisory
-//! lock, held on a pooled connection of its own while the handler runs.
+//! The record lock across processes: PostgreSQL session-level advisory
+//! locks, held on a pooled connection of their own while the handler runs.
 //!
-//! Taking it is one round trip: a simple query (no prepared statement) that
-//! Postgres runs as one implicit transaction,
+//! A record's lock is one advisory id per key of the ring (ascending,
+//! distinct). Taking them is one round trip: a simple query (no prepared
+//! statement) that Postgres runs as one implicit transaction,
 //!
 //! ```sql
-//! SET LOCAL lock_timeout = '<what is left of the wait>ms'; SELECT pg_advisory_lock(<id>)
+//! SET LOCAL lock_timeout = '<what is left of the wait>ms';
+//! SELECT CASE WHEN <server start> > now() - interval '<grace> milliseconds'
+//!   THEN false ELSE (SELECT true FROM pg_advisory_lock(<id 1>)) END, <ms of grace left>;
+//! SELECT CASE WHEN <the same> THEN false ELSE (SELECT true FROM pg_advisory_lock(<id 2>)) END
 //! ```
 //!
-//! so the wait is bounded by the server (SQLSTATE `55P03` past it) and the
-//! connection's own `lock_timeout` is back to what it was afterwards, while
-//! the session-level lock outlives that transaction. Releasing it is
-//! `pg_advisory_unlock(<id>)`, after which the connection goes back to the
-//! pool: awaited after the handler, in a task of its own when the lock is
+//! (`<server start>`: `pg_postmaster_start_time()`, or the end of the last
+//! crash recovery, when the shared statistics were reset), so the wait is
+//! bounded by the server (SQLSTATE `55P03` past it) and the connection's own `lock_timeout` is back to what it was afterwards, while
+//! the session-level locks outlive that transaction. `now()` is the
+//! transaction's start, the same in every statement: either every id is
+//! taken, or (the server started less than the restart grace ago) none.
+//! Releasing them is one `pg_advisory_unlock` per id, in one query, after
+//! which the connection goes back to the pool when every unlock found its
+//! lock: awaited after the handler, in a task of its own when the lock is
 //! dropped (a conflict answered, a panicking handler, a client that went
-//! away). A connection whose lock may still be held never goes back to the
-//! pool: one dropped in the middle of a query, one whose unlock failed, one
+//! away). A connection whose session may still hold a lock never goes back
+//! to the pool: one dropped in the middle of a query, one whose wait ended
+//! after it took some of the ids (a lock taken by an earlier statement
+//! outlives the rolled-back transaction), one whose unlock failed, one
 //! dropped where there is no runtime to unlock it on is closed, the session
 //! ends, and Postgres frees every lock the session held.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::PgQueryResult;
-use sqlx::{Executor, PgConnection, PgPool, Postgres, Row};
+use sqlx::{PgPool, Postgres};
 use tokio::time::Instant;
+
+use super::pg_sql::{BoxFuture, Granted, granted, lock_sql, simple_query, unlock};
 
 /// Per-record locks across processes on PostgreSQL advisory locks, for
 /// [`ConcurrencyGuardLayer::with_record_lock`](crate::ConcurrencyGuardLayer::with_record_lock)
 /// (feature `postgres`).
 ///
-/// Every process that guards the same records on the same database, with
-/// the same [`KeyRing`](crate::KeyRing), takes the same lock for a record:
-/// a submission is checked and written while no other process checks or
-/// writes that record. No handler changes.
+/// Every process that guards the same records on the same database takes a
+/// common lock for a record: a submission is checked and written while no
+/// other process checks or writes that record. No handler changes.
 ///
 /// Each submission the guard checks holds one connection of `pool` from
 /// its lock until the handler's future completes: give the lock a pool of
@@ -44,26 +52,78 @@ use tokio::time::Instant;
 /// the handlers can run dry while they wait for it, and the wait counts
 /// against the lock timeout).
 ///
-/// - Lock ids: the session-level `pg_advisory_lock(bigint)` space, with ids
-///   derived from the record's keyed digest (spread over all 64 bits): an
-///   application's own advisory locks on small numbers do not meet them.
+/// - Lock ids: the session-level `pg_advisory_lock(bigint)` space. A record
+///   takes one id per key of the [`KeyRing`](crate::KeyRing), derived from
+///   the record's digest under that key (spread over all 64 bits: an
+///   application's own advisory locks on small numbers do not meet them),
+///   all in one round trip, in ascending order. Processes whose rings share
+///   a key share that key's lock: every step of a key rotation (add the new
+///   key to every ring, then sign with it everywhere, then remove the old
+///   one) keeps every pair of processes exclusive. Rings with no key in
+///   common do not exclude each other, but they cannot read each other's
+///   tokens either (a token of an unknown key is refused). A ring of one key
+///   takes one lock and locks before the first load; with more keys the
+///   record is loaded once to learn its digests, then locked and loaded
+///   again.
 /// - Waits are bounded by the layer's
 ///   [`with_lock_timeout`](crate::ConcurrencyGuardLayer::with_lock_timeout)
 ///   (waiting for a pool connection included): past it, **503** with
 ///   `Retry-After`. A database that fails or does not answer: **503** with
 ///   a message (the error is logged). The handler does not run either way.
+/// - A restart of PostgreSQL ends every session and frees every advisory
+///   lock, while handlers that held one may still be running (they reconnect
+///   through their own pool and write). So a lock is granted only once the
+///   server has been up longer than the
+///   [restart grace](PgAdvisoryLock::with_restart_grace) (30 s by default);
+///   before that, **503** with `Retry-After` (the seconds left, at least 1)
+///   and a message saying the database restarted moments ago. The handler
+///   does not run and nothing is written.
 /// - A request dropped while it holds the lock (a panicking handler, a
 ///   client that disconnects) closes the lock's connection instead of
 ///   returning it to the pool: the session ends and Postgres frees the lock.
 #[derive(Clone)]
 pub struct PgAdvisoryLock {
     pool: PgPool,
+    restart_grace: Duration,
 }
 
+/// The default of [`PgAdvisoryLock::with_restart_grace`].
+const DEFAULT_RESTART_GRACE: Duration = Duration::from_secs(30);
+
 impl PgAdvisoryLock {
-    /// Locks on the connections of `pool`.
+    /// Locks on the connections of `pool`, with the default restart grace
+    /// (30 s).
     pub fn new(pool: PgPool) -> Self {
-        PgAdvisoryLock { pool }
+        PgAdvisoryLock {
+            pool,
+            restart_grace: DEFAULT_RESTART_GRACE,
+        }
+    }
+
+    /// How long after PostgreSQL (re)started no lock is granted (default
+    /// 30 seconds; milliseconds count, less is rounded down).
+    ///
+    /// A restart frees every advisory lock while the handlers that held one
+    /// may still be running; the grace lets them finish before another
+    /// submission takes the lock. It must be at least the longest a guarded
+    /// write handler runs, from its lock to its last write: a handler still
+    /// running past the grace can have its update lost (the default 30 s
+    /// matches the request timeout of common proxies and load balancers).
+    /// Within the grace a submission gets **503** with `Retry-After` (the
+    /// seconds left, at least 1), its handler does not run, nothing is
+    /// written. `Duration::ZERO` switches the grace off.
+    ///
+    /// The server's start is `pg_postmaster_start_time()`, on the server's
+    /// own clock. A crash of one backend also ends every session (the server
+    /// reinitializes) but keeps that time: the grace then counts from the
+    /// end of the crash recovery, when the server resets its shared
+    /// statistics (`pg_stat_get_bgwriter_stat_reset_time()`), so a manual
+    /// `pg_stat_reset_shared('bgwriter')` starts a grace too. A failover to a
+    /// standby is not a restart of the new primary: its start can be old,
+    /// and no grace applies.
+    pub fn with_restart_grace(mut self, grace: Duration) -> Self {
+        self.restart_grace = grace;
+        self
     }
 }
 
@@ -71,29 +131,10 @@ impl fmt::Debug for PgAdvisoryLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgAdvisoryLock")
             .field("pool_size", &self.pool.size())
+            .field("restart_grace", &self.restart_grace)
             .finish_non_exhaustive()
     }
 }
-
-/// Runs `sql` (several statements) as a simple query.
-fn simple_query<'c>(
-    conn: &'c mut PgConnection,
-    sql: &'c str,
-) -> BoxFuture<'c, Result<PgQueryResult, sqlx::Error>> {
-    conn.execute(sqlx::raw_sql(sql))
-}
-
-/// `pg_advisory_unlock(id)`: whether this session held the lock.
-fn unlock(conn: &mut PgConnection, id: i64) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
-    Box::pin(async move {
-        let row = conn
-            .fetch_one(sqlx::query("SELECT pg_advisory_unlock($1)").bind(id))
-            .await?;
-        row.try_get(0)
-    })
-}
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why the lock was not taken.
 pub(crate) enum PgFailure {
@@ -101,6 +142,9 @@ pub(crate) enum PgFailure {
     Busy,
     /// The database failed or did not answer.
     Unavailable,
+    /// The server started less than the restart grace ago: nothing taken.
+    /// `retry_after`: whole seconds of grace left, at least 1.
+    Restarted { retry_after: u64 },
 }
 
 /// SQLSTATE `lock_not_available`: the `lock_timeout` passed.
@@ -110,9 +154,9 @@ const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// answer before it gives up on the connection.
 const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
-/// The lock of one record, held on its connection.
+/// The locks of one record, held on their connection.
 pub(crate) struct PgHeld {
-    id: i64,
+    ids: Vec<i64>,
     conn: Option<PoolConnection<Postgres>>,
     /// A query is under way on the connection: what its session holds is
     /// not known.
@@ -120,19 +164,19 @@ pub(crate) struct PgHeld {
 }
 
 impl PgAdvisoryLock {
-    /// Takes lock `id`, waiting at most `timeout`.
+    /// Takes locks `ids` (ascending, distinct), waiting at most `timeout`.
     ///
     /// Boxed, as sqlx's own futures are: the guard's future stays `Send`
     /// for every lifetime (the compiler cannot prove it through them).
-    pub(crate) fn lock(
-        &self,
-        id: i64,
+    pub(crate) fn lock<'a>(
+        &'a self,
+        ids: &'a [i64],
         timeout: Duration,
-    ) -> BoxFuture<'_, Result<PgHeld, PgFailure>> {
-        Box::pin(self.lock_unboxed(id, timeout))
+    ) -> BoxFuture<'a, Result<PgHeld, PgFailure>> {
+        Box::pin(self.lock_unboxed(ids, timeout))
     }
 
-    async fn lock_unboxed(&self, id: i64, timeout: Duration) -> Result<PgHeld, PgFailure> {
+    async fn lock_unboxed(&self, ids: &[i64], timeout: Duration) -> Result<PgHeld, PgFailure> {
         let deadline = Instant::now() + timeout;
         let conn = match tokio::time::timeout_at(deadline, self.pool.acquire()).await {
             Ok(Ok(conn)) => conn,
@@ -150,32 +194,55 @@ impl PgAdvisoryLock {
                 return Err(PgFailure::Unavailable);
             }
         };
-        // Until the lock is known to be free of this session, the
+        // Until the locks are known to be free of this session, the
         // connection is closed rather than pooled (dropped mid-query too).
         let mut held = PgHeld {
-            id,
+            ids: ids.to_vec(),
             conn: Some(conn),
             in_flight: true,
         };
         let left = deadline.saturating_duration_since(Instant::now());
-        // 0 would mean no timeout at all to Postgres.
-        let millis = left.as_millis().clamp(1, u128::from(u32::MAX));
-        let sql = format!("SET LOCAL lock_timeout = '{millis}ms'; SELECT pg_advisory_lock({id})");
+        let sql = lock_sql(ids, left, self.restart_grace);
         let Some(conn) = held.conn.as_mut() else {
             return Err(PgFailure::Unavailable);
         };
         let answer = tokio::time::timeout(left + ANSWER_GRACE, simple_query(conn, &sql)).await;
         match answer {
-            Ok(Ok(_)) => {
-                held.in_flight = false;
-                Ok(held)
-            }
+            Ok(Ok(rows)) => match granted(&rows, ids.len()) {
+                Granted::All => {
+                    held.in_flight = false;
+                    Ok(held)
+                }
+                Granted::None { grace_left_ms } => {
+                    // Nothing taken: the connection is clean.
+                    held.disarm();
+                    let retry_after = u64::try_from(grace_left_ms)
+                        .unwrap_or(0)
+                        .div_ceil(1000)
+                        .max(1);
+                    tracing::warn!(
+                        retry_after,
+                        "record lock: PostgreSQL restarted less than the restart grace ago; \
+                         submissions are refused until it ends"
+                    );
+                    Err(PgFailure::Restarted { retry_after })
+                }
+                Granted::Unknown => {
+                    tracing::error!("record lock: unexpected answer to pg_advisory_lock");
+                    Err(PgFailure::Unavailable)
+                }
+            },
             Ok(Err(sqlx::Error::Database(e)))
                 if e.code().as_deref() == Some(LOCK_NOT_AVAILABLE) =>
             {
-                // The implicit transaction was rolled back, nothing held:
-                // the connection is clean.
-                held.disarm();
+                // The implicit transaction was rolled back; with one id
+                // nothing is held and the connection is clean. With more,
+                // the ids taken before the one that timed out are still
+                // held by the session: the connection is closed (dropped
+                // while in flight), which frees them.
+                if ids.len() == 1 {
+                    held.disarm();
+                }
                 Err(PgFailure::Busy)
             }
             Ok(Err(e)) => {
@@ -198,8 +265,8 @@ impl PgHeld {
         drop(self.conn.take());
     }
 
-    /// Releases the lock; the connection goes back to the pool when the
-    /// unlock succeeded, else it is closed.
+    /// Releases the locks; the connection goes back to the pool when every
+    /// unlock found its lock, else it is closed.
     pub(crate) fn release(self) -> BoxFuture<'static, ()> {
         Box::pin(self.release_unboxed())
     }
@@ -209,13 +276,13 @@ impl PgHeld {
             return;
         };
         self.in_flight = true;
-        let unlocked = unlock(conn, self.id).await;
+        let unlocked = unlock(conn, &self.ids).await;
         match unlocked {
             Ok(true) => self.disarm(),
             Ok(false) => {
                 tracing::warn!(
-                    id = self.id,
-                    "record lock: pg_advisory_unlock found no lock to release; closing the connection"
+                    ids = ?self.ids,
+                    "record lock: pg_advisory_unlock found a lock not held; closing the connection"
                 );
             }
             Err(e) => {
@@ -239,10 +306,14 @@ impl Drop for PgHeld {
         }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
+                // In flight: if the task is dropped before it unlocks (a
+                // runtime shutting down drops what it is given), the
+                // connection is closed, not handed to yet another task
+                // (which would be dropped too, and so on without end).
                 let held = PgHeld {
-                    id: self.id,
+                    ids: std::mem::take(&mut self.ids),
                     conn: Some(conn),
-                    in_flight: false,
+                    in_flight: true,
                 };
                 runtime.spawn(held.release());
             }

@@ -15,6 +15,7 @@ use super::stale::stale;
 use crate::guard::config::Config;
 use crate::guard::deferred::DeferredCheck;
 use crate::guard::extract::Guarded;
+use crate::guard::lock;
 use crate::guard::request::conditional::RequestPreconditions;
 use crate::guard::request::{self, Found, TokenSource, urlencoded};
 use crate::guard::response::{self, AnswerContext};
@@ -117,12 +118,14 @@ where
             (pairs, raw)
         })
     };
-    // The lock is keyed by the signing key's digest of the record; a token
-    // of an older key names the record under that key, so the record is
-    // loaded once to learn its signing-key digest.
-    let signing_id = config.tokens.keys().signing_key_id();
-    let named =
-        (opened.claims.key_id == signing_id).then_some((signing_id, opened.claims.resource));
+    // The token names the record by its digest under the token's key: the
+    // locks are known before the first load when that suffices.
+    let named = lock::ids_named(
+        &config.record_lock,
+        config.tokens.keys(),
+        opened.claims.key_id,
+        opened.claims.resource,
+    );
     let Loaded {
         value: loaded,
         current,

@@ -5,10 +5,9 @@ use axum::response::IntoResponse;
 use http::request::Parts;
 
 use super::decision::Step;
-use crate::fingerprint::resource_digest;
 use crate::guard::config::Config;
 use crate::guard::loader_refusal;
-use crate::guard::lock::{self, LockFailure, LockKey, ResourceLock};
+use crate::guard::lock::{self, LockFailure, LockIds, ResourceLock};
 use crate::guard::rejection::Rejection;
 use crate::guard::request::{Reading, whole_seconds};
 use crate::guard::response::AnswerContext;
@@ -49,45 +48,40 @@ where
     }
 }
 
-/// The lock key of a loaded record: the signing key's digest of its key
-/// entries.
-fn lock_key_of(config: &Config, current: &FormState) -> LockKey {
-    let keys = config.tokens.keys();
-    (
-        keys.signing_key_id(),
-        resource_digest(current, keys.signing_key()),
-    )
+/// The locks of a loaded record (see [`lock::ids_of`]).
+fn lock_ids_of(config: &Config, current: &FormState) -> LockIds {
+    lock::ids_of(&config.record_lock, config.tokens.keys(), current)
 }
 
 /// Locks the record and loads it under its lock.
 ///
-/// `named` is the record a signed token names under the signing key (no
-/// client text that is not authenticated ever names a lock): the usual
-/// case costs one load. Without it, the record is loaded once to learn its
-/// key. Either way, the record loaded under the lock must be the one
-/// locked; if not (a token of another record, a record whose key changed),
-/// its own lock is taken and it is loaded again.
+/// `named` is the locks of the record a signed token names (no client text
+/// that is not authenticated ever names a lock; see [`lock::ids_named`]):
+/// the usual case costs one load. Without it, the record is loaded once to
+/// learn its locks. Either way, the record loaded under the lock must be
+/// the one locked; if not (a token of another record, a record whose key
+/// changed), its own locks are taken and it is loaded again.
 pub(super) async fn lock_and_load<T, S>(
     config: &Config,
     parts: &mut Parts,
     state: &S,
-    named: Option<LockKey>,
+    named: Option<LockIds>,
 ) -> Step<Loaded<T>>
 where
     T: RenderState + FromRequestParts<S>,
 {
-    let mut key = match named {
-        Some(key) => key,
+    let mut ids = match named {
+        Some(ids) => ids,
         None => {
             let (_, current) = load::<T, S>(parts, state).await?;
-            lock_key_of(config, &current)
+            lock_ids_of(config, &current)
         }
     };
     for _ in 0..2 {
-        let held = lock_within(config, parts, key, T::FORM_NAME).await?;
+        let held = lock_within(config, parts, &ids, T::FORM_NAME).await?;
         let (value, current) = load::<T, S>(parts, state).await?;
-        let loaded_key = lock_key_of(config, &current);
-        if loaded_key == key {
+        let loaded_ids = lock_ids_of(config, &current);
+        if loaded_ids == ids {
             return Ok(Loaded {
                 value,
                 current,
@@ -95,30 +89,30 @@ where
             });
         }
         held.release().await;
-        key = loaded_key;
+        ids = loaded_ids;
     }
     // The loader keeps answering with another record: as busy as can be.
     Err(busy(config, parts, T::FORM_NAME))
 }
 
-/// Waits for the lock of `key` within the lock timeout; 503 beyond, and 503
-/// when the lock's database fails.
+/// Waits for the locks `ids` within the lock timeout; 503 beyond, 503 when
+/// the lock's database fails, and 503 while it has just restarted.
 async fn lock_within(
     config: &Config,
     parts: &Parts,
-    key: LockKey,
+    ids: &LockIds,
     form: &'static str,
 ) -> Step<ResourceLock> {
-    match lock::lock_within(&config.record_lock, key, config.lock_timeout).await {
+    let refuse = |rejection| verify::refuse(form, rejection, &AnswerContext::of(parts));
+    match lock::lock_within(&config.record_lock, ids, config.lock_timeout).await {
         Ok(held) => Ok(held),
         Err(LockFailure::Busy) => Err(busy(config, parts, form)),
-        Err(LockFailure::Unavailable) => Err(verify::refuse(
-            form,
-            Rejection::LockUnavailable {
-                retry_after: whole_seconds(config.lock_timeout).max(1),
-            },
-            &AnswerContext::of(parts),
-        )),
+        Err(LockFailure::Unavailable) => Err(refuse(Rejection::LockUnavailable {
+            retry_after: whole_seconds(config.lock_timeout).max(1),
+        })),
+        Err(LockFailure::Restarted { retry_after }) => {
+            Err(refuse(Rejection::DatabaseRestarted { retry_after }))
+        }
     }
 }
 
