@@ -187,19 +187,23 @@ impl fmt::Display for Rejection {
             Rejection::BodyRead => f.write_str("the submission's body could not be read"),
             Rejection::BodyTimeout { seconds } => write!(
                 f,
-                "the submission's body stopped arriving: nothing came for {seconds} seconds; submit it again"
+                "the submission's body stopped arriving: nothing came for {}; submit it again",
+                seconds_text(*seconds)
             ),
             Rejection::RecordBusy { retry_after } => write!(
                 f,
-                "another submission is writing this record; nothing was saved, try again in {retry_after} seconds"
+                "another submission is writing this record; nothing was saved, try again in {}",
+                seconds_text(*retry_after)
             ),
             Rejection::LockUnavailable { retry_after } => write!(
                 f,
-                "the record could not be locked for writing (its database is not answering); nothing was saved, try again in {retry_after} seconds"
+                "the record could not be locked for writing (its database is not answering); nothing was saved, try again in {}",
+                seconds_text(*retry_after)
             ),
             Rejection::DatabaseRestarted { retry_after } => write!(
                 f,
-                "the database restarted moments ago; nothing was saved, try again in {retry_after} s"
+                "the database restarted moments ago; nothing was saved, try again in {}",
+                seconds_text(*retry_after)
             ),
             Rejection::PreconditionFailed { header } => write!(
                 f,
@@ -250,5 +254,33 @@ impl IntoResponse for Rejection {
         self.set_headers(res.headers_mut());
         res.extensions_mut().insert(self);
         res
+    }
+}
+
+/// "1 second", "5 seconds".
+fn seconds_text(n: u64) -> String {
+    if n == 1 {
+        "1 second".to_owned()
+    } else {
+        format!("{n} seconds")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rejection;
+
+    #[test]
+    fn waits_are_said_in_words_with_the_right_number() {
+        let busy = |retry_after| Rejection::RecordBusy { retry_after }.to_string();
+        assert!(busy(1).ends_with("try again in 1 second"), "{}", busy(1));
+        assert!(busy(2).ends_with("try again in 2 seconds"), "{}", busy(2));
+        let restarted = Rejection::DatabaseRestarted { retry_after: 30 }.to_string();
+        assert!(
+            restarted.ends_with("try again in 30 seconds"),
+            "{restarted}"
+        );
+        let slow = Rejection::BodyTimeout { seconds: 1 }.to_string();
+        assert!(slow.contains("nothing came for 1 second;"), "{slow}");
     }
 }
