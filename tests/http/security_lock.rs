@@ -191,7 +191,7 @@ async fn a_client_that_stops_sending_a_body_does_not_hold_the_record() {
     assert_eq!(second.status, StatusCode::NO_CONTENT, "{}", second.body);
 
     let slow = slow.await.unwrap();
-    slow.assert(StatusCode::REQUEST_TIMEOUT, "nothing came for 1 seconds");
+    slow.assert(StatusCode::REQUEST_TIMEOUT, "nothing came for 1 second;");
     assert_eq!(state.runs(), 1, "the stalled write's handler never ran");
     let item = state.item(1).unwrap();
     assert_eq!((item.name.as_str(), item.price), ("Quick", 7));
