@@ -173,8 +173,10 @@ pub mod __private {
     //! not a stable API, not for applications.
 
     pub use crate::fingerprint::{Fingerprint, StateDigests, form_digest};
+    #[cfg(feature = "html-rewriter")]
+    pub use crate::guard::__private::embed_in_str_lol_html;
     pub use crate::guard::__private::{
-        embed_in_chunks, embed_in_str, embed_in_str_lol_html, scan_multipart, scan_urlencoded,
+        embed_in_chunks, embed_in_str, scan_multipart, scan_urlencoded,
     };
 
     use crate::{ConcurrencyToken, TokenError, Tokens};

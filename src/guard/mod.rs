@@ -29,6 +29,7 @@ mod lock;
 mod pages;
 mod read;
 mod rejection;
+#[cfg(feature = "html-rewriter")]
 mod render_check;
 mod request;
 mod response;
@@ -54,5 +55,7 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) mod __private {
     pub use super::request::multipart::scan_multipart;
     pub use super::request::urlencoded::scan_urlencoded;
-    pub use super::response::embed::{embed_in_chunks, embed_in_str, embed_in_str_lol_html};
+    #[cfg(feature = "html-rewriter")]
+    pub use super::response::embed::embed_in_str_lol_html;
+    pub use super::response::embed::{embed_in_chunks, embed_in_str};
 }

@@ -23,6 +23,7 @@ use super::BoxError;
 use super::config::{Config, Preconditions, Shared};
 use super::extract::Guarded;
 use super::loader_refusal;
+#[cfg(feature = "html-rewriter")]
 use super::render_check;
 use super::request::TOKEN_HEADER;
 use super::request::carried::{CHECK_MARKER, carried_token, is_check_request};
@@ -214,20 +215,11 @@ where
                         });
                 embedding.once = warn_script;
                 embedding.htmx_script = htmx_script;
+                let route = route.unwrap_or_else(|| "(no route)".to_owned());
+                embedding.route = Some((form, route.clone()));
                 let page = embed::embed(response, embedding);
                 if config.debug.is_some() {
-                    let field = field.to_owned();
-                    let route = route.unwrap_or_else(|| "(no route)".to_owned());
-                    page.map(|body| {
-                        Body::new(render_check::Checked::new(body, move |page| {
-                            match render_check::check(page, &field, &current) {
-                                Some(found) => render_check::report(form, &route, &found),
-                                None => {
-                                    tracing::debug!(form, "debug render check: page unreadable")
-                                }
-                            }
-                        }))
-                    })
+                    render_checked(page, form, route, field.to_owned(), current)
                 } else {
                     page
                 }
@@ -235,6 +227,45 @@ where
             _ => response.map(Body::new),
         })
     }
+}
+
+/// Debug mode's render check on `page` as it goes out (see `render_check`).
+#[cfg(feature = "html-rewriter")]
+fn render_checked(
+    page: Response<Body>,
+    form: &'static str,
+    route: String,
+    field: String,
+    current: FormState,
+) -> Response<Body> {
+    page.map(|body| {
+        Body::new(render_check::Checked::new(
+            body,
+            move |page| match render_check::check(page, &field, &current) {
+                Some(found) => render_check::report(form, &route, &found),
+                None => tracing::debug!(form, "debug render check: page unreadable"),
+            },
+        ))
+    })
+}
+
+/// Without the `html-rewriter` feature there is no render check: said once.
+#[cfg(not(feature = "html-rewriter"))]
+fn render_checked(
+    page: Response<Body>,
+    form: &'static str,
+    _route: String,
+    _field: String,
+    _current: FormState,
+) -> Response<Body> {
+    static TOLD: AtomicBool = AtomicBool::new(false);
+    if !TOLD.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            form,
+            "debug render check: off, it reads pages with the full HTML rewriter: enable concurrency-guard's feature `html-rewriter` (a default feature)"
+        );
+    }
+    page
 }
 
 /// A form that binds no record (no key entry) and does not say it is a

@@ -53,6 +53,7 @@ pub(crate) struct AnswerContext {
     /// The submission's path (without the query).
     pub(crate) path: String,
     /// The `Host` the submission was sent to.
+    #[cfg_attr(not(feature = "html-rewriter"), allow(dead_code))]
     pub(crate) host: Option<String>,
     /// Whether the submission deletes the record: method DELETE, or a path
     /// whose last segment is `delete`, `destroy` or `remove` (HTML forms
@@ -62,6 +63,7 @@ pub(crate) struct AnswerContext {
     /// when the request says which element sent it.
     pub(crate) htmx_target: Option<String>,
     /// For an htmx request: what it says of itself.
+    #[cfg_attr(not(feature = "html-rewriter"), allow(dead_code))]
     pub(crate) htmx: Option<htmx_request::HtmxRequest>,
 }
 

@@ -31,6 +31,11 @@ pub(super) async fn in_app_page<T, S>(
 where
     T: RenderState + FromRequestParts<S> + Clone + Send + Sync + 'static,
 {
+    // Without the full rewriter the app's page is not read: the guard's
+    // own refusal page, without loading the record or rendering the page.
+    if cfg!(not(feature = "html-rewriter")) {
+        return refused;
+    }
     let shown = matches!(
         refused.extensions().get::<Rejection>(),
         Some(rejection) if !matches!(rejection, Rejection::Deleted { .. })

@@ -15,7 +15,8 @@ use http_body_util::{BodyExt, Limited};
 use lol_html::html_content::ContentType;
 use lol_html::{HtmlRewriter, Settings, element};
 
-use super::{PAGE_LIMIT, survey};
+use super::names::PAGE_LIMIT;
+use super::survey;
 use crate::guard::BoxError;
 use crate::guard::Rejection;
 use crate::guard::response::refusal::notice;

@@ -38,9 +38,18 @@
 //! anything else (`<template>`, SVG, other raw-text elements, CDATA, odd
 //! attribute syntax, …), which then goes through lol_html as above. Same
 //! tests, same fuzz targets: on every page, its output is lol_html's.
+//!
+//! # Without the `html-rewriter` feature
+//!
+//! There is no lol_html: the scanner serves the pages it can decide (with
+//! the same bytes), and any other page — one the scanner gives up on, or
+//! that streams in several pieces — is served as it is, without a token,
+//! and its route is named in a warning, once, with the cause (`undecided`,
+//! `unrewritable`). Its forms are refused when submitted (no token).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+#[cfg(feature = "html-rewriter")]
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -49,20 +58,30 @@ use bytes::Bytes;
 use http::{HeaderMap, Response, header};
 use http_body::Frame;
 
+mod embedding;
+#[cfg(feature = "html-rewriter")]
 mod forms;
+mod output;
+#[cfg(feature = "html-rewriter")]
 mod rewriter;
+#[cfg(feature = "html-rewriter")]
 pub(crate) mod rules;
 mod scan;
 mod stream;
+mod undecided;
 mod unrewritable;
 mod whole;
 
-use forms::{Progress, SharedOutput};
+pub(crate) use embedding::Embedding;
+#[cfg(feature = "html-rewriter")]
+use forms::Progress;
+#[cfg(feature = "html-rewriter")]
+use output::SharedOutput;
+#[cfg(feature = "html-rewriter")]
 use rewriter::rewriter;
-pub(crate) use rules::Embedding;
 use stream::InjectBody;
 pub(crate) use unrewritable::{unrewritable, warn_unrewritable};
-#[cfg(test)]
+#[cfg(all(test, feature = "html-rewriter"))]
 use whole::last_form_tag;
 use whole::{Whole, rewrite_page, rewrite_whole};
 
@@ -81,14 +100,6 @@ pub(crate) fn is_html(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/html"))
-}
-
-/// Whether a response's body is not compressed (so an HTML one can be
-/// rewritten as it streams).
-pub(crate) fn is_identity_encoded(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_ENCODING)
-        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"))
 }
 
 /// Whether a response is HTML that can be rewritten as it streams.
@@ -188,11 +199,13 @@ pub(crate) fn embed_whole(html: &[u8], embedding: &Embedding) -> Vec<u8> {
 /// Rewrites `html` with lol_html alone, start to end: the reference the
 /// guard's output is compared with (for tests and fuzzing).
 #[doc(hidden)]
+#[cfg(feature = "html-rewriter")]
 pub fn embed_in_str_lol_html(html: &[u8], hidden_input: &str) -> Vec<u8> {
     embed_lol_html(html, &Embedding::for_tests(hidden_input))
 }
 
 /// [`embed_in_str_lol_html`] with a given embedding.
+#[cfg(feature = "html-rewriter")]
 pub(crate) fn embed_lol_html(html: &[u8], embedding: &Embedding) -> Vec<u8> {
     let out = SharedOutput::default();
     let progress = Arc::new(Progress::default());
@@ -255,7 +268,9 @@ impl http_body::Body for Frames {
     }
 }
 
+// Against lol_html: with the full rewriter only.
 #[cfg(test)]
+#[cfg(feature = "html-rewriter")]
 mod tests {
     use super::*;
 

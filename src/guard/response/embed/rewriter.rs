@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 use lol_html::send::{HtmlRewriter, Settings};
 use lol_html::{element, end, streaming};
 
-use super::forms::{Forms, Progress, SharedOutput, write_token};
-use super::rules::{self, Embedding, HX_WRITE_SELECTOR, HX_WRITES, HeadersKept, Method};
+use super::embedding::Embedding;
+use super::forms::{Forms, Progress, write_token};
+use super::output::SharedOutput;
+use super::rules::{self, HX_WRITE_SELECTOR, HX_WRITES, HeadersKept, Method};
 use crate::token::HEADER_NAME;
 
 /// The elements whose content browsers read as text (raw text and RCDATA,

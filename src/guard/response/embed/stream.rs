@@ -1,22 +1,28 @@
 //! The response body of a page that streams: rewritten chunk by chunk.
 
 use std::pin::Pin;
+#[cfg(feature = "html-rewriter")]
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::Frame;
+#[cfg(feature = "html-rewriter")]
 use lol_html::send::HtmlRewriter;
 
-use super::forms::{Progress, SharedOutput};
+use super::embedding::Embedding;
+#[cfg(feature = "html-rewriter")]
+use super::forms::Progress;
+use super::output::SharedOutput;
+#[cfg(feature = "html-rewriter")]
 use super::rewriter::rewriter;
-use super::rules::Embedding;
 use super::whole::rewrite_page;
 use crate::guard::BoxError;
 
 /// How much of a streamed page is held back while its open form is read
 /// (its token is kept or taken out at the form's end).
+#[cfg(feature = "html-rewriter")]
 const MAX_HELD: usize = 1 << 20;
 
 /// The response body, rewritten chunk by chunk.
@@ -34,6 +40,7 @@ enum Rewrite {
     /// No data yet: whether the page comes whole decides how it is rewritten.
     Start(Box<Embedding>),
     /// Piece by piece through lol_html.
+    #[cfg(feature = "html-rewriter")]
     Streaming(Box<HtmlRewriter<'static, SharedOutput>>),
     /// The rest passes unchanged: after a page that came whole, or after a
     /// rewriting error.
@@ -77,13 +84,27 @@ where
                 // The whole page in one frame.
                 return Some(rewrite_page(data, &embedding));
             }
-            self.rewrite = Rewrite::Streaming(Box::new(rewriter(
-                *embedding,
-                self.out.clone(),
-                Arc::new(Progress::default()),
-            )));
+            #[cfg(feature = "html-rewriter")]
+            {
+                self.rewrite = Rewrite::Streaming(Box::new(rewriter(
+                    *embedding,
+                    self.out.clone(),
+                    Arc::new(Progress::default()),
+                )));
+            }
+            #[cfg(not(feature = "html-rewriter"))]
+            {
+                // Only lol_html reads a page piece by piece: this one
+                // passes as it is, without a token.
+                super::unrewritable::warn_undecided(
+                    &embedding,
+                    "the page streams in several pieces (only a page that comes in one piece is scanned)",
+                );
+                return Some(data);
+            }
         }
         match &mut self.rewrite {
+            #[cfg(feature = "html-rewriter")]
             Rewrite::Streaming(rewriter) => {
                 if rewriter.write(&data).is_err() {
                     tracing::warn!("auto-embed stopped: the page could not be rewritten");
@@ -102,6 +123,7 @@ where
     }
 
     fn finish(&mut self) {
+        #[cfg(feature = "html-rewriter")]
         if let Rewrite::Streaming(rewriter) =
             std::mem::replace(&mut self.rewrite, Rewrite::PassThrough)
         {

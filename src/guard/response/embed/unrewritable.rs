@@ -7,9 +7,17 @@ use std::sync::{LazyLock, Mutex};
 
 use http::{HeaderMap, header};
 
+/// Whether a response's body is not compressed (so an HTML one can be
+/// rewritten as it streams).
+pub(crate) fn is_identity_encoded(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"))
+}
+
 /// Why an HTML page cannot be rewritten, if it cannot.
 pub(crate) fn unrewritable(headers: &HeaderMap) -> Option<&'static str> {
-    if !super::is_identity_encoded(headers) {
+    if !is_identity_encoded(headers) {
         return Some(
             "the page is compressed (Content-Encoding) by a layer inside the guard: put the compression layer (e.g. tower-http's CompressionLayer) outside the guard (layered after it), or render the ConcurrencyToken in the template",
         );
@@ -32,8 +40,28 @@ pub(crate) fn unrewritable(headers: &HeaderMap) -> Option<&'static str> {
     None
 }
 
+/// Without the `html-rewriter` feature: a page the plain scanner cannot
+/// decide (`cause`: what it uses) goes without its token; said once for the
+/// page's route (named in `embedding` when known).
+#[cfg(not(feature = "html-rewriter"))]
+pub(crate) fn warn_undecided(embedding: &super::Embedding, cause: &str) {
+    let (form, route) = embedding
+        .route
+        .as_ref()
+        .map_or(("(unknown)", "(no route)"), |(form, route)| {
+            (*form, route.as_str())
+        });
+    warn_unrewritable(
+        form,
+        route,
+        &format!(
+            "{cause}, which only the full HTML rewriter reads: enable concurrency-guard's feature `html-rewriter` (a default feature), or render the ConcurrencyToken in the template"
+        ),
+    );
+}
+
 /// Logs `reason` for `route` at `warn`, the first time only.
-pub(crate) fn warn_unrewritable(form: &'static str, route: &str, reason: &'static str) {
+pub(crate) fn warn_unrewritable(form: &'static str, route: &str, reason: &str) {
     static TOLD: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
     let mut told = TOLD.lock().unwrap_or_else(|e| e.into_inner());
     // Routes are few; a fallback that sees every path is told once at most

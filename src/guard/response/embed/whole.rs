@@ -1,15 +1,21 @@
 //! A page that is all at hand (one body frame): rewritten in one go, up to its last form.
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
+#[cfg(feature = "html-rewriter")]
+use std::sync::{Arc, atomic::Ordering};
 
 use bytes::Bytes;
 use memchr::memmem;
 
-use super::forms::{Progress, SharedOutput};
+use super::embedding::Embedding;
+#[cfg(feature = "html-rewriter")]
+use super::forms::Progress;
+#[cfg(feature = "html-rewriter")]
+use super::output::SharedOutput;
+#[cfg(feature = "html-rewriter")]
 use super::rewriter::rewriter;
-use super::rules::Embedding;
 use super::scan;
+use super::undecided::Undecided;
 
 /// Where the page's last `<form` (any case) starts, if anywhere: no form
 /// start tag can begin after it.
@@ -51,8 +57,11 @@ pub(super) enum Whole {
     Rewritten(Vec<u8>),
 }
 
-/// Rewrites a page that is all at hand: through lol_html up to the start tag
-/// at the page's last `<form`, the rest copied (see the module docs).
+/// Rewrites a page that is all at hand: the scanner's insertions on a plain
+/// page, else through lol_html up to the start tag at the page's last
+/// `<form`, the rest copied (see the module docs). Without the
+/// `html-rewriter` feature a page the scanner cannot decide is left as it
+/// is, and said why (once per route).
 pub(super) fn rewrite_whole(page: &[u8], embedding: &Embedding) -> Whole {
     let htmx = may_have_htmx(page);
     let last = match (last_form_tag(page), htmx) {
@@ -61,33 +70,55 @@ pub(super) fn rewrite_whole(page: &[u8], embedding: &Embedding) -> Whole {
         (_, true) => page.len(),
         (None, false) => return Whole::Unchanged,
     };
-    let hidden_input = embedding.hidden_input.as_str();
-    let once = embedding.once.clone();
-    let scanned = if htmx {
-        None
+    let (scanned, why) = if htmx {
+        (None, Undecided::Htmx)
     } else {
-        scan::post_forms(page, &embedding.field)
+        let mut why = Undecided::Syntax;
+        (scan::scan(page, &embedding.field, &mut why), why)
     };
-    if let Some(ends) = scanned {
-        // Plain HTML: the same insertions, without lol_html.
-        if ends.is_empty() {
-            return Whole::Unchanged;
+    match scanned {
+        Some(ends) => insert_at(page, &ends, embedding),
+        #[cfg(feature = "html-rewriter")]
+        None => {
+            let _ = why;
+            through_lol_html(page, embedding, last)
         }
-        let extra = ends.len() * hidden_input.len() + once.as_ref().map_or(0, String::len);
-        let mut bytes = Vec::with_capacity(page.len() + extra);
-        let mut once = once;
-        let mut copied = 0;
-        for end in ends {
-            bytes.extend_from_slice(&page[copied..end]);
-            bytes.extend_from_slice(hidden_input.as_bytes());
-            if let Some(once) = once.take() {
-                bytes.extend_from_slice(once.as_bytes());
-            }
-            copied = end;
+        #[cfg(not(feature = "html-rewriter"))]
+        None => {
+            let _ = last;
+            super::unrewritable::warn_undecided(embedding, &why.text());
+            Whole::Unchanged
         }
-        bytes.extend_from_slice(&page[copied..]);
-        return Whole::Rewritten(bytes);
     }
+}
+
+/// Plain HTML: the hidden input (and the early warning's script after the
+/// first) at each of `ends`, without lol_html.
+fn insert_at(page: &[u8], ends: &[usize], embedding: &Embedding) -> Whole {
+    if ends.is_empty() {
+        return Whole::Unchanged;
+    }
+    let hidden_input = embedding.hidden_input.as_str();
+    let mut once = embedding.once.as_deref();
+    let extra = ends.len() * hidden_input.len() + once.map_or(0, str::len);
+    let mut bytes = Vec::with_capacity(page.len() + extra);
+    let mut copied = 0;
+    for &end in ends {
+        bytes.extend_from_slice(&page[copied..end]);
+        bytes.extend_from_slice(hidden_input.as_bytes());
+        if let Some(once) = once.take() {
+            bytes.extend_from_slice(once.as_bytes());
+        }
+        copied = end;
+    }
+    bytes.extend_from_slice(&page[copied..]);
+    Whole::Rewritten(bytes)
+}
+
+/// The page through lol_html up to the start tag at its last `<form` (at
+/// `last`), the rest copied once that form has ended.
+#[cfg(feature = "html-rewriter")]
+fn through_lol_html(page: &[u8], embedding: &Embedding, last: usize) -> Whole {
     let out = SharedOutput::default();
     let progress = Arc::new(Progress::default());
     let mut rewriter = rewriter(embedding.clone(), out.clone(), progress.clone());

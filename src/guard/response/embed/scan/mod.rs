@@ -1,7 +1,7 @@
 //! The fast path of auto-embed: a page of plain, well-formed HTML is scanned
 //! here instead of going through lol_html, with the same result.
 //!
-//! [`post_forms`] reads the page the way the HTML tokenizer does, but only
+//! [`scan`] reads the page the way the HTML tokenizer does, but only
 //! the part of HTML that ordinary server-rendered pages use: tags with
 //! quoted or plain attribute values, comments, a doctype, and the text of
 //! `<script>`, `<style>`, `<title>` and `<textarea>`. Anything else —
@@ -21,6 +21,15 @@ use std::sync::LazyLock;
 
 use memchr::{memchr, memmem};
 
+use super::undecided::Undecided;
+
+mod class;
+
+use class::{
+    ENDS_NAME, ENDS_UNQUOTED, ODD_IN_NAME, ODD_UNQUOTED, TAG_NAME, is, is_blank, run_until,
+    skip_blanks,
+};
+
 /// The searches the scanner repeats, built once (`memmem::find` builds its
 /// searcher on every call).
 static CLOSE_TAG: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"</"));
@@ -31,12 +40,24 @@ static COMMENT_CLOSE: LazyLock<memmem::Finder<'static>> =
 static COMMENT_BANG_CLOSE: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b"--!>"));
 
+/// [`scan`] without the cause (for tests).
+#[cfg(all(test, feature = "html-rewriter"))]
+pub(crate) fn post_forms(page: &[u8], field: &str) -> Option<Vec<usize>> {
+    scan(page, field, &mut Undecided::Syntax)
+}
+
 /// Where the hidden input goes: the offsets just after the start tag of each
 /// post form (not opted out), in page order. `None`: the page uses HTML this
-/// scanner leaves to lol_html. The whole page is read: what follows a form's
-/// start tag (a button's `formmethod`, an input named `field`) decides too.
-pub(crate) fn post_forms(page: &[u8], field: &str) -> Option<Vec<usize>> {
-    if memchr(0, page).is_some() || memmem::find(page, field.as_bytes()).is_some() {
+/// scanner leaves to lol_html, and `why` says what (left as it was for
+/// syntax the scanner does not read). The whole page is read: what follows
+/// a form's start tag (a button's `formmethod`, an input named `field`)
+/// decides too.
+pub(crate) fn scan(page: &[u8], field: &str, why: &mut Undecided) -> Option<Vec<usize>> {
+    if memchr(0, page).is_some() {
+        return None;
+    }
+    if memmem::find(page, field.as_bytes()).is_some() {
+        *why = Undecided::TokenField;
         return None;
     }
     let mut found = Vec::new();
@@ -47,7 +68,7 @@ pub(crate) fn post_forms(page: &[u8], field: &str) -> Option<Vec<usize>> {
         };
         let next = *page.get(lt + 1)?;
         if next.is_ascii_alphabetic() {
-            let tag = read_tag(page, lt + 1)?;
+            let tag = read_tag(page, lt + 1, why)?;
             let name = &page[tag.name.clone()];
             at = tag.end;
             if name.eq_ignore_ascii_case(b"form") {
@@ -69,15 +90,19 @@ pub(crate) fn post_forms(page: &[u8], field: &str) -> Option<Vec<usize>> {
                         }
                         at = close;
                     }
-                    Special::Unsupported => return None,
+                    Special::Unsupported(name) => {
+                        *why = Undecided::Element(name);
+                        return None;
+                    }
                 }
             }
         } else if next == b'/' {
             if !page.get(lt + 2)?.is_ascii_alphabetic() {
                 return None;
             }
-            let tag = read_tag(page, lt + 2)?;
-            if let Some(Special::Unsupported) = special(&page[tag.name.clone()]) {
+            let tag = read_tag(page, lt + 2, why)?;
+            if let Some(Special::Unsupported(name)) = special(&page[tag.name.clone()]) {
+                *why = Undecided::Element(name);
                 return None;
             }
             at = tag.end;
@@ -105,67 +130,8 @@ struct Tag {
     opted_out: bool,
 }
 
-/// Byte classes for [`read_tag`], one bit each.
-const BLANK: u8 = 1;
-/// Ends an attribute name: a blank, `/`, `>`, `=`.
-const ENDS_NAME: u8 = 2;
-/// Left to lol_html inside an attribute name: `"`, `'`, `<`.
-const ODD_IN_NAME: u8 = 4;
-/// Ends an unquoted value: a blank, `>`.
-const ENDS_UNQUOTED: u8 = 8;
-/// Left to lol_html inside an unquoted value: `"`, `'`, `<`, `=`, `` ` ``.
-const ODD_UNQUOTED: u8 = 16;
-/// In a tag name as this scanner reads it: ASCII letters, digits, `-`.
-const TAG_NAME: u8 = 32;
-
-static CLASS: [u8; 256] = {
-    let mut class = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        let mut bits = 0;
-        if matches!(c, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ') {
-            bits |= BLANK | ENDS_NAME | ENDS_UNQUOTED;
-        }
-        if matches!(c, b'/' | b'>' | b'=') {
-            bits |= ENDS_NAME;
-        }
-        if c == b'>' {
-            bits |= ENDS_UNQUOTED;
-        }
-        if matches!(c, b'"' | b'\'' | b'<') {
-            bits |= ODD_IN_NAME | ODD_UNQUOTED;
-        }
-        if matches!(c, b'=' | b'`') {
-            bits |= ODD_UNQUOTED;
-        }
-        if c.is_ascii_alphanumeric() || c == b'-' {
-            bits |= TAG_NAME;
-        }
-        class[b] = bits;
-        b += 1;
-    }
-    class
-};
-
-fn is(b: u8, class: u8) -> bool {
-    CLASS[usize::from(b)] & class != 0
-}
-
-fn is_blank(b: u8) -> bool {
-    is(b, BLANK)
-}
-
-/// How far from `at` the bytes are not of `stop` (the page's end at most).
-fn run_until(page: &[u8], mut at: usize, stop: u8) -> usize {
-    while at < page.len() && !is(page[at], stop) {
-        at += 1;
-    }
-    at
-}
-
 /// Reads a tag whose name starts at `start` (just after `<` or `</`).
-fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
+fn read_tag(page: &[u8], start: usize, why: &mut Undecided) -> Option<Tag> {
     let mut at = start;
     while at < page.len() && is(page[at], TAG_NAME) {
         at += 1;
@@ -219,6 +185,13 @@ fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
         }
         let attr = &page[name_start..at];
         if !plain_attribute(attr) {
+            *why = if attr.eq_ignore_ascii_case(b"formaction")
+                || attr.eq_ignore_ascii_case(b"formmethod")
+            {
+                Undecided::Submitter
+            } else {
+                Undecided::Htmx
+            };
             return None;
         }
         at = skip_blanks(page, at);
@@ -258,6 +231,7 @@ fn read_tag(page: &[u8], start: usize) -> Option<Tag> {
         if is_form {
             if attr.eq_ignore_ascii_case(b"action") {
                 if !plain_path(value) {
+                    *why = Undecided::Action;
                     return None;
                 }
             } else if attr.eq_ignore_ascii_case(b"method") {
@@ -304,33 +278,26 @@ fn plain_path(value: &[u8]) -> bool {
         && value.last().is_none_or(|&b| b > b' ')
 }
 
-fn skip_blanks(page: &[u8], mut at: usize) -> usize {
-    while at < page.len() && is_blank(page[at]) {
-        at += 1;
-    }
-    at
-}
-
 enum Special {
     /// Its content is text up to its end tag: `<script>` (script data),
     /// `<style>` (raw text), `<title>`, `<textarea>` (RCDATA).
     Text { script: bool },
-    /// Left to lol_html.
-    Unsupported,
+    /// Left to lol_html (its name).
+    Unsupported(&'static str),
 }
 
 fn special(name: &[u8]) -> Option<Special> {
-    const UNSUPPORTED: &[&[u8]] = &[
-        b"base",
-        b"template",
-        b"svg",
-        b"math",
-        b"xmp",
-        b"iframe",
-        b"noembed",
-        b"noframes",
-        b"noscript",
-        b"plaintext",
+    const UNSUPPORTED: &[&str] = &[
+        "base",
+        "template",
+        "svg",
+        "math",
+        "xmp",
+        "iframe",
+        "noembed",
+        "noframes",
+        "noscript",
+        "plaintext",
     ];
     // Most tags are none of these: tell by length and first letter.
     let first = name.first()?.to_ascii_lowercase();
@@ -346,10 +313,11 @@ fn special(name: &[u8]) -> Option<Special> {
         .any(|n| name.eq_ignore_ascii_case(n))
     {
         Some(Special::Text { script: false })
-    } else if UNSUPPORTED.iter().any(|n| name.eq_ignore_ascii_case(n)) {
-        Some(Special::Unsupported)
     } else {
-        None
+        UNSUPPORTED
+            .iter()
+            .find(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            .map(|n| Special::Unsupported(n))
     }
 }
 
