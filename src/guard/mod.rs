@@ -17,6 +17,7 @@
 //! (the guard's answers, the embedded token) → `config`, `rejection` and
 //! the crate's core.
 
+mod browser_url;
 mod config;
 mod debug;
 mod deferred;

@@ -20,6 +20,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use tower_service::Service;
 
 use super::BoxError;
+use super::browser_url::browser_path;
 use super::config::{Config, Preconditions, Shared};
 use super::extract::Guarded;
 use super::loader_refusal;
@@ -164,7 +165,7 @@ where
         };
         let warned = config
             .early_warning
-            .map(|_| (token.value().to_owned(), parts.uri.path().to_owned()));
+            .map(|_| (token.value().to_owned(), browser_path(&parts).to_owned()));
         let embedding = config
             .auto_embed
             .then(|| embed::Embedding::of(&token, &parts));
@@ -175,7 +176,9 @@ where
         // This is the route's GET handler: a stale submission to the route
         // is answered with its page.
         config.pages.register(&parts, &inner);
-        let htmx_path = (config.htmx && embedding.is_some()).then(|| parts.uri.path().to_owned());
+        // The scripts are served at the page's URL as the browser sees it.
+        let htmx_path =
+            (config.htmx && embedding.is_some()).then(|| browser_path(&parts).to_owned());
         parts.extensions.insert(Guarded(loaded));
         parts.extensions.insert(token);
         let mut response = inner.call(Request::from_parts(parts, body)).await?;

@@ -24,6 +24,7 @@ mod live_rebase;
 mod lock_faults;
 mod merge;
 mod merge_as_browsers_submit;
+mod nested;
 mod redisplay;
 mod refusal_layout;
 mod reload_link;

@@ -20,6 +20,7 @@
 use std::borrow::Cow;
 
 use axum::body::Body;
+use axum::extract::OriginalUri;
 use bytes::Bytes;
 use http::request::Parts;
 use http::uri::PathAndQuery;
@@ -227,6 +228,11 @@ pub(crate) async fn find_token(
             return Err(Rejection::DuplicateTokens);
         }
         parts.uri = without_query_field(&parts.uri, field);
+        // The URL as sent (a nested router's `OriginalUri`) loses it too:
+        // the guard's links and the handler's `OriginalUri` never carry it.
+        if let Some(original) = parts.extensions.get_mut::<OriginalUri>() {
+            original.0 = without_query_field(&original.0, field);
+        }
     }
     Ok(found)
 }

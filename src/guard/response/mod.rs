@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
+use crate::guard::browser_url::browser_path;
 use crate::html::escape;
 
 mod answer;
@@ -50,7 +51,8 @@ pub(crate) struct AnswerContext {
     /// Where the submission went (path and query): a form submitted again
     /// from the answer goes there too.
     pub(crate) action: String,
-    /// The submission's path (without the query).
+    /// The submission's path (without the query), as the browser sent it
+    /// (with a nested router's prefix).
     pub(crate) path: String,
     /// The `Host` the submission was sent to.
     #[cfg_attr(not(feature = "html-rewriter"), allow(dead_code))]
@@ -77,16 +79,14 @@ impl AnswerContext {
             reload: reload_target(page.as_deref(), parts),
             page,
             action: own_path(parts),
-            path: parts.uri.path().to_owned(),
+            path: browser_path(parts).to_owned(),
             host: parts
                 .headers
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_owned),
             deletes: parts.method == http::Method::DELETE
-                || parts
-                    .uri
-                    .path()
+                || browser_path(parts)
                     .trim_end_matches('/')
                     .rsplit('/')
                     .next()

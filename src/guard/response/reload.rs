@@ -16,6 +16,7 @@ use http::header;
 use http::request::Parts;
 
 use crate::claims::Claims;
+use crate::guard::browser_url::browser_uri;
 use crate::key::KeyRing;
 
 /// The token a submission carried, kept in the request's extensions for
@@ -47,7 +48,8 @@ pub(crate) fn reload_target(page: Option<&str>, parts: &Parts) -> String {
 
 /// The page a token signed for this GET request names: for an htmx request
 /// (a fragment loaded into a page) the browser's page, `HX-Current-URL`,
-/// when it is on this host; else the request's own path and query. `None`
+/// when it is on this host; else the request's own path and query as the
+/// browser sent it (with a nested router's prefix). `None`
 /// when that is no [`local_path`].
 pub(crate) fn page_of_get(parts: &Parts) -> Option<String> {
     let htmx = parts
@@ -57,8 +59,7 @@ pub(crate) fn page_of_get(parts: &Parts) -> Option<String> {
     htmx.then(|| same_host_path(parts, "hx-current-url"))
         .flatten()
         .or_else(|| {
-            parts
-                .uri
+            browser_uri(parts)
                 .path_and_query()
                 .and_then(|pq| local_path(pq.as_str()))
         })
@@ -81,10 +82,10 @@ fn same_host_path(parts: &Parts, name: &str) -> Option<String> {
     local_path(url.path_and_query()?.as_str())
 }
 
-/// The request's own path and query as a [`local_path`], else `/`.
+/// The request's own path and query as the browser sent it (with the
+/// prefix of a nested router) as a [`local_path`], else `/`.
 pub(crate) fn own_path(parts: &Parts) -> String {
-    parts
-        .uri
+    browser_uri(parts)
         .path_and_query()
         .and_then(|pq| local_path(pq.as_str()))
         .unwrap_or_else(|| "/".to_owned())
