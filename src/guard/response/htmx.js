@@ -1,6 +1,6 @@
 // concurrency-guard for htmx: shows the guard's conflicts and refusals where
-// the submitted form was, and keeps a page's tokens current after its own
-// saves. Plain JavaScript, no inline code (CSP-safe); listens to htmx 2
+// the submitted form was, keeps a page's tokens current after its own saves,
+// and takes a conflict's alert and marks off a form whose save then passed. Plain JavaScript, no inline code (CSP-safe); listens to htmx 2
 // (htmx:beforeSwap, htmx:afterRequest) and htmx 4 (htmx:after:request)
 // events and does nothing on pages without htmx.
 (function () {
@@ -51,6 +51,31 @@
 
   function ok(status) { return status >= 200 && status < 300; }
 
+  // After a write from a form passed, the guard's marks of an earlier
+  // conflict on that form describe a state that is gone: its alert, and on
+  // the controls it marked their class, aria-invalid and the alert in
+  // aria-describedby. (A GET, such as a dependent select's, changes nothing.)
+  var ALERT = "concurrency-conflict-alert", MARK = "concurrency-conflict";
+  function settled(elt, method) {
+    if (!elt || typeof elt.closest !== "function") return;
+    if (!method || String(method).toUpperCase() === "GET") return;
+    var form = elt.closest("form");
+    if (!form) return;
+    var alerts = form.querySelectorAll("#" + ALERT + ", ." + ALERT);
+    for (var i = 0; i < alerts.length; i++) alerts[i].remove();
+    var marked = form.querySelectorAll("." + MARK);
+    for (var j = 0; j < marked.length; j++) {
+      var el = marked[j];
+      el.classList.remove(MARK);
+      if (!el.getAttribute("class")) el.removeAttribute("class");
+      el.removeAttribute("aria-invalid");
+      var described = (el.getAttribute("aria-describedby") || "").split(/\s+/)
+        .filter(function (id) { return id && id !== ALERT; }).join(" ");
+      if (described) el.setAttribute("aria-describedby", described);
+      else el.removeAttribute("aria-describedby");
+    }
+  }
+
   // htmx 2: a 4xx is not swapped by default; the guard's answers are (into
   // the target its HX-Retarget / HX-Reswap headers name: the form).
   document.addEventListener("htmx:beforeSwap", function (e) {
@@ -65,6 +90,7 @@
     xhr.__concurrencyGuardDone = true;
     var c = d.requestConfig || {};
     refresh(sent(c.headers, c.formData), xhr.getResponseHeader(HEADER));
+    settled(d.elt, c.verb);
   });
   // htmx 4: 4xx answers are swapped by default; only the fresh token.
   document.addEventListener("htmx:after:request", function (e) {
@@ -72,5 +98,6 @@
     if (!ctx || !ctx.response || !ok(ctx.response.status)) return;
     var req = ctx.request || {};
     refresh(sent(req.headers, req.body), ctx.response.headers.get(HEADER));
+    settled(ctx.sourceElement, req.method);
   });
 })();
