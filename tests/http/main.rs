@@ -32,6 +32,7 @@ mod render_check;
 mod route_scoping;
 mod security;
 mod security_lock;
+mod stale_delete;
 mod templates;
 mod transactional;
 mod unknown_fields;
