@@ -25,6 +25,7 @@ mod live_rebase;
 mod lock_faults;
 mod merge;
 mod merge_as_browsers_submit;
+mod method_not_allowed;
 mod redisplay;
 mod refusal_layout;
 mod reload_link;
