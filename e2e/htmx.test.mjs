@@ -108,6 +108,16 @@ for (const [version, base] of VERSIONS) {
     const now = await stored(b, base, 2);
     assert.equal(now.email, 'grace.b@example.org', "B's change is kept");
     assert.equal(now.name, 'Grace Hopper', "A's stale save did not run");
+    // A saves again, knowingly: the save passes, and the alert and marks of
+    // the conflict it resolved leave the form (the app says "Saved").
+    const resolved = await answer(pageA, 'POST', '/contacts/2/edit', () => pageA.click('#contact-form button[type=submit]'));
+    assert.equal(resolved.status(), 200);
+    await pageA.locator('#status', { hasText: 'Saved Grace A.' }).waitFor();
+    await pageA.locator('#concurrency-conflict-alert').waitFor({ state: 'detached' });
+    assert.equal(await pageA.locator('#contact-form [aria-invalid], #contact-form .concurrency-conflict').count(), 0);
+    assert.equal(await pageA.locator('#contact-form [aria-describedby~="concurrency-conflict-alert"]').count(), 0);
+    assert.equal((await stored(b, base, 2)).name, 'Grace A');
+    assert.deepEqual(pageA.errors, []);
   });
 
   test(`${version}: a form re-rendered by its dependent select keeps its token: another user's change is not overwritten`, { timeout: 90_000 }, async (t) => {

@@ -107,14 +107,19 @@ impl fmt::Debug for ConflictHandling {
 pub enum Preconditions {
     /// GET/HEAD answers other than HTML pages (which carry a token instead)
     /// carry an `ETag`; `If-None-Match` answers 304 and
-    /// `If-Match` 412 before the handler. A submission without a token
-    /// must carry `If-Match` (or `If-None-Match`): else 428, unless its body
-    /// is a form (then 400, missing token).
+    /// `If-Match` 412 before the handler, whatever the body's type (a
+    /// token in a form body next to it is verified as well). A submission
+    /// without a token must carry `If-Match` (or `If-None-Match: *`): else
+    /// 428 when it has no body or an API client's (JSON…), 400 (missing
+    /// token) when its body is a form, 415 when its body is one the guard
+    /// cannot read (`text/plain`, no `Content-Type`, a `Content-Type` that
+    /// is not a media type).
     #[default]
     Required,
     /// Like `Required`, but a submission with neither a token nor a
-    /// precondition, whose body is not a form, reaches the handler unchecked
-    /// (for API routes where a blind overwrite is allowed).
+    /// precondition, with no body or an API client's body (not a form, not
+    /// one that is 415 above), reaches the handler unchecked (for API
+    /// routes where a blind overwrite is allowed).
     Optional,
     /// No `ETag`, and the precondition headers are ignored: every submission
     /// needs the token (a body the guard cannot read is 415).

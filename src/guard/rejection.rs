@@ -26,9 +26,13 @@ pub enum Rejection {
         /// `DefaultBodyLimit`).
         limit: Option<usize>,
     },
-    /// A body the guard cannot read a token from, and no token header.
+    /// A body the guard cannot read a token from, and no token header
+    /// (415, with `Accept` naming the two types it reads): `text/plain`
+    /// (an HTML form's `enctype="text/plain"`), a `Content-Type` that is
+    /// not a media type, a non-empty body without one, or (preconditions
+    /// off) any type but a form's.
     UnsupportedMediaType {
-        /// The request's Content-Type.
+        /// The request's Content-Type; empty when it had none.
         content_type: String,
     },
     /// A multipart body that does not follow the format.
@@ -173,10 +177,9 @@ impl fmt::Display for Rejection {
             Rejection::PayloadTooLarge { limit: None } => {
                 f.write_str("the submission is larger than the body limit")
             }
-            Rejection::UnsupportedMediaType { content_type } => write!(
-                f,
-                "cannot read a concurrency token from a {content_type:?} body: send the token in the x-concurrency-token header, or submit the form as application/x-www-form-urlencoded or multipart/form-data"
-            ),
+            Rejection::UnsupportedMediaType { content_type } => {
+                unsupported_media_type(f, content_type)
+            }
             Rejection::BadMultipart { reason } => {
                 write!(f, "the multipart body is malformed: {reason}")
             }
@@ -232,8 +235,12 @@ impl fmt::Display for Rejection {
 impl std::error::Error for Rejection {}
 
 impl Rejection {
-    /// Sets the headers the status needs: `Retry-After` on 503.
+    /// Sets the headers the status needs: `Retry-After` on 503, `Accept`
+    /// on 415 (RFC 9110 §12.5.1: the types a next request may send).
     pub(crate) fn set_headers(&self, headers: &mut http::HeaderMap) {
+        if let Rejection::UnsupportedMediaType { .. } = self {
+            headers.insert(header::ACCEPT, http::HeaderValue::from_static(FORM_TYPES));
+        }
         if let Rejection::RecordBusy { retry_after }
         | Rejection::LockUnavailable { retry_after }
         | Rejection::DatabaseRestarted { retry_after } = self
@@ -255,6 +262,32 @@ impl IntoResponse for Rejection {
         res.extensions_mut().insert(self);
         res
     }
+}
+
+/// The media types the guard reads a token from, as `Accept` lists them.
+pub(crate) const FORM_TYPES: &str = "application/x-www-form-urlencoded, multipart/form-data";
+
+/// What a 415 says: the type received, the two the guard reads, and for
+/// `text/plain` why (WHATWG HTML: such payloads "are not reliably
+/// interpretable by computer").
+fn unsupported_media_type(f: &mut fmt::Formatter<'_>, content_type: &str) -> fmt::Result {
+    if content_type.is_empty() {
+        f.write_str("the submission has a body but no Content-Type, ")?;
+    } else {
+        write!(f, "the submission's body is {content_type:?}, ")?;
+    }
+    f.write_str(
+        "from which the guard cannot read a concurrency token: it reads application/x-www-form-urlencoded (an HTML form's default) and multipart/form-data",
+    )?;
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("text/plain") {
+        f.write_str(
+            "; a form with enctype=\"text/plain\" cannot be read reliably (the WHATWG HTML standard warns that its payloads are not reliably interpretable by computer): remove the enctype attribute",
+        )?;
+    } else {
+        f.write_str("; submit the form as one of them")?;
+    }
+    f.write_str(", or send the token in the x-concurrency-token header")
 }
 
 /// "1 second", "5 seconds".

@@ -571,9 +571,10 @@ async fn catalogue() -> Vec<Row> {
                 Some("text/plain"),
                 urlencode(&[(FIELD, &good), ("name", "Hacked")]),
             ),
-            S::PRECONDITION_REQUIRED,
-            "this request must be conditional",
-        ),
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "text/plain",
+        )
+        .and("not reliably interpretable by computer"),
         row(
             "wrong content type (text/plain), preconditions off",
             post(
@@ -581,9 +582,9 @@ async fn catalogue() -> Vec<Row> {
                 urlencode(&[(FIELD, &good), ("name", "Hacked")]),
             ),
             S::UNSUPPORTED_MEDIA_TYPE,
-            "cannot read a concurrency token from a",
+            "text/plain",
         )
-        .and("text/plain")
+        .and("it reads application/x-www-form-urlencoded")
         .with(Setup::PreconditionsOff),
         row(
             "JSON body with the token inside, no header, no If-Match: 428 by default",
@@ -601,21 +602,21 @@ async fn catalogue() -> Vec<Row> {
                 format!(r#"{{"{FIELD}":"{good}","name":"Hacked","price":1}}"#),
             ),
             S::UNSUPPORTED_MEDIA_TYPE,
-            "cannot read a concurrency token from a",
+            "application/json",
         )
         .and("x-concurrency-token header")
         .with(Setup::PreconditionsOff),
         row(
             "no content type, preconditions required (default)",
             post(None, urlencode(&[(FIELD, &good), ("name", "Hacked")])),
-            S::PRECONDITION_REQUIRED,
-            "this request must be conditional",
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "the submission has a body but no Content-Type",
         ),
         row(
             "no content type, preconditions off",
             post(None, urlencode(&[(FIELD, &good), ("name", "Hacked")])),
-            S::BAD_REQUEST,
-            "carries no concurrency token",
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "the submission has a body but no Content-Type",
         )
         .with(Setup::PreconditionsOff),
         row(

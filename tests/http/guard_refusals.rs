@@ -380,7 +380,7 @@ async fn a_json_body_without_a_header_token_is_unsupported() {
         "JSON body",
         json_submission(&token),
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "cannot read a concurrency token from a",
+        "from which the guard cannot read a concurrency token",
     )
     .await;
     assert!(answer.body.contains("x-concurrency-token"));

@@ -385,8 +385,21 @@ async fn a_body_axums_form_reads_as_a_form_needs_its_token() {
 
     let state = AppState::new();
     let router = app(&state);
-    let guarded = send(&router, req("/items/1")).await;
+    // Without a precondition, the form needs its token.
+    let mut bare = req("/items/1");
+    bare.headers_mut().remove(header::IF_MATCH);
+    let guarded = send(&router, bare).await;
     guarded.assert(StatusCode::BAD_REQUEST, "carries no concurrency token");
+    // A stale token in it is read, and refused, `If-Match: *` or not.
+    let token = load_token(&router, "/items/1").await;
+    state.update(1, |item| item.price = 7);
+    let stale = Request::post("/items/1")
+        .header(header::CONTENT_TYPE, ODD)
+        .header(header::IF_MATCH, "*")
+        .body(Body::from(format!("{FIELD}={token}&name=Evil&price=1")))
+        .unwrap();
+    let guarded = send(&router, stale).await;
+    assert_eq!(guarded.status, StatusCode::CONFLICT, "{}", guarded.body);
     assert_eq!(state.runs(), 0);
     assert_eq!(state.item(1).unwrap().name, "Lamp");
 }

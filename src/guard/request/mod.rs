@@ -7,10 +7,12 @@ pub(crate) mod cross_origin;
 mod limit;
 pub(crate) mod multipart;
 mod replay;
+mod source;
 mod timeout;
-mod token;
+pub(crate) mod token;
 pub(crate) mod urlencoded;
 
 pub(crate) use limit::{Reading, buffer};
+pub(crate) use source::{TOKEN_HEADER, TokenSource};
 pub(crate) use timeout::whole_seconds;
-pub(crate) use token::{Found, TOKEN_HEADER, TokenSource, find_token};
+pub(crate) use token::{Found, find_token};

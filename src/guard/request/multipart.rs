@@ -308,24 +308,24 @@ pub(crate) enum PrefixCap {
 /// Reads parts until the token part; the bytes read are replayed in front
 /// of the rest of the body, which is handed on as it comes (the handler's
 /// extractor applies the route's limit to the whole, replay included).
+/// A body that ends without a token part comes back whole, with no token.
 pub(crate) async fn read_multipart_prefix(
     mut body: Body,
     boundary: &str,
     field: &str,
     limits: PrefixLimits,
-) -> Result<(Bytes, Body), Rejection> {
+) -> Result<(Option<Bytes>, Body), Rejection> {
     let mut scanner = MultipartScanner::new(boundary, field);
     let mut buf = BytesMut::new();
     loop {
         match scanner.step(&buf) {
             Step::Found(token) => {
                 let replay = ReplayBody::new(buf.freeze(), body);
-                return Ok((Bytes::from(token), Body::new(replay)));
+                return Ok((Some(Bytes::from(token)), Body::new(replay)));
             }
             Step::End => {
-                return Err(Rejection::MissingToken {
-                    field: field.to_owned(),
-                });
+                let replay = ReplayBody::new(buf.freeze(), body);
+                return Ok((None, Body::new(replay)));
             }
             Step::Malformed(reason) => return Err(Rejection::BadMultipart { reason }),
             Step::NeedMore => {}

@@ -17,26 +17,20 @@
 //!   `methodsThatUseUrlParams`): cut out of the URI handed on. Wherever
 //!   else a token comes from, one in the query must be the same.
 
-use std::borrow::Cow;
-
 use axum::body::Body;
 use axum::extract::OriginalUri;
 use bytes::Bytes;
 use http::request::Parts;
 use http::uri::PathAndQuery;
-use http::{HeaderMap, Uri, header};
+use http::{Uri, header};
 
 use super::limit::{Reading, axum_limit, buffer, declared_length};
 use super::multipart::{PrefixCap, PrefixLimits};
+use super::source::{TOKEN_HEADER, TokenSource, body_token, query_token};
 use super::{multipart, urlencoded};
 use crate::guard::config::{BODY_CEILING, BodyLimit};
 use crate::guard::rejection::Rejection;
-use crate::token::HEADER_NAME;
 use crate::token_error::TokenError;
-
-/// [`HEADER_NAME`] as a header name made once: looking a header up by `&str`
-/// parses and validates the name on every request.
-pub(crate) const TOKEN_HEADER: http::HeaderName = http::HeaderName::from_static(HEADER_NAME);
 
 /// Where the token was found, and the body to hand on.
 pub(crate) struct Found {
@@ -47,93 +41,6 @@ pub(crate) struct Found {
     /// The urlencoded body, when it was buffered (to show the user what
     /// they typed if the submission conflicts).
     pub(crate) form: Option<Bytes>,
-}
-
-/// Where a submission's token is to be found, read from its headers once.
-pub(crate) enum TokenSource {
-    /// In the [`HEADER_NAME`] header.
-    Header,
-    /// In an `application/x-www-form-urlencoded` body.
-    UrlEncoded,
-    /// In a `multipart/form-data` body with this boundary (or why the
-    /// boundary is unusable).
-    Multipart(Result<String, &'static str>),
-    /// In the query string only: no header, and no form body.
-    Query,
-    /// Nowhere: no header and no body type.
-    None,
-    /// Nowhere: a body of another type.
-    Other,
-}
-
-impl TokenSource {
-    /// Reads the request's headers, and its query string for `field` where
-    /// neither a header nor a form body may carry the token.
-    pub(crate) fn of(parts: &Parts, field: &str) -> TokenSource {
-        if parts.headers.contains_key(TOKEN_HEADER) {
-            return TokenSource::Header;
-        }
-        match TokenSource::of_body(&parts.headers) {
-            TokenSource::None | TokenSource::Other if query_has_field(&parts.uri, field) => {
-                TokenSource::Query
-            }
-            source => source,
-        }
-    }
-
-    /// What the body is, read from its `Content-Type` exactly as the
-    /// extractors downstream read it, so that no body one of them takes for
-    /// a form passes here for something else: axum's `Form` takes any type
-    /// that *starts with* `application/x-www-form-urlencoded`; its
-    /// `Multipart` (multer) parses the type with the `mime` crate and wants
-    /// `multipart/form-data` and a boundary.
-    fn of_body(headers: &HeaderMap) -> TokenSource {
-        let Some(value) = headers.get(header::CONTENT_TYPE) else {
-            return TokenSource::None;
-        };
-        // What browsers send for a form, compared before it is parsed.
-        if value.as_bytes() == b"application/x-www-form-urlencoded" {
-            return TokenSource::UrlEncoded;
-        }
-        let Ok(value) = value.to_str() else {
-            return TokenSource::Other;
-        };
-        let essence = value.split([';', ',']).next().unwrap_or_default().trim();
-        // axum's `RawForm`: `content_type.starts_with(…)`, case and all;
-        // the guard reads any case too (stricter, never looser).
-        if value.starts_with("application/x-www-form-urlencoded")
-            || essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        {
-            return TokenSource::UrlEncoded;
-        }
-        match value.parse::<mime::Mime>() {
-            Ok(m) if m.type_() == mime::MULTIPART && m.subtype() == mime::FORM_DATA => {
-                TokenSource::Multipart(match m.get_param(mime::BOUNDARY) {
-                    Some(b) if !b.as_str().is_empty() && b.as_str().len() <= 70 => {
-                        Ok(b.as_str().to_owned())
-                    }
-                    Some(_) => Err("the multipart boundary must be 1 to 70 characters"),
-                    None => Err("the multipart body has no boundary in its Content-Type"),
-                })
-            }
-            // Not a type multer reads, but meant as one: refused, not
-            // passed on as some other body.
-            _ if essence.eq_ignore_ascii_case("multipart/form-data") => {
-                TokenSource::Multipart(Err("the multipart Content-Type cannot be read"))
-            }
-            _ => TokenSource::Other,
-        }
-    }
-
-    /// Whether the token travels outside the body (header or query).
-    pub(crate) fn is_outside_body(&self) -> bool {
-        matches!(self, TokenSource::Header | TokenSource::Query)
-    }
-
-    /// Whether the body is a form (urlencoded or multipart).
-    pub(crate) fn is_form(&self) -> bool {
-        matches!(self, TokenSource::UrlEncoded | TokenSource::Multipart(_))
-    }
 }
 
 /// Finds the token of a submission, from `source` (its headers, read by
@@ -202,6 +109,11 @@ pub(crate) async fn find_token(
                 body, &boundary, field, limits,
             ))
             .await?;
+            let Some(token) = token else {
+                return Err(Rejection::MissingToken {
+                    field: field.to_owned(),
+                });
+            };
             Found {
                 token,
                 body,
@@ -235,6 +147,43 @@ pub(crate) async fn find_token(
         }
     }
     Ok(found)
+}
+
+/// Whether a form body (or the query string) carries a token, read before
+/// [`find_token`] only where `If-Match` may stand in for a missing one: the
+/// body comes back to be read again (urlencoded: buffered; multipart: the
+/// parts read replayed in front of the rest).
+pub(crate) async fn form_carries_token(
+    source: &TokenSource,
+    parts: &mut Parts,
+    body: Body,
+    field: &str,
+    reading: Reading,
+    multipart_prefix_limit: Option<usize>,
+) -> Result<(bool, Body), Rejection> {
+    if query_token(&parts.uri, field)?.is_some() {
+        return Ok((true, body));
+    }
+    match source {
+        TokenSource::UrlEncoded => {
+            let bytes = buffer(parts, body, reading).await?;
+            let carries = body_token(&bytes, field)?.is_some();
+            Ok((carries, Body::from(bytes)))
+        }
+        TokenSource::Multipart(Ok(boundary)) => {
+            let route = multipart_within_route_limit(parts)?;
+            let limits = prefix_limits(route, reading.limit, multipart_prefix_limit);
+            let (token, body) = Box::pin(multipart::read_multipart_prefix(
+                reading.timed(body),
+                boundary,
+                field,
+                limits,
+            ))
+            .await?;
+            Ok((token.is_some(), body))
+        }
+        _ => Ok((true, body)),
+    }
 }
 
 /// A token from the header or the query: the body is handed on as it came
@@ -271,16 +220,6 @@ async fn outside_body(
     Ok(Found { token, body, form })
 }
 
-/// The token field of an urlencoded body, if it has one.
-fn body_token(bytes: &Bytes, field: &str) -> Result<Option<Bytes>, Rejection> {
-    match urlencoded::scan_urlencoded_token(bytes, field) {
-        Ok(Cow::Borrowed(token)) => Ok(Some(bytes.slice_ref(token.as_bytes()))),
-        Ok(Cow::Owned(token)) => Ok(Some(Bytes::from(token))),
-        Err(Rejection::MissingToken { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// The urlencoded body the handler gets: the token's pairs cut out, so its
 /// `Form<T>` sees the fields it declares, not the guard's (a
 /// `deny_unknown_fields` type would refuse it).
@@ -293,20 +232,6 @@ fn form_handed_on(parts: &mut Parts, bytes: &Bytes, field: &str) -> Body {
             Body::from(stripped)
         }
         None => Body::from(bytes.clone()),
-    }
-}
-
-/// Whether the query string has a pair named `field` (whatever its value:
-/// [`query_token`] judges it).
-fn query_has_field(uri: &Uri, field: &str) -> bool {
-    !matches!(query_token(uri, field), Ok(None))
-}
-
-/// The token in the query string's `field`, if any; duplicates must agree.
-fn query_token(uri: &Uri, field: &str) -> Result<Option<Bytes>, Rejection> {
-    match uri.query() {
-        Some(query) => body_token(&Bytes::copy_from_slice(query.as_bytes()), field),
-        None => Ok(None),
     }
 }
 

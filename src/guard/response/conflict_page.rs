@@ -109,7 +109,10 @@ fn conflict_html(conflict: &Conflict, answer: &AnswerContext) -> String {
     match conflict.changed_inputs() {
         Some(changed) if !changed.is_empty() => {
             out.push_str(r#"<table class="changed-fields"><thead><tr><th scope="col">Field</th><th scope="col">Saved now</th>"#);
-            let show_yours = conflict.submitted().is_some();
+            // What the user entered, where they entered something: not for
+            // a delete, nor for a submission without entries (htmx 2 sends
+            // a DELETE with an empty urlencoded body).
+            let show_yours = !answer.deletes && conflict.submitted().is_some_and(|s| !s.is_empty());
             if show_yours {
                 out.push_str(r#"<th scope="col">You entered</th>"#);
             }

@@ -1,8 +1,7 @@
 // concurrency-guard for htmx: shows the guard's conflicts and refusals where
-// the submitted form was, and keeps a page's tokens current after its own
-// saves. Plain JavaScript, no inline code (CSP-safe); listens to htmx 2
-// (htmx:beforeSwap, htmx:afterRequest) and htmx 4 (htmx:after:request)
-// events and does nothing on pages without htmx.
+// the form was, keeps the page's tokens current after its saves, and clears
+// a conflict's marks once a save passes. No inline code (CSP-safe); htmx 2
+// and 4 events; does nothing on pages without htmx.
 (function () {
   "use strict";
   var me = document.currentScript;
@@ -25,9 +24,8 @@
     return null;
   }
 
-  // After a successful write, every place on the page that held the token
-  // the request carried gets the fresh one (a form's hidden input, an
-  // element's hx-headers, the early warning's script).
+  // After a write passed, every place that held the token sent gets the
+  // fresh one (hidden inputs, hx-headers, the early warning's script).
   function refresh(old, fresh) {
     if (!old || !fresh || old === fresh || !/^[A-Za-z0-9_-]+$/.test(fresh)) return;
     var inputs = document.querySelectorAll("input[type=hidden]");
@@ -42,14 +40,30 @@
         if (v.indexOf(old) >= 0) els[j].setAttribute(attrs[a], v.split(old).join(fresh));
       }
     }
-    // The page now holds a token for the data as saved, while htmx's
-    // history snapshot keeps the inputs as first rendered: Back/Forward to
-    // it would send the old values with the new token and revert the save.
-    // hx-history="false" makes htmx fetch the page again instead.
+    // htmx's history snapshot keeps the inputs as first rendered: restored
+    // with the new token, they would revert the save. Fetch the page instead.
     document.body.setAttribute("hx-history", "false");
   }
 
   function ok(status) { return status >= 200 && status < 300; }
+
+  // A write (not a GET) from a form passed: the guard's alert and marks of
+  // an earlier conflict there are stale.
+  var ALERT = "concurrency-conflict-alert", MARK = "concurrency-conflict";
+  function settled(elt, method) {
+    var form = elt && elt.closest && elt.closest("form");
+    if (!form || !method || String(method).toUpperCase() === "GET") return;
+    form.querySelectorAll("#" + ALERT + ",." + ALERT).forEach(function (a) { a.remove(); });
+    form.querySelectorAll("." + MARK).forEach(function (el) {
+      el.classList.remove(MARK);
+      if (!el.getAttribute("class")) el.removeAttribute("class");
+      el.removeAttribute("aria-invalid");
+      var ids = (el.getAttribute("aria-describedby") || "").split(/\s+/)
+        .filter(function (id) { return id && id !== ALERT; }).join(" ");
+      if (ids) el.setAttribute("aria-describedby", ids);
+      else el.removeAttribute("aria-describedby");
+    });
+  }
 
   // htmx 2: a 4xx is not swapped by default; the guard's answers are (into
   // the target its HX-Retarget / HX-Reswap headers name: the form).
@@ -65,12 +79,14 @@
     xhr.__concurrencyGuardDone = true;
     var c = d.requestConfig || {};
     refresh(sent(c.headers, c.formData), xhr.getResponseHeader(HEADER));
+    settled(d.elt, c.verb);
   });
-  // htmx 4: 4xx answers are swapped by default; only the fresh token.
+  // htmx 4 swaps 4xx answers itself.
   document.addEventListener("htmx:after:request", function (e) {
     var ctx = e.detail && e.detail.ctx;
     if (!ctx || !ctx.response || !ok(ctx.response.status)) return;
     var req = ctx.request || {};
     refresh(sent(req.headers, req.body), ctx.response.headers.get(HEADER));
+    settled(ctx.sourceElement, req.method);
   });
 })();

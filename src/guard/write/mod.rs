@@ -43,7 +43,7 @@ use super::config::{Config, Preconditions, Shared};
 use super::deferred;
 use super::rejection::Rejection;
 use super::request::cross_origin::Detected;
-use super::request::{TOKEN_HEADER, TokenSource, urlencoded};
+use super::request::{TOKEN_HEADER, TokenSource, token, urlencoded};
 use super::response::{self, AnswerContext, SubmittedToken, app_page, embed};
 use super::verify::{self, PendingToken};
 use crate::state::RenderState;
@@ -71,7 +71,17 @@ where
     async move {
         let Shared { config, state } = &*shared;
         match decide::<T, S>(config, state, &mut parts, body).await {
-            Decision::Answer(response) => {
+            Decision::Answer(mut response) => {
+                if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+                    && parts.method == http::Method::POST
+                {
+                    // What a POST here may send instead (W3C LDP's
+                    // `Accept-Post`, as MDN describes it for a 415).
+                    response.headers_mut().insert(
+                        "accept-post",
+                        http::HeaderValue::from_static(crate::guard::rejection::FORM_TYPES),
+                    );
+                }
                 Ok(refused::in_app_page::<T, S>(config, state, &parts, response).await)
             }
             Decision::Stale(stale) => Ok(answer_stale(config, &parts, *stale).await),
@@ -209,8 +219,7 @@ where
         };
         let source = TokenSource::of(parts, config.tokens.field_name());
         // Neither a token header or query field nor a form body that could
-        // carry the token. (A form body always needs its token: a
-        // precondition header next to it is checked as well, never instead.)
+        // carry the token.
         if !source.is_outside_body() && !source.is_form() {
             // Only a precondition that ties the write to the record's state
             // stands in for the token; where preconditions are optional,
@@ -219,11 +228,42 @@ where
             if preconditions.guard_the_write() || (optional && preconditions.any()) {
                 return conditional::<T, S>(config, state, parts, body, preconditions).await;
             }
+            // A body that may be a browser's form in a type the guard
+            // cannot read (`enctype="text/plain"`): 415 says so, where 428
+            // would ask for `If-Match`.
+            if let Some(rejection) = source.unreadable(parts, &body) {
+                let answer = AnswerContext::of(parts);
+                return Decision::Answer(verify::refuse(form, rejection, &answer));
+            }
             body = match unconditional(config, form, parts, body) {
                 Ok(decision) => return decision,
                 // Preconditions off: the token is required, and looking for
                 // it below says why it is missing.
                 Err(body) => body,
+            };
+        }
+        // A form body with `If-Match` (an API client that sends urlencoded
+        // or multipart): the precondition stands in for a missing token; a
+        // token present too is verified as well (both must hold).
+        if source.is_form() && preconditions.guard_the_write() {
+            let carries = token::form_carries_token(
+                &source,
+                parts,
+                body,
+                config.tokens.field_name(),
+                load::reading(config),
+                config.multipart_prefix_limit,
+            )
+            .await;
+            body = match carries {
+                Ok((true, body)) => body,
+                Ok((false, body)) => {
+                    return conditional::<T, S>(config, state, parts, body, preconditions).await;
+                }
+                Err(rejection) => {
+                    let answer = AnswerContext::of(parts);
+                    return Decision::Answer(verify::refuse(form, rejection, &answer));
+                }
             };
         }
         let (found, submitted) = match open_token(config, form, source, parts, body).await {
