@@ -452,3 +452,77 @@ async fn a_conflict_handler_gets_the_users_version_typed() {
     );
     assert_eq!(app.writes.load(Ordering::SeqCst), 1);
 }
+
+/// The app's page with the headers a framework or a layer may put on it:
+/// validators and digests of its bytes, and a freshness lifetime.
+async fn edit_with_page_headers(item: Guarded<Item>) -> Response {
+    let page = edit(item).await;
+    (
+        [
+            (header::ETAG, "\"v1\""),
+            (header::LAST_MODIFIED, "Tue, 01 Jul 2025 10:00:00 GMT"),
+            (header::EXPIRES, "Thu, 01 Jan 2099 00:00:00 GMT"),
+            (
+                header::HeaderName::from_static("content-digest"),
+                "sha-256=:RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=:",
+            ),
+            (
+                header::HeaderName::from_static("repr-digest"),
+                "sha-256=:RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=:",
+            ),
+        ],
+        page,
+    )
+        .into_response()
+}
+
+/// A conflict or a refusal shown in the app's page is another
+/// representation than the page the GET handler made: none of the headers
+/// that describe that page's bytes may come with it (an `ETag` changes with
+/// the bytes, RFC 9110 §8.8.3; `Content-Digest` and `Repr-Digest` are
+/// digests of them, RFC 9530 §2–3), nor any that let it be kept
+/// (`Last-Modified`, `Expires`): the answer is `no-store`.
+#[tokio::test]
+async fn an_answer_in_the_apps_page_drops_the_pages_validators_and_digests() {
+    let (_, app) = setup();
+    let guard = ConcurrencyGuardLayer::<Item, App>::new(
+        KeyRing::new(1, Key::from_bytes(&[9; 32]).unwrap()),
+        app.clone(),
+    );
+    let router = Router::new()
+        .route("/items/{id}", get(edit_with_page_headers).post(save))
+        .route_layer(guard)
+        .with_state(app.clone());
+    let token = open(&router).await;
+    app.items.lock().unwrap().get_mut(&1).unwrap().name = "Desk lamp".into();
+    let stale = post_to(
+        &router,
+        "/items/1",
+        body(&token, "Mine", "Tools", true, "x"),
+    )
+    .await;
+    let forged = post_to(
+        &router,
+        "/items/1",
+        body("AAAA", "Mine", "Tools", true, "x"),
+    )
+    .await;
+    for ((status, headers, html), expected) in [
+        (stale, StatusCode::CONFLICT),
+        (forged, StatusCode::BAD_REQUEST),
+    ] {
+        assert_eq!(status, expected, "{html}");
+        assert!(html.contains("Shop admin"), "the app's page: {html}");
+        for name in [
+            "etag",
+            "last-modified",
+            "expires",
+            "content-digest",
+            "repr-digest",
+        ] {
+            assert!(headers.get(name).is_none(), "{expected}: {name} kept");
+        }
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{expected}");
+    }
+    assert_eq!(app.writes.load(Ordering::SeqCst), 0);
+}

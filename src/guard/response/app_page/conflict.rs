@@ -66,14 +66,7 @@ where
         None => rewritten,
     };
     parts.status = StatusCode::CONFLICT;
-    for name in [
-        header::CONTENT_LENGTH,
-        header::ETAG,
-        header::LAST_MODIFIED,
-        header::EXPIRES,
-    ] {
-        parts.headers.remove(name);
-    }
+    embed::drop_page_headers(&mut parts.headers);
     parts
         .headers
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

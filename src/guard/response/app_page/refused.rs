@@ -63,14 +63,7 @@ where
     };
     let (refused, _) = refused.into_parts();
     parts.status = refused.status;
-    for name in [
-        header::CONTENT_LENGTH,
-        header::ETAG,
-        header::LAST_MODIFIED,
-        header::EXPIRES,
-    ] {
-        parts.headers.remove(name);
-    }
+    embed::drop_page_headers(&mut parts.headers);
     // The refusal's own headers win (the page keeps its content type).
     for name in refused.headers.keys() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {

@@ -125,6 +125,23 @@ fn drop_validators(headers: &mut HeaderMap) {
     }
 }
 
+/// The headers of a page the guard turned into another answer (a conflict
+/// or a refusal shown in the application's page): what describes the
+/// page's bytes ([`DESCRIBE_BYTES`], `Content-Length`) is wrong, and what
+/// says the page can be kept (`Last-Modified`, `Expires`) is not true of an
+/// answer that must not be (`Cache-Control: no-store` is the caller's).
+#[cfg(feature = "html-rewriter")]
+pub(crate) fn drop_page_headers(headers: &mut HeaderMap) {
+    drop_validators(headers);
+    for name in [
+        http::header::CONTENT_LENGTH,
+        http::header::LAST_MODIFIED,
+        http::header::EXPIRES,
+    ] {
+        headers.remove(name);
+    }
+}
+
 /// Embeds the token wherever the page sends a write to this origin (see
 /// [`rules`]), and the early warning's script after the first hidden
 /// input. The caller has checked that the response [is rewritable
