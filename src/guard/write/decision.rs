@@ -38,6 +38,13 @@ impl Decision {
 pub(crate) enum After {
     /// Handed on as it is.
     Nothing,
+    /// Handed on as it is; the handler saved a merge of the submission
+    /// with other people's changes, which the page that sent it does not
+    /// show. A token for the record as saved would describe values the form
+    /// does not hold, and the form's next save would write its stale values
+    /// over the merged ones: a fresh token describes the form as it shows
+    /// (see [`ShownAfterMerge`]), or there is none.
+    Merged(Option<ShownAfterMerge>),
     /// A form shown again gets the pending token embedded.
     EmbedInRefusal(PendingToken),
     /// The handler was to call [`DeferredCheck::check`](crate::DeferredCheck::check):
@@ -68,3 +75,13 @@ pub(crate) enum StaleAnswer {
 
 /// Where a step that answers leaves the submission.
 pub(crate) type Step<T> = Result<T, Response<Body>>;
+
+/// What the form that sent a merged submission still shows: for each input
+/// someone else changed and the user did not (the merge took its value
+/// now), the per-input digest of the value the form showed, from the token
+/// it came with (signed with the signing key).
+#[derive(Debug, Clone)]
+pub(crate) struct ShownAfterMerge {
+    /// (index among the form's inputs, the digest of what the form shows).
+    pub(crate) shown: Vec<(usize, u64)>,
+}

@@ -94,7 +94,13 @@ where
                 // Loaded again before the lock goes: the data as saved.
                 let saved = response.as_ref().is_ok_and(|r| r.status().is_success());
                 let fresh = match reload {
-                    Some(head) if saved => fresh::fresh_token::<T, S>(config, head, state).await,
+                    Some(head) if saved => {
+                        let shown = match &after {
+                            After::Merged(shown) => shown.as_ref(),
+                            _ => None,
+                        };
+                        fresh::fresh_token::<T, S>(config, head, state, shown).await
+                    }
                     _ => None,
                 };
                 if let Some(held) = held {
@@ -109,7 +115,7 @@ where
                     }
                 }
                 Ok(match after {
-                    After::Nothing => response.map(Body::new),
+                    After::Nothing | After::Merged(_) => response.map(Body::new),
                     After::Deferred(checked) => {
                         deferred::after_handler(T::FORM_NAME, response.map(Body::new), &checked)
                     }

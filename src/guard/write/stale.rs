@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{Request, header};
 
-use super::decision::{After, Decision, StaleAnswer};
+use super::decision::{After, Decision, ShownAfterMerge, StaleAnswer};
 use super::load::Loaded;
 use crate::conflict::Conflict;
 use crate::fingerprint::StateDigests;
@@ -87,7 +87,18 @@ pub(super) fn stale<T: Clone + Send + Sync + 'static>(
                 .headers
                 .insert(header::CONTENT_LENGTH, merged.len().into());
             parts.extensions.insert(Guarded(value));
-            return Decision::handler(Body::from(merged), Some(held), After::Nothing);
+            let shown =
+                (opened.claims.key_id == config.tokens.keys().signing_key_id()).then(|| {
+                    ShownAfterMerge {
+                        shown: sides
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, s)| s.theirs_changed && !s.user_changed)
+                            .filter_map(|(i, _)| Some((i, *opened.claims.inputs.get(i)?)))
+                            .collect(),
+                    }
+                });
+            return Decision::handler(Body::from(merged), Some(held), After::Merged(shown));
         }
     }
     // Nothing is written from here on: the record need not stay locked
