@@ -62,14 +62,14 @@ impl fmt::Display for TokenError {
             ),
             TokenError::Expired { age, max_age } => write!(
                 f,
-                "the form was opened {} minutes ago, longer than the {} minutes a form stays valid; reload it to see the current data",
-                age.as_secs() / 60,
-                max_age.as_secs() / 60
+                "the form was opened {} ago, longer than the {} a form stays valid; reload it to see the current data",
+                span(*age),
+                span(*max_age)
             ),
             TokenError::IssuedInFuture { ahead } => write!(
                 f,
-                "the concurrency token claims to be issued {} seconds in the future; reload the page and submit the form again",
-                ahead.as_secs()
+                "the concurrency token claims to be issued {} in the future; reload the page and submit the form again",
+                span(*ahead)
             ),
             TokenError::WrongForm => f.write_str(
                 "the concurrency token belongs to another form; reload the page and submit the form again",
@@ -82,3 +82,49 @@ impl fmt::Display for TokenError {
 }
 
 impl std::error::Error for TokenError {}
+
+/// A span of time as words, in whole units, the unit after its size: "1
+/// second", "45 seconds", "3 minutes" (from 2 minutes), "5 hours" (from 2
+/// hours), "3 days" (from 2 days).
+pub(crate) fn span(span: std::time::Duration) -> String {
+    let secs = span.as_secs();
+    let (n, unit) = match secs {
+        0..120 => (secs, "second"),
+        120..7200 => (secs / 60, "minute"),
+        7200..172_800 => (secs / 3600, "hour"),
+        _ => (secs / 86_400, "day"),
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::TokenError;
+
+    #[test]
+    fn an_expiry_says_its_spans_in_the_unit_they_need() {
+        let expired = |age, max_age| {
+            TokenError::Expired {
+                age: Duration::from_secs(age),
+                max_age: Duration::from_secs(max_age),
+            }
+            .to_string()
+        };
+        assert!(
+            expired(45, 30).starts_with(
+                "the form was opened 45 seconds ago, longer than the 30 seconds a form stays valid"
+            ),
+            "{}",
+            expired(45, 30)
+        );
+        assert!(expired(61, 1).contains("61 seconds ago, longer than the 1 second"));
+        assert!(expired(600, 300).contains("10 minutes ago, longer than the 5 minutes"));
+        assert!(expired(3 * 86_400, 86_400).contains("3 days ago, longer than the 24 hours"));
+    }
+}

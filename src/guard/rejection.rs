@@ -290,13 +290,9 @@ fn unsupported_media_type(f: &mut fmt::Formatter<'_>, content_type: &str) -> fmt
     f.write_str(", or send the token in the x-concurrency-token header")
 }
 
-/// "1 second", "5 seconds".
+/// `n` seconds as words ("1 second", "30 seconds", "5 minutes").
 fn seconds_text(n: u64) -> String {
-    if n == 1 {
-        "1 second".to_owned()
-    } else {
-        format!("{n} seconds")
-    }
+    crate::token_error::span(std::time::Duration::from_secs(n))
 }
 
 #[cfg(test)]

@@ -410,7 +410,7 @@ async fn catalogue() -> Vec<Row> {
                     .as_bytes(),
             ),
             S::CONFLICT,
-            "longer than the 1440 minutes a form stays valid; reload it",
+            "the form was opened 2 days ago, longer than the 24 hours a form stays valid; reload it",
         ),
         row(
             "token issued in the far future (ten years)",
@@ -420,7 +420,7 @@ async fn catalogue() -> Vec<Row> {
                     .as_bytes(),
             ),
             S::BAD_REQUEST,
-            "seconds in the future",
+            "3650 days in the future",
         ),
         row(
             "token issued at the end of its clock (u32::MAX)",
@@ -434,7 +434,7 @@ async fn catalogue() -> Vec<Row> {
                 .as_bytes(),
             ),
             S::BAD_REQUEST,
-            "seconds in the future",
+            "days in the future",
         ),
         row(
             "token of another form",

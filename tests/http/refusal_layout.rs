@@ -341,3 +341,51 @@ async fn a_deleted_record_links_back_to_the_page_the_user_came_from() {
     }
     assert_eq!(state.runs(), 0);
 }
+
+/// The app's page is a courtesy: when loading or rendering it does not
+/// finish within the lock timeout (a database that stopped answering keeps
+/// the loader waiting for its pool), the refusal is the guard's own page,
+/// at once, with its status: a browser never waits on a page it will not
+/// get.
+#[tokio::test]
+async fn a_page_that_does_not_come_within_the_lock_timeout_is_not_waited_for() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let state = AppState::new();
+    let hang = Arc::new(AtomicBool::new(false));
+    let edit_or_hang = {
+        let hang = hang.clone();
+        move |item: Guarded<ItemForm>| {
+            let hang = hang.load(Ordering::SeqCst);
+            async move {
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+                edit(item).await
+            }
+        }
+    };
+    let app = Router::new()
+        .route(
+            "/items/{id}",
+            get(edit_or_hang)
+                .post(common::save)
+                .route_layer(layer(&state, 67)),
+        )
+        .with_state(state.clone());
+    let token = common::load_token(&app, "/items/1").await;
+    assert!(!token.is_empty());
+    hang.store(true, Ordering::SeqCst);
+    let forged = "forged";
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        common::send(&app, post("/items/1", typed(forged), &[])),
+    )
+    .await
+    .expect("answered within the lock timeout, not after the page");
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert!(!answer.body.contains(LAYOUT), "the guard's own page");
+    assert!(answer.body.contains(r#"role="alert""#), "{}", answer.body);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(state.runs(), 0);
+}

@@ -20,7 +20,8 @@ use crate::state::RenderState;
 /// JSON), the answer is a refusal other than "record deleted" (the page
 /// cannot be rendered for a record that is gone), the route's page was
 /// served since the start, the loader finds the record and the page has the
-/// form. Otherwise `refused` as it is. The GET page gets no token and
+/// form, all within the lock timeout. Otherwise `refused` as it is (also for
+/// a database that failed: the page would wait on it). The GET page gets no token and
 /// nothing of the refused request's body.
 pub(super) async fn in_app_page<T, S>(
     config: &Config,
@@ -36,9 +37,16 @@ where
     if cfg!(not(feature = "html-rewriter")) {
         return refused;
     }
+    // Not for a record that is gone, nor when the database is what failed:
+    // the page would wait on it too.
     let shown = matches!(
         refused.extensions().get::<Rejection>(),
-        Some(rejection) if !matches!(rejection, Rejection::Deleted { .. })
+        Some(rejection) if !matches!(
+            rejection,
+            Rejection::Deleted { .. }
+                | Rejection::LockUnavailable { .. }
+                | Rejection::DatabaseRestarted { .. }
+        )
     );
     if !shown
         || !matches!(config.conflicts, ConflictHandling::Respond)
@@ -50,17 +58,28 @@ where
     if answer.format != Format::Html {
         return refused;
     }
-    let (mut get, body) = page_request(parts).into_parts();
-    let Ok(value) = T::from_request_parts(&mut get, state).await else {
-        return refused;
-    };
-    get.extensions.insert(Guarded(value));
-    match config
-        .pages
-        .render(parts, Request::from_parts(get, body))
-        .await
-    {
-        Some(page) => app_page::refusal(page, refused, &answer).await,
-        None => refused,
+    // The page is a courtesy: loading and rendering it waits at most the
+    // lock timeout (a database that stopped answering makes the loader wait
+    // for its pool), then the guard's own page.
+    let page = tokio::time::timeout(config.lock_timeout, async {
+        let (mut get, body) = page_request(parts).into_parts();
+        let value = T::from_request_parts(&mut get, state).await.ok()?;
+        get.extensions.insert(Guarded(value));
+        config
+            .pages
+            .render(parts, Request::from_parts(get, body))
+            .await
+    })
+    .await;
+    match page {
+        Ok(Some(page)) => app_page::refusal(page, refused, &answer).await,
+        Ok(None) => refused,
+        Err(_) => {
+            tracing::warn!(
+                form = T::FORM_NAME,
+                "refusal: loading and rendering the route's page took longer than the lock timeout; the guard's own page instead"
+            );
+            refused
+        }
     }
 }
