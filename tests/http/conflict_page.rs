@@ -526,3 +526,59 @@ async fn an_answer_in_the_apps_page_drops_the_pages_validators_and_digests() {
     }
     assert_eq!(app.writes.load(Ordering::SeqCst), 0);
 }
+
+#[derive(Deserialize)]
+struct Mode {
+    mode: Option<String>,
+}
+
+/// The edit page in two variants, chosen by the query (`?mode=plain`).
+async fn edit_in_mode(
+    axum::extract::Query(mode): axum::extract::Query<Mode>,
+    item: Guarded<Item>,
+) -> Html<String> {
+    let Html(page) = edit(item).await;
+    let mode = mode.mode.unwrap_or_else(|| "none".into());
+    Html(page.replace("<main>", &format!(r#"<main><p id="mode">mode {mode}</p>"#)))
+}
+
+/// A conflict is shown in the page the form was on, with its query: the
+/// page the token names is `/items/1?mode=plain`, so the GET handler that
+/// renders the conflict gets `mode=plain` too, not the query-less page (a
+/// newcomer's app rendered another variant of its form there).
+#[tokio::test]
+async fn a_conflict_is_shown_in_the_page_the_form_was_on_with_its_query() {
+    let (_, app) = setup();
+    let guard = ConcurrencyGuardLayer::<Item, App>::new(
+        KeyRing::new(1, Key::from_bytes(&[9; 32]).unwrap()),
+        app.clone(),
+    );
+    let router = Router::new()
+        .route("/items/{id}", get(edit_in_mode).post(save))
+        .route_layer(guard)
+        .with_state(app.clone());
+    let (status, _, html) = send(
+        &router,
+        Request::get("/items/1?mode=plain")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("mode plain"), "{html}");
+    let token = common::token_in(&html).unwrap();
+    app.items.lock().unwrap().get_mut(&1).unwrap().name = "Desk lamp".into();
+    let (status, _, html) = post_to(
+        &router,
+        "/items/1",
+        body(&token, "Mine", "Tools", true, "x"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    assert!(html.contains("Shop admin"), "the app's page: {html}");
+    assert!(
+        html.contains("mode plain"),
+        "the page with its query: {html}"
+    );
+    assert_eq!(app.writes.load(Ordering::SeqCst), 0);
+}

@@ -187,6 +187,11 @@ fn get_request<T: Clone + Send + Sync + 'static>(
 pub(super) fn page_request(parts: &Parts) -> Request<Body> {
     let mut get = copy(parts, Body::empty());
     *get.method_mut() = http::Method::GET;
+    if let Some((uri, original)) = page_query(parts) {
+        *get.uri_mut() = uri;
+        get.extensions_mut()
+            .insert(axum::extract::OriginalUri(original));
+    }
     let headers = get.headers_mut();
     for name in [
         header::CONTENT_TYPE,
@@ -204,4 +209,20 @@ pub(super) fn page_request(parts: &Parts) -> Request<Body> {
     }
     headers.remove(TOKEN_HEADER);
     get
+}
+
+/// The page's URL with the query it was opened with, when the form was on
+/// a page at the submission's own path (as its token names it, else its
+/// `Referer`) and that page had a query (`/items/1?mode=plain`): the GET
+/// handler renders the page the form was on, not the query-less one. The
+/// URL for the inner service (its path, as routed, with the page's query)
+/// and the browser's.
+fn page_query(parts: &Parts) -> Option<(http::Uri, http::Uri)> {
+    let page = response::form_page(parts)?;
+    let (path, query) = page.split_once('?')?;
+    if path != crate::guard::browser_url::browser_path(parts) || query.is_empty() {
+        return None;
+    }
+    let inner = format!("{}?{query}", parts.uri.path()).parse().ok()?;
+    Some((inner, page.parse().ok()?))
 }
