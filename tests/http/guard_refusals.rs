@@ -234,7 +234,7 @@ async fn tokens_of_other_keys_forms_records_and_times_are_refused() {
             "issued in the future",
             post_with_token("/items/1", future.value()),
             StatusCode::BAD_REQUEST,
-            "seconds in the future",
+            "issued 60 minutes in the future",
         ),
         (
             "expired",
