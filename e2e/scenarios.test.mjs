@@ -312,6 +312,22 @@ scenario('early warning: an open form learns it went stale while the user types,
   assert.equal(refused.status(), 409);
 });
 
+scenario('early warning: an open form learns its record was deleted (no false "changed" banner)', async (t) => {
+  const [a, b] = await users(t);
+  const pageA = await open(a, WARN, 'items/1');
+  await pageA.fill('#description', 'A types into a record B deletes');
+  const pageB = await open(b, WARN, 'items/1');
+  const deleted = await submission(pageB, '/items/1/delete', () => pageB.click('#delete'));
+  assert.ok(deleted.status() < 400, `delete answered ${deleted.status()}`);
+
+  const banner = pageA.locator('.concurrency-guard-warning[role="alert"]');
+  await banner.waitFor({ timeout: 10_000 });
+  assert.match(await banner.textContent(), /This record was deleted/);
+  assert.doesNotMatch(await banner.textContent(), /Someone else changed/);
+  await screenshot(pageA, 'early-warning-deleted');
+  assert.equal(await pageA.inputValue('#description'), 'A types into a record B deletes');
+});
+
 scenario('early warning: a page that stays current shows no banner', async (t) => {
   const [a] = await users(t);
   const pageA = await open(a, WARN, 'items/3');

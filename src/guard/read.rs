@@ -84,6 +84,13 @@ where
             Err(rejection) => {
                 let answer = rejection.into_response();
                 loader_refusal::report::<T>(form, &parts, answer.status());
+                // A check whose token this form signed, for a record the
+                // loader no longer finds: the record was deleted while
+                // the page was open. One bodiless status the early
+                // warning reads, whatever page the loader's 404 has.
+                if check.is_some() && is_gone(answer.status()) {
+                    return Ok(check_answer_status(form, StatusCode::GONE));
+                }
                 return Ok(answer);
             }
         };
@@ -345,6 +352,11 @@ fn check_answer(form: &'static str, error: &CheckError) -> Response<Body> {
         }
     };
     check_answer_status(form, status)
+}
+
+/// A loader's refusal that says the record is not there (any more).
+fn is_gone(status: StatusCode) -> bool {
+    matches!(status, StatusCode::NOT_FOUND | StatusCode::GONE)
 }
 
 fn check_answer_status(form: &'static str, status: StatusCode) -> Response<Body> {

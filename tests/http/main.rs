@@ -10,6 +10,7 @@ mod conditional;
 mod conflict_labels;
 mod conflict_page;
 mod early_warning;
+mod early_warning_htmx;
 mod embed_rules;
 mod guard_embed;
 mod guard_flow;

@@ -31,11 +31,19 @@
     schedule(delay);
   }
 
+  // Its form has left the page (a boosted save swapped the body): stop,
+  // and never warn about a page that is not there.
+  function gone() {
+    if (!carriers().length) stopped = true;
+    return stopped;
+  }
+
   function check() {
     if (stopped || busy || open || document.hidden) return;
-    busy = true;
     // Read each time: the htmx script updates it after the page's own saves.
     token = me.getAttribute("data-token") || token;
+    if (gone()) return;
+    busy = true;
     var headers = { "x-concurrency-token": token, "x-concurrency-guard": "check" };
     if (rebase) headers.accept = "application/json";
     fetch(url, {
@@ -44,10 +52,12 @@
       credentials: "same-origin",
       cache: "no-store"
     }).then(function (res) {
-      if (res.status === 409 || res.status === 412) {
+      if (gone()) return;
+      var deleted = res.status === 404 || res.status === 410;
+      if (deleted || res.status === 409 || res.status === 412) {
         busy = false;
         stopped = true;
-        warn();
+        warn(deleted);
       } else if (rebase && res.status === 200 &&
                  /json/.test(res.headers.get("content-type") || "")) {
         return res.json().then(function (d) { busy = false; take(d); });
@@ -61,7 +71,7 @@
     }).catch(backOff);
   }
 
-  function warn() {
+  function warn(deleted) {
     var box = document.createElement("div");
     box.className = "concurrency-guard-warning";
     box.setAttribute("role", "alert");
@@ -71,12 +81,15 @@
     s.zIndex = "2147483647"; s.padding = "0.9rem 1rem"; s.borderRadius = "6px";
     s.background = "#fff4e5"; s.color = "#3b2300"; s.border = "2px solid #b45f06";
     s.boxShadow = "0 2px 12px rgba(0,0,0,.25)"; s.font = "16px/1.4 system-ui, sans-serif";
-    var text = el("p", "Someone else changed this record since you opened it. " +
+    var text = el("p", deleted ?
+      "This record was deleted since you opened it: nothing on this page can be saved. " +
+      "What you typed stays here, so you can copy it." :
+      "Someone else changed this record since you opened it. " +
       "Reload to see their changes; what you typed stays on this page until you choose.");
     text.style.margin = "0 0 0.6rem 0";
     box.appendChild(text);
-    box.appendChild(button("Reload with the current data", function () { location.reload(); }));
-    button("Dismiss", function () { box.remove(); }, box).style.marginLeft = "0.6rem";
+    if (!deleted) box.appendChild(button("Reload with the current data", function () { location.reload(); }));
+    button("Dismiss", function () { box.remove(); }, box).style.marginLeft = deleted ? "0" : "0.6rem";
     document.body.appendChild(box);
   }
 
@@ -96,16 +109,23 @@
 
   // --- live rebase ---
 
-  // The hidden inputs that carry the page's token, and their forms.
-  function tokenInputs() {
-    return [].filter.call(document.querySelectorAll("input[type=hidden]"),
-      function (i) { return i.value === token; });
+  // What carries the page's token now: hidden inputs, and htmx elements
+  // whose hx-headers send it (an hx-post form).
+  var HX = ["hx-headers", "data-hx-headers"];
+  function carriers() {
+    return [].filter.call(document.querySelectorAll("input[type=hidden],[" + HX.join("],[") + "]"),
+      function (e) {
+        return e.tagName === "INPUT" && e.type === "hidden" ? e.value === token :
+          HX.some(function (a) { return (e.getAttribute(a) || "").indexOf(token) >= 0; });
+      });
   }
 
+  function formOf(e) { return e.tagName === "FORM" ? e : e.form || e.closest("form"); }
+
   function field(name) {
-    var inputs = tokenInputs();
-    for (var i = 0; i < inputs.length; i++) {
-      var f = inputs[i].form && inputs[i].form.elements.namedItem(name);
+    var all = carriers();
+    for (var i = 0; i < all.length; i++) {
+      var form = formOf(all[i]), f = form && form.elements.namedItem(name);
       if (f) return f;
     }
     return null;
@@ -257,7 +277,13 @@
 
   // Every change taken in: the page's forms are current.
   function swap() {
-    tokenInputs().forEach(function (i) { i.value = fresh; });
+    carriers().forEach(function (e) {
+      if (e.tagName === "INPUT") e.value = fresh;
+      HX.forEach(function (a) {
+        var v = e.getAttribute(a);
+        if (v) e.setAttribute(a, v.split(token).join(fresh));
+      });
+    });
     token = fresh;
     me.setAttribute("data-token", fresh);
     fresh = null;
@@ -266,8 +292,9 @@
   }
 
   if (rebase) {
-    tokenInputs().forEach(function (t) {
-      [].forEach.call(t.form ? t.form.elements : [], function (e) {
+    carriers().forEach(function (t) {
+      var form = formOf(t);
+      [].forEach.call(form ? form.elements : [], function (e) {
         if (e.name && !(e.name in base)) base[e.name] = read(field(e.name) || e);
       });
     });

@@ -9,7 +9,10 @@
 //! header and the header `x-concurrency-guard: check` (a GET with the token
 //! alone is a re-render that keeps its token, see `request::carried`). The guard answers it from the loader and the fingerprint alone,
 //! never running the handler: `204 No Content` while the form is current,
-//! `409 Conflict` once it is stale (both without a body). On 409 the script
+//! `409 Conflict` once it is stale, `410 Gone` when the loader no longer
+//! finds the record (it answered 404 or 410: deleted while the page was
+//! open), all three without a body. On 409 (410: "this record was deleted",
+//! nothing will be saved) the script
 //! shows an accessible, dismissible banner and stops checking; what the user
 //! typed stays on the page until they choose to reload. With live rebase
 //! (the tag's `data-rebase`) a stale form's check is answered with what

@@ -14,7 +14,8 @@ pub(crate) struct Embedding {
     /// The request's `Host` (or its URI's authority), if any.
     #[cfg_attr(not(feature = "html-rewriter"), allow(dead_code))]
     pub(crate) host: Option<String>,
-    /// The early warning's script, put after the first token embedded.
+    /// The early warning's script, put after the first token embedded (a
+    /// hidden input, or an element's `hx-headers`).
     pub(crate) once: Option<String>,
     /// The htmx script: put after the first token embedded (a hidden input
     /// or an element's `hx-headers`), and only on a page that uses htmx

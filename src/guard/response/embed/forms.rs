@@ -59,6 +59,9 @@ struct Region {
     leaks: bool,
     /// It already carries an input named the token field.
     has_token: bool,
+    /// An htmx element in it got the token in its `hx-headers`: the early
+    /// warning's script (`with_once`) stays, even if the hidden input goes.
+    hx_token: bool,
 }
 
 /// The rewriter's state across its handlers.
@@ -127,6 +130,7 @@ impl Forms {
             posts_here: false,
             leaks: false,
             has_token: false,
+            hx_token: false,
         };
         let own_method = region.method;
         let own_action = region.action.clone();
@@ -217,22 +221,30 @@ impl Forms {
         if !keep {
             let mut slot = lock(&region.slot);
             let mut removed = slot.at.is_none();
+            // Only the hidden input goes when the script serves an htmx
+            // element's token in this form.
+            let script_stays = region.hx_token && region.with_once && slot.at.is_some();
+            let cut = if script_stays {
+                self.hidden_input.len()
+            } else {
+                region.text.len()
+            };
             if let Some(at) = slot.at {
                 let from = at.checked_sub(out.taken);
                 let end = from.map(|f| f + region.text.len());
                 if let (Some(from), Some(end)) = (from, end) {
                     if out.buf.get(from..end) == Some(region.text.as_bytes()) {
-                        out.buf.drain(from..end);
+                        out.buf.drain(from..from + cut);
                         removed = true;
                     }
                 }
             }
             slot.dropped = true;
             if removed {
-                self.progress
-                    .inserted
-                    .fetch_sub(region.text.len(), Ordering::Relaxed);
-                if region.with_once {
+                self.progress.inserted.fetch_sub(cut, Ordering::Relaxed);
+                if script_stays {
+                    self.progress.modified.store(true, Ordering::Relaxed);
+                } else if region.with_once {
                     self.once = Some(region.text[self.hidden_input.len()..].to_owned());
                 }
             } else {
@@ -256,12 +268,19 @@ impl Forms {
         self.take_htmx()
     }
 
-    /// A token went into an htmx element's `hx-headers`: the htmx script,
-    /// to put after the element, if not placed yet.
+    /// A token went into an htmx element's `hx-headers`: the early
+    /// warning's script (unless the open form holds it: it stays there) and
+    /// the htmx script, to put after the element, if not placed yet.
     pub(super) fn hx_headers_token(&mut self) -> Option<String> {
         self.htmx_seen = true;
         self.token_kept = true;
-        self.take_htmx()
+        let mut scripts = String::new();
+        match &mut self.open {
+            Some(region) if region.with_once => region.hx_token = true,
+            _ => scripts.extend(self.once.take()),
+        }
+        scripts.extend(self.take_htmx());
+        (!scripts.is_empty()).then_some(scripts)
     }
 
     fn take_htmx(&mut self) -> Option<String> {

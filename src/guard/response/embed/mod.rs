@@ -143,8 +143,8 @@ pub(crate) fn drop_page_headers(headers: &mut HeaderMap) {
 }
 
 /// Embeds the token wherever the page sends a write to this origin (see
-/// [`rules`]), and the early warning's script after the first hidden
-/// input. The caller has checked that the response [is rewritable
+/// [`rules`]), and the early warning's script after the first token (a
+/// hidden input, or an htmx element's `hx-headers`). The caller has checked that the response [is rewritable
 /// HTML](is_rewritable_html).
 pub(crate) fn embed<B>(response: Response<B>, embedding: Embedding) -> Response<Body>
 where
