@@ -275,6 +275,11 @@ async fn the_deleted_pages_back_link_is_in_the_browsers_url_space() {
                 .insert("referer", referer.parse().unwrap());
             let answer = common::send(&app, req).await;
             answer.assert(StatusCode::CONFLICT, "This record was deleted");
+            // The start page of the app as the browser sees it: the prefix's.
+            answer.assert(
+                StatusCode::CONFLICT,
+                r#"<a href="/app/">Go to the start page</a>"#,
+            );
             match link {
                 Some(link) => answer.assert(
                     StatusCode::CONFLICT,

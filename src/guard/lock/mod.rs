@@ -27,7 +27,7 @@ pub(crate) use table::LockKey;
 ///
 /// The default, [`RecordLock::in_process`], serializes the submissions to a
 /// record within one process. With feature `postgres`, a
-/// [`PgAdvisoryLock`] (`.into()`) serializes them across every process on
+/// `PgAdvisoryLock` (`.into()`) serializes them across every process on
 /// one PostgreSQL database.
 #[derive(Clone, Debug, Default)]
 pub struct RecordLock(Backend);

@@ -79,7 +79,11 @@ pub(crate) fn deleted(
                     escape(back)
                 );
             }
-            out.push_str(r#"<a href="/">Go to the start page</a></p></section>"#);
+            let _ = write!(
+                out,
+                r#"<a href="{}">Go to the start page</a></p></section>"#,
+                escape(&answer.start)
+            );
             html_response(status, format, title, out)
         }
     };

@@ -54,6 +54,10 @@ pub(crate) struct AnswerContext {
     /// The submission's path (without the query), as the browser sent it
     /// (with a nested router's prefix).
     pub(crate) path: String,
+    /// The start page: `/`, or under a nested router (`Router::nest`) its
+    /// prefix's, `/app/` (the part of the browser's path the router
+    /// stripped).
+    pub(crate) start: String,
     /// The `Host` the submission was sent to.
     #[cfg_attr(not(feature = "html-rewriter"), allow(dead_code))]
     pub(crate) host: Option<String>,
@@ -80,6 +84,7 @@ impl AnswerContext {
             page,
             action: own_path(parts),
             path: browser_path(parts).to_owned(),
+            start: start_page(parts),
             host: parts
                 .headers
                 .get(header::HOST)
@@ -102,6 +107,18 @@ impl AnswerContext {
                 .then(|| htmx_request::HtmxRequest::of(&parts.headers)),
         }
     }
+}
+
+/// `/`, or the nested router's prefix followed by `/` when the browser's
+/// path is the routed one with a prefix before it (`/app/items/1` routed as
+/// `/items/1`: `/app/`).
+fn start_page(parts: &Parts) -> String {
+    let routed = parts.uri.path();
+    browser_path(parts)
+        .strip_suffix(routed)
+        .filter(|prefix| !prefix.is_empty() && routed.starts_with('/'))
+        .and_then(|prefix| local_path(&format!("{prefix}/")))
+        .unwrap_or_else(|| "/".to_owned())
 }
 
 /// The format an answer takes.

@@ -198,9 +198,8 @@ where
 }
 
 /// Rewrites `html` in one go, as the guard rewrites a page that comes in
-/// one piece (for tests, benches and fuzzing).
-/// The test embedding ([`Embedding::for_tests`]: token `T`, host
-/// `example.com`).
+/// one piece (for tests, benches and fuzzing), with the test embedding
+/// (`Embedding::for_tests`: token `T`, host `example.com`).
 pub fn embed_in_str(html: &[u8], hidden_input: &str) -> Vec<u8> {
     embed_whole(html, &Embedding::for_tests(hidden_input))
 }
