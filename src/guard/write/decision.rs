@@ -62,7 +62,7 @@ pub(crate) enum StaleAnswer {
     AppPage {
         get: Request<Body>,
         conflict: Conflict,
-        answer: AnswerContext,
+        answer: Box<AnswerContext>,
         rewrite: bool,
     },
     /// The conflict handler answers this request (the submission).

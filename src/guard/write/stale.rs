@@ -124,7 +124,7 @@ pub(super) fn stale<T: Clone + Send + Sync + 'static>(
             Decision::Stale(Box::new(StaleAnswer::AppPage {
                 get,
                 conflict,
-                answer,
+                answer: Box::new(answer),
                 rewrite,
             }))
         }
