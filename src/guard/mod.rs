@@ -21,6 +21,8 @@ mod browser_url;
 mod config;
 mod debug;
 mod deferred;
+#[cfg(feature = "html-rewriter")]
+mod end_tag;
 mod extract;
 mod form;
 mod htmx_script;

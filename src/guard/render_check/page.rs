@@ -7,6 +7,8 @@ use std::rc::Rc;
 use lol_html::html_content::Element;
 use lol_html::{HtmlRewriter, Settings, element, text};
 
+use crate::guard::end_tag::on_end_tag;
+
 /// The controls of one form: each name's values as submitted, in order.
 #[derive(Default)]
 pub(super) struct FormControls {
@@ -82,12 +84,8 @@ pub(super) fn forms(page: &[u8], token_field: &str) -> Option<Vec<FormControls>>
                     r.forms.push(FormControls::default());
                     r.in_form = true;
                     let r = r1.clone();
-                    let _ = el.on_end_tag({
-                        let h: lol_html::EndTagHandler<'static> = Box::new(move |_| {
-                            r.borrow_mut().in_form = false;
-                            Ok(())
-                        });
-                        h
+                    on_end_tag(el, move || {
+                        r.borrow_mut().in_form = false;
                     });
                     Ok(())
                 }),
@@ -121,18 +119,14 @@ pub(super) fn forms(page: &[u8], token_field: &str) -> Option<Vec<FormControls>>
                 element!("textarea", move |el| {
                     r3.borrow_mut().textarea = Some((submitted_name(el), String::new()));
                     let r = r3.clone();
-                    let _ = el.on_end_tag({
-                        let h: lol_html::EndTagHandler<'static> = Box::new(move |_| {
-                            let mut r = r.borrow_mut();
-                            if let Some((Some(name), text)) = r.textarea.take() {
-                                // The parser drops one line feed after the start tag.
-                                let text = decode(&text);
-                                let text = text.strip_prefix('\n').unwrap_or(&text).to_owned();
-                                r.push(name, Some(text));
-                            }
-                            Ok(())
-                        });
-                        h
+                    on_end_tag(el, move || {
+                        let mut r = r.borrow_mut();
+                        if let Some((Some(name), text)) = r.textarea.take() {
+                            // The parser drops one line feed after the start tag.
+                            let text = decode(&text);
+                            let text = text.strip_prefix('\n').unwrap_or(&text).to_owned();
+                            r.push(name, Some(text));
+                        }
                     });
                     Ok(())
                 }),
@@ -149,15 +143,11 @@ pub(super) fn forms(page: &[u8], token_field: &str) -> Option<Vec<FormControls>>
                         options: Vec::new(),
                     });
                     let r = r5.clone();
-                    let _ = el.on_end_tag({
-                        let h: lol_html::EndTagHandler<'static> = Box::new(move |_| {
-                            let mut r = r.borrow_mut();
-                            if let Some(select) = r.select.take() {
-                                finish_select(&mut r, select);
-                            }
-                            Ok(())
-                        });
-                        h
+                    on_end_tag(el, move || {
+                        let mut r = r.borrow_mut();
+                        if let Some(select) = r.select.take() {
+                            finish_select(&mut r, select);
+                        }
                     });
                     Ok(())
                 }),

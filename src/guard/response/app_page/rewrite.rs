@@ -9,6 +9,7 @@ use lol_html::{HtmlRewriter, Settings, element};
 
 use super::names::ALERT_ID;
 use crate::conflict::Conflict;
+use crate::guard::end_tag::on_end_tag;
 
 /// The class the conflicting inputs get, for an application to style.
 pub(super) const CONFLICT_CLASS: &str = "concurrency-conflict";
@@ -78,12 +79,8 @@ pub(super) fn rewrite(
                         }
                         st.in_target = true;
                         let s = s1.clone();
-                        let _ = el.on_end_tag({
-                            let h: lol_html::EndTagHandler<'static> = Box::new(move |_| {
-                                s.borrow_mut().in_target = false;
-                                Ok(())
-                            });
-                            h
+                        on_end_tag(el, move || {
+                            s.borrow_mut().in_target = false;
                         });
                     }
                     Ok(())
@@ -141,12 +138,8 @@ pub(super) fn rewrite(
                         s3.borrow_mut().select =
                             Some(values.into_iter().map(str::to_owned).collect());
                         let s = s3.clone();
-                        let _ = el.on_end_tag({
-                            let h: lol_html::EndTagHandler<'static> = Box::new(move |_| {
-                                s.borrow_mut().select = None;
-                                Ok(())
-                            });
-                            h
+                        on_end_tag(el, move || {
+                            s.borrow_mut().select = None;
                         });
                     }
                     Ok(())

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use lol_html::html_content::Element;
 use lol_html::{HtmlRewriter, Settings, element, text};
 
+use crate::guard::end_tag::on_end_tag;
 use crate::guard::response::AnswerContext;
 
 /// What the first pass learned.
@@ -66,12 +67,8 @@ pub(super) fn survey(page: &[u8], answer: &AnswerContext) -> Option<Survey> {
                         st.in_target = true;
                         st.form_id = el.get_attribute("id");
                         let s = s1.clone();
-                        let _ = el.on_end_tag({
-                            let h: lol_html::EndTagHandler<'static> = Box::new(move |_| {
-                                s.borrow_mut().in_target = false;
-                                Ok(())
-                            });
-                            h
+                        on_end_tag(el, move || {
+                            s.borrow_mut().in_target = false;
                         });
                     }
                     Ok(())
@@ -81,12 +78,8 @@ pub(super) fn survey(page: &[u8], answer: &AnswerContext) -> Option<Survey> {
                     st.labels.push((el.get_attribute("for"), String::new()));
                     st.open_label = Some(st.labels.len() - 1);
                     let s = s2.clone();
-                    let _ = el.on_end_tag({
-                        let h: lol_html::EndTagHandler<'static> = Box::new(move |_| {
-                            s.borrow_mut().open_label = None;
-                            Ok(())
-                        });
-                        h
+                    on_end_tag(el, move || {
+                        s.borrow_mut().open_label = None;
                     });
                     Ok(())
                 }),
